@@ -1,0 +1,135 @@
+package axonserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Health statuses Axon Server reports, most severe first. WARN is Axon's own.
+const (
+	StatusDown         = "DOWN"
+	StatusOutOfService = "OUT_OF_SERVICE"
+	StatusWarn         = "WARN"
+	StatusUp           = "UP"
+	StatusUnknown      = "UNKNOWN"
+)
+
+// Health is GET /actuator/health, normalized: Spring Boot 2.3+ (Axon 4.5+) nests
+// indicators under "components", older versions (Axon ≤4.4) under "details". Both
+// end up in Components; a leaf indicator's own key/values (e.g. "raft":
+// {"default.leader": "axonserver-1"}) end up in Details.
+type Health struct {
+	Status     string             `json:"status"`
+	Components map[string]*Health `json:"components,omitempty"`
+	Details    map[string]any     `json:"details,omitempty"`
+}
+
+// UnmarshalJSON decodes both the "components" and the "details" shape.
+func (h *Health) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Status     string                     `json:"status"`
+		Components map[string]json.RawMessage `json:"components"`
+		Details    map[string]json.RawMessage `json:"details"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	*h = Health{Status: raw.Status}
+	comps := raw.Components
+	details := raw.Details
+	if comps == nil && looksLikeComponents(details) {
+		comps, details = details, nil
+	}
+	if len(comps) > 0 {
+		h.Components = make(map[string]*Health, len(comps))
+		for name, c := range comps {
+			var sub Health
+			if err := json.Unmarshal(c, &sub); err != nil {
+				return fmt.Errorf("component %q: %w", name, err)
+			}
+			h.Components[name] = &sub
+		}
+	}
+	if len(details) > 0 {
+		h.Details = make(map[string]any, len(details))
+		for k, v := range details {
+			var x any
+			if err := json.Unmarshal(v, &x); err != nil {
+				return fmt.Errorf("detail %q: %w", k, err)
+			}
+			h.Details[k] = x
+		}
+	}
+	return nil
+}
+
+// looksLikeComponents: in the ≤4.4 shape the top-level "details" maps indicator
+// names to {"status": ..., "details": ...} objects; a leaf's details are plain
+// values. Every entry must be an object with a string status.
+func looksLikeComponents(m map[string]json.RawMessage) bool {
+	if len(m) == 0 {
+		return false
+	}
+	for _, v := range m {
+		var probe struct {
+			Status *string `json:"status"`
+		}
+		if json.Unmarshal(v, &probe) != nil || probe.Status == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Component returns the named indicator (e.g. "raft", "cluster"), or nil.
+func (h *Health) Component(name string) *Health {
+	if h == nil {
+		return nil
+	}
+	return h.Components[name]
+}
+
+// Detail returns a detail value as a string ("" if absent).
+func (h *Health) Detail(key string) string {
+	if h == nil {
+		return ""
+	}
+	v, ok := h.Details[key]
+	if !ok || v == nil {
+		return ""
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return fmt.Sprint(v)
+}
+
+// DetailKeys returns the detail keys, sorted.
+func (h *Health) DetailKeys() []string {
+	if h == nil {
+		return nil
+	}
+	keys := make([]string, 0, len(h.Details))
+	for k := range h.Details {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Severity orders statuses as Axon Server aggregates them: DOWN (4) >
+// OUT_OF_SERVICE (3) > WARN (2) > UP (1) > UNKNOWN/other (0).
+func Severity(status string) int {
+	switch status {
+	case StatusDown:
+		return 4
+	case StatusOutOfService:
+		return 3
+	case StatusWarn:
+		return 2
+	case StatusUp:
+		return 1
+	}
+	return 0
+}
