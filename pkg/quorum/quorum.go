@@ -4,7 +4,50 @@
 //
 // It is pure: no Kubernetes, no HTTP. Callers build a Cluster from whatever they
 // observed and ask it questions.
+//
+// # The commit rule, and where it comes from
+//
+// A group can commit (and elect a leader, and keep one) when
+//
+//   - a strict majority of its PRIMARY members, the leader included, is up and
+//     caught up: at least P/2+1 of P, so 1 of 1, 2 of 2, 2 of 3, 3 of 4, 3 of 5; and
+//   - if the group has any ACTIVE_BACKUP member, at least min-active-backups
+//     (default 1) of them are up and caught up. The minimum is not capped by the
+//     number of active backups: with min-active-backups 2 and one ACTIVE_BACKUP
+//     the group can never commit. With no ACTIVE_BACKUP at all the minimum is
+//     ignored.
+//
+// PASSIVE_BACKUP, SECONDARY and MESSAGING_ONLY never count. Only a PRIMARY leads.
+//
+// This follows the Raft module axonserver-cluster of Axon Server EE (public repo
+// AxonIQ/axon-server-se, package io.axoniq.axonserver.cluster):
+//
+//   - rules.PrimaryMajorityRule (since 4.3): counts the local node (the leader or
+//     candidate) plus every peer whose role RoleUtils.primaryNode accepts (PRIMARY
+//     only) and requires an absolute majority of them.
+//   - rules.ActiveBackupsRule (since 4.3): counts ACTIVE_BACKUP peers only; true
+//     when there are none, otherwise when at least minActiveBackups pass. There is
+//     no min(minActiveBackups, count), hence "min > count never commits".
+//   - rules.PrimaryMajorityAndActiveBackupsRule: both of the above. It is used by
+//     replication.MajorityMatchStrategy (an index commits when peer matchIndex
+//     reaches it), by election.PrimaryAndVotingMajorityStrategy (votes granted) and
+//     by util.LeaderTimeoutChecker (a leader steps down when it has not heard from
+//     such a set within the max election timeout).
+//   - util.RoleUtils: votingNode = PRIMARY or ACTIVE_BACKUP; hasStorage = every
+//     role but MESSAGING_ONLY. The storage options default minActiveBackups to 1.
+//
+// The file index used to read these could not resolve the tag
+// axonserver-ee-4.4.2 to a commit; the versions read were the stored ones
+// (ActiveBackupsRule and PrimaryMajorityRule at 16d014a2,
+// PrimaryMajorityAndActiveBackupsRule at dfaf0308, MajorityMatchStrategy at
+// 231fb3b2). The classes are marked "@since 4.3", so they exist in 4.4.2, but
+// their 4.4.2 text was not compared line by line with these versions.
 package quorum
+
+import (
+	"fmt"
+	"strings"
+)
 
 // Role is a member's role in a replication group, as Axon Server names it.
 type Role string
@@ -16,6 +59,47 @@ const (
 	MessagingOnly Role = "MESSAGING_ONLY"
 	Secondary     Role = "SECONDARY"
 )
+
+// roles lists the valid roles, in the order error messages show them.
+var roles = []Role{Primary, ActiveBackup, PassiveBackup, MessagingOnly, Secondary}
+
+// Roles returns every valid role.
+func Roles() []Role { return append([]Role(nil), roles...) }
+
+// Valid reports whether r is one of the roles Axon Server knows.
+func (r Role) Valid() bool {
+	for _, v := range roles {
+		if r == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Votes reports whether members with role r count for the commit rule and vote in
+// elections: PRIMARY and ACTIVE_BACKUP (RoleUtils.votingNode).
+func (r Role) Votes() bool { return r == Primary || r == ActiveBackup }
+
+// CanLead reports whether a member with role r can become leader: PRIMARY only.
+func (r Role) CanLead() bool { return r == Primary }
+
+// HasStorage reports whether members with role r keep an event store: every role
+// but MESSAGING_ONLY (RoleUtils.hasStorage).
+func (r Role) HasStorage() bool { return r.Valid() && r != MessagingOnly }
+
+// ParseRole turns s into a Role, ignoring case and accepting "-" for "_"
+// ("active-backup" is ACTIVE_BACKUP). The error lists the valid roles.
+func ParseRole(s string) (Role, error) {
+	r := Role(strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), "-", "_")))
+	if r.Valid() {
+		return r, nil
+	}
+	names := make([]string, len(roles))
+	for i, v := range roles {
+		names[i] = string(v)
+	}
+	return "", fmt.Errorf("unknown role %q (valid: %s)", s, strings.Join(names, ", "))
+}
 
 // DefaultMinActiveBackups is Axon Server's default for
 // axoniq.axonserver.replication.min-active-backups.

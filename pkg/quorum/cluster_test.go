@@ -1,0 +1,254 @@
+package quorum
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// up returns Node records for pods that are ready and connected.
+func up(names ...string) []Node {
+	var ns []Node
+	for _, n := range names {
+		ns = append(ns, Node{Name: n, PodReady: true, Connected: true})
+	}
+	return ns
+}
+
+// oneGroup returns a cluster of one group "g" whose members' pods are all ready
+// and connected.
+func oneGroup(leader string, minActiveBackups int, spec string) func(*testing.T) Cluster {
+	return func(t *testing.T) Cluster {
+		g := group(t, "g", leader, minActiveBackups, spec)
+		c := Cluster{Groups: []Group{g}}
+		for _, m := range g.Members {
+			c.Nodes = append(c.Nodes, up(m.Node)...)
+		}
+		return c
+	}
+}
+
+// fixture: as-4 is the only ACTIVE_BACKUP of default; sales has lost as-3 and
+// has a messaging-only as-4 and a passive backup on as-5, which is down.
+func fixture(t *testing.T) Cluster {
+	return Cluster{
+		Nodes: append(up("as-1", "as-2", "as-3", "as-4"), Node{Name: "as-5", PodReady: false, Connected: false}),
+		Groups: []Group{
+			group(t, "_admin", "as-1", 0, "as-1:P:ok as-2:P:ok as-3:P:ok"),
+			group(t, "default", "as-2", 0, "as-1:P:ok as-2:P:ok as-3:P:ok as-4:A:ok"),
+			group(t, "sales", "as-1", 0, "as-1:P:ok as-2:P:ok as-3:P:down as-4:M:ok as-5:PB:down"),
+		},
+	}
+}
+
+// troubled: g1 has no leader, g2 has lost its majority; m is a messaging-only
+// member of g2; solo is a member of no group.
+func troubled(t *testing.T) Cluster {
+	return Cluster{
+		Nodes: up("a", "b", "c", "m", "solo"),
+		Groups: []Group{
+			group(t, "g1", "", 0, "a:P:ok b:P:ok c:P:ok"),
+			group(t, "g2", "a", 0, "a:P:ok b:P:down c:P:down m:M:ok"),
+			group(t, "g3", "b", 0, "a:P:ok b:P:ok c:P:ok"),
+		},
+	}
+}
+
+func TestCanStop(t *testing.T) {
+	tests := []struct {
+		name    string
+		cluster func(*testing.T) Cluster
+		nodes   []string
+		want    Verdict
+	}{
+		{"only active backup", fixture, []string{"as-4"}, Verdict{Node: "as-4", Blocked: []Impact{
+			{"default", "stopping as-4 leaves 0 of 1 ACTIVE_BACKUP members up and caught up (min-active-backups 1)"},
+		}}},
+		{"leader, other group short of a primary", fixture, []string{"as-1"}, Verdict{Node: "as-1", Leads: []string{"_admin", "sales"}, Blocked: []Impact{
+			{"sales", "stopping as-1 leaves 1 of 3 PRIMARY members up and caught up (needs 2)"},
+		}}},
+		{"follower already down in one group", fixture, []string{"as-3"}, Verdict{Node: "as-3", Safe: true}},
+		{"node down already", fixture, []string{"as-5"}, Verdict{Node: "as-5", Safe: true}},
+		{"unknown node", fixture, []string{"as-9"}, Verdict{Node: "as-9", Blocked: []Impact{{"", "unknown node as-9"}}}},
+		{"two nodes together", fixture, []string{"as-2", "as-1"}, Verdict{Node: "as-1, as-2", Leads: []string{"_admin", "default", "sales"}, Blocked: []Impact{
+			{"_admin", "stopping as-1, as-2 leaves 1 of 3 PRIMARY members up and caught up (needs 2)"},
+			{"default", "stopping as-1, as-2 leaves 1 of 3 PRIMARY members up and caught up (needs 2)"},
+			{"sales", "stopping as-1, as-2 leaves 0 of 3 PRIMARY members up and caught up (needs 2)"},
+		}}},
+		{"down node ignored in a set", fixture, []string{"as-5", "as-4", "as-4"}, Verdict{Node: "as-4, as-5", Blocked: []Impact{
+			{"default", "stopping as-4 leaves 0 of 1 ACTIVE_BACKUP members up and caught up (min-active-backups 1)"},
+		}}},
+		{"nothing to stop", fixture, nil, Verdict{Safe: true}},
+		{"leader with healthy followers", troubled, []string{"b"}, Verdict{Node: "b", Leads: []string{"g3"}, Blocked: []Impact{
+			{"g1", "no leader (an election may be in progress); wait until one is elected"},
+			{"g2", "already cannot commit: only 1 of 3 PRIMARY members up and caught up (needs 2)"},
+		}}},
+		{"non-voter of a group without quorum", troubled, []string{"m"}, Verdict{Node: "m", Blocked: []Impact{
+			{"g2", "already cannot commit: only 1 of 3 PRIMARY members up and caught up (needs 2)"},
+		}}},
+		{"connected node in no group", troubled, []string{"solo"}, Verdict{Node: "solo", Safe: true}},
+		{"leader of a healthy group", oneGroup("a", 0, "a:P:ok b:P:ok c:P:ok"), []string{"a"}, Verdict{Node: "a", Safe: true, Leads: []string{"g"}}},
+		{"follower when the other follower lags", oneGroup("a", 0, "a:P:ok b:P:ok c:P:lag"), []string{"b"}, Verdict{Node: "b", Blocked: []Impact{
+			{"g", "stopping b leaves 1 of 3 PRIMARY members up and caught up (needs 2)"},
+		}}},
+		{"lagging follower itself", oneGroup("a", 0, "a:P:ok b:P:ok c:P:lag"), []string{"c"}, Verdict{Node: "c", Safe: true}},
+		{"one of two active backups, min 2", oneGroup("a", 2, "a:P:ok b:P:ok c:P:ok d:A:ok e:A:ok"), []string{"e"}, Verdict{Node: "e", Blocked: []Impact{
+			{"g", "stopping e leaves 1 of 2 ACTIVE_BACKUP members up and caught up (min-active-backups 2)"},
+		}}},
+		{"one of two active backups, min 1", oneGroup("a", 1, "a:P:ok b:P:ok c:P:ok d:A:ok e:A:ok"), []string{"e"}, Verdict{Node: "e", Safe: true}},
+		{"disconnected but up in a group is not down", func(t *testing.T) Cluster {
+			return Cluster{Nodes: []Node{{Name: "a", PodReady: true, Connected: true}, {Name: "b"}},
+				Groups: []Group{group(t, "g", "a", 0, "a:P:ok b:P:ok")}}
+		}, []string{"b"}, Verdict{Node: "b", Blocked: []Impact{
+			{"g", "stopping b leaves 1 of 2 PRIMARY members up and caught up (needs 2)"},
+		}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.cluster(t)
+			var got Verdict
+			if len(tt.nodes) == 1 {
+				got = c.CanStop(tt.nodes[0])
+			} else {
+				got = c.CanStopAll(tt.nodes)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestImpactString(t *testing.T) {
+	if got := (Impact{"_admin", "x"}).String(); got != "_admin: x" {
+		t.Errorf("String() = %q", got)
+	}
+	if got := (Impact{"", "unknown node z"}).String(); got != "unknown node z" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+func TestVerdictJSON(t *testing.T) {
+	b, err := json.Marshal(fixture(t).CanStop("as-4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"node":"as-4","safe":false,"blocked":[{"group":"default","reason":"stopping as-4 leaves 0 of 1 ACTIVE_BACKUP members up and caught up (min-active-backups 1)"}]}`
+	if string(b) != want {
+		t.Errorf("JSON = %s\nwant  %s", b, want)
+	}
+}
+
+// healthFixture: a is fine but g2 has no leader; b's pod is not ready; c is
+// disconnected and down; d lags in g1; m is a lagging messaging-only member;
+// m2 is a messaging-only member that is down; ghost has no Node record.
+func healthFixture(t *testing.T) Cluster {
+	return Cluster{
+		Nodes: append(up("a", "d", "m", "m2", "idle"),
+			Node{Name: "b", PodReady: false, Connected: true},
+			Node{Name: "c", PodReady: true, Connected: false}),
+		Groups: []Group{
+			group(t, "g1", "a", 0, "a:P:ok b:P:ok c:P:down d:P:lag m:M:lag m2:M:down"),
+			group(t, "g2", "", 0, "a:P:ok d:A:ok"),
+			group(t, "g3", "a", 0, "a:P:ok ghost:PB:ok"),
+		},
+	}
+}
+
+func TestNodeHealth(t *testing.T) {
+	tests := []struct {
+		node string
+		want []string
+	}{
+		{"a", []string{"group g2 has no leader"}},
+		{"b", []string{"pod not ready or not at the current revision"}},
+		{"c", []string{"not connected to the cluster", "not up in group g1"}},
+		{"d", []string{"not caught up in group g1", "group g2 has no leader"}},
+		{"m", nil},
+		{"m2", []string{"not up in group g1"}},
+		{"idle", nil},
+		{"ghost", []string{"unknown node"}},
+		{"nobody", []string{"unknown node"}},
+	}
+	c := healthFixture(t)
+	for _, tt := range tests {
+		h := c.NodeHealth(tt.node)
+		want := Health{Node: tt.node, Healthy: len(tt.want) == 0, Problems: tt.want}
+		if !reflect.DeepEqual(h, want) {
+			t.Errorf("NodeHealth(%s) = %+v; want %+v", tt.node, h, want)
+		}
+	}
+}
+
+func TestHealthy(t *testing.T) {
+	names := func(hs []Health) string {
+		var s []string
+		for _, h := range hs {
+			s = append(s, h.Node)
+		}
+		return strings.Join(s, " ")
+	}
+	c := healthFixture(t)
+	ok, hs := c.Healthy()
+	if ok {
+		t.Error("Healthy() = true for an unhealthy cluster")
+	}
+	if got, want := names(hs), "a d m m2 idle b c ghost"; got != want {
+		t.Errorf("Healthy() checked %q; want %q", got, want)
+	}
+
+	c = Cluster{Nodes: append(up("a", "c"), Node{Name: "b", Connected: true}),
+		Groups: []Group{group(t, "g", "a", 0, "a:P:ok b:P:down c:P:ok")}}
+	if ok, hs := c.Healthy(); ok || len(hs) != 3 || hs[2].Node != "b" || hs[2].Healthy {
+		t.Errorf("Healthy() = %v, %+v; want b unhealthy", ok, hs)
+	}
+	if ok, hs := c.Healthy("b"); !ok || names(hs) != "a c" {
+		t.Errorf(`Healthy("b") = %v, %+v; want true for a and c`, ok, hs)
+	}
+}
+
+func TestMembershipQueries(t *testing.T) {
+	c := fixture(t)
+	tests := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"GroupsOf as-4", c.GroupsOf("as-4"), []string{"default", "sales"}},
+		{"GroupsOf as-5", c.GroupsOf("as-5"), []string{"sales"}},
+		{"GroupsOf unknown", c.GroupsOf("x"), []string(nil)},
+		{"Leads as-1", c.Leads("as-1"), []string{"_admin", "sales"}},
+		{"Leads as-3", c.Leads("as-3"), []string(nil)},
+		{"Leads empty name", troubled(t).Leads(""), []string(nil)},
+		{"LeaderOf default", c.LeaderOf("default"), "as-2"},
+		{"LeaderOf unknown", c.LeaderOf("nope"), ""},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %#v; want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func TestClusterValidate(t *testing.T) {
+	if err := fixture(t).Validate(); err != nil {
+		t.Errorf("fixture: Validate() = %v", err)
+	}
+	c := Cluster{
+		Nodes: []Node{{Name: "a"}, {Name: "a"}, {}},
+		Groups: []Group{
+			{Name: "g", Members: []Member{{Node: "a", Role: Primary}}},
+			{Name: "g", Members: []Member{{Node: "a", Role: PassiveBackup}}},
+		},
+	}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil")
+	}
+	for _, w := range []string{"duplicate node a", "node without a name", "duplicate group g", "group g: no PRIMARY member"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("Validate() = %q; want it to contain %q", err, w)
+		}
+	}
+}
