@@ -1,0 +1,296 @@
+// Package discovery finds an Axon Server cluster's singleton StatefulSets in Kubernetes
+// and maps each to its pod, its Axon Server node name and the worker it runs on.
+//
+// It makes a constant number of list calls whatever the cluster's size: StatefulSets,
+// pods and Nodes, each listed once.
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+)
+
+const (
+	// ClusterLabel is the label AxonIQ's examples (and `kubectl axon generate`) put on every
+	// StatefulSet and pod of one Axon Server cluster; its value is the cluster's name.
+	ClusterLabel = "cluster"
+	// NodeNameEnv is the environment variable that names the Axon Server node.
+	NodeNameEnv = "AXONIQ_AXONSERVER_NAME"
+	// ZoneLabel is the well-known label of a worker's zone.
+	ZoneLabel = "topology.kubernetes.io/zone"
+	// ContainerName is the container kubectl axon looks for first; otherwise the first one.
+	ContainerName = "axonserver"
+	// HTTPPort is Axon Server's default HTTP port.
+	HTTPPort = 8024
+)
+
+// Query says where to look.
+type Query struct {
+	Namespace     string // "" with AllNamespaces
+	AllNamespaces bool
+	Selector      string // label selector; "" means DefaultSelector(Cluster)
+	Cluster       string // cluster name; narrows the default selector
+}
+
+// DefaultSelector is the selector used when -l is not given.
+func DefaultSelector(cluster string) string {
+	if cluster != "" {
+		return ClusterLabel + "=" + cluster
+	}
+	return ClusterLabel
+}
+
+// Member is one Axon Server node as Kubernetes sees it.
+type Member struct {
+	Cluster     string // value of the cluster label ("" when absent)
+	Namespace   string
+	StatefulSet *appsv1.StatefulSet
+	Pod         *corev1.Pod // nil when the StatefulSet has no pod now
+	NodeName    string      // the Axon Server node name
+	Container   string      // the Axon Server container's name
+	Image       string      // the image in the StatefulSet's template
+	Worker      string      // Kubernetes node the pod runs on
+	Zone        string      // that worker's zone, "" when unknown
+}
+
+// Found is the result of Discover.
+type Found struct {
+	Members []Member
+	// Warnings are things an operator should know: StatefulSets that are not singletons,
+	// workers whose zones could not be read.
+	Warnings []string
+}
+
+// Clusters returns the distinct (namespace, cluster) pairs found, sorted.
+func (f *Found) Clusters() [][2]string {
+	seen := map[[2]string]bool{}
+	var out [][2]string
+	for _, m := range f.Members {
+		k := [2]string{m.Namespace, m.Cluster}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][0] != out[j][0] {
+			return out[i][0] < out[j][0]
+		}
+		return out[i][1] < out[j][1]
+	})
+	return out
+}
+
+// Only returns the members of one cluster.
+func (f *Found) Only(namespace, cluster string) []Member {
+	var out []Member
+	for _, m := range f.Members {
+		if m.Namespace == namespace && m.Cluster == cluster {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Find returns the member whose Axon node name or StatefulSet name is name.
+func Find(members []Member, name string) (Member, bool) {
+	for _, m := range members {
+		if m.NodeName == name || m.StatefulSet.Name == name {
+			return m, true
+		}
+	}
+	return Member{}, false
+}
+
+// NotFoundError says no Axon Server StatefulSets matched.
+type NotFoundError struct {
+	Namespace string
+	Selector  string
+}
+
+func (e *NotFoundError) Error() string {
+	where := "namespace " + e.Namespace
+	if e.Namespace == "" {
+		where = "any namespace"
+	}
+	return fmt.Sprintf("no Axon Server StatefulSets with labels %q in %s (use -n, --cluster or -l to point at them)", e.Selector, where)
+}
+
+// Discover lists the StatefulSets, their pods and the workers they run on.
+func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, error) {
+	sel := q.Selector
+	if sel == "" {
+		sel = DefaultSelector(q.Cluster)
+	}
+	if _, err := labels.Parse(sel); err != nil {
+		return nil, fmt.Errorf("bad label selector %q: %v", sel, err)
+	}
+	ns := q.Namespace
+	if q.AllNamespaces {
+		ns = metav1.NamespaceAll
+	} else if ns != "" {
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("namespace %q not found", ns)
+		}
+		// Other errors (Forbidden for a namespaced Role) are fine: the list below tells.
+	}
+	opts := metav1.ListOptions{LabelSelector: sel}
+	stsList, err := cs.AppsV1().StatefulSets(ns).List(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("listing StatefulSets: %w", err)
+	}
+	if len(stsList.Items) == 0 {
+		return nil, &NotFoundError{Namespace: ns, Selector: sel}
+	}
+	// Pods carry the template's labels, which the default selector matches; a custom
+	// selector may name StatefulSet labels only, so then list every pod of the namespace.
+	podOpts := metav1.ListOptions{}
+	if q.Selector == "" {
+		podOpts = opts
+	}
+	podList, err := cs.CoreV1().Pods(ns).List(ctx, podOpts)
+	if err != nil {
+		return nil, fmt.Errorf("listing pods: %w", err)
+	}
+	found := &Found{}
+	podsByOwner := map[string]*corev1.Pod{}
+	for i := range podList.Items {
+		p := &podList.Items[i]
+		if owner := metav1.GetControllerOf(p); owner != nil && owner.Kind == "StatefulSet" {
+			podsByOwner[string(owner.UID)] = p
+		}
+	}
+	zones, zoneErr := workerZones(ctx, cs)
+	if zoneErr != nil {
+		found.Warnings = append(found.Warnings, "zones unknown: "+zoneErr.Error())
+	}
+	for i := range stsList.Items {
+		sts := &stsList.Items[i]
+		if r := replicas(sts); r != 1 {
+			found.Warnings = append(found.Warnings, fmt.Sprintf(
+				"StatefulSet %s/%s has replicas=%d: kubectl axon expects singleton StatefulSets (one per Axon Server node, replicas 1)",
+				sts.Namespace, sts.Name, r))
+		}
+		c := axonContainer(sts.Spec.Template.Spec.Containers)
+		m := Member{
+			Cluster:     sts.Labels[ClusterLabel],
+			Namespace:   sts.Namespace,
+			StatefulSet: sts,
+			Pod:         podsByOwner[string(sts.UID)],
+			NodeName:    nodeName(sts, c),
+		}
+		if c != nil {
+			m.Container, m.Image = c.Name, c.Image
+		}
+		if m.Pod != nil {
+			m.Worker = m.Pod.Spec.NodeName
+			m.Zone = zones[m.Worker]
+		}
+		found.Members = append(found.Members, m)
+	}
+	sort.Slice(found.Members, func(i, j int) bool {
+		a, b := found.Members[i], found.Members[j]
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.NodeName < b.NodeName
+	})
+	return found, nil
+}
+
+func replicas(sts *appsv1.StatefulSet) int32 {
+	if sts.Spec.Replicas == nil {
+		return 1
+	}
+	return *sts.Spec.Replicas
+}
+
+func axonContainer(cs []corev1.Container) *corev1.Container {
+	for i := range cs {
+		if cs[i].Name == ContainerName {
+			return &cs[i]
+		}
+	}
+	for i := range cs {
+		if strings.Contains(cs[i].Image, "axonserver") {
+			return &cs[i]
+		}
+	}
+	if len(cs) > 0 {
+		return &cs[0]
+	}
+	return nil
+}
+
+// nodeName is the Axon Server node name: env AXONIQ_AXONSERVER_NAME when set to a
+// literal value, else the StatefulSet's name (AxonIQ's examples set one to the other).
+func nodeName(sts *appsv1.StatefulSet, c *corev1.Container) string {
+	if c != nil {
+		for _, e := range c.Env {
+			if e.Name == NodeNameEnv && e.Value != "" && e.ValueFrom == nil {
+				return e.Value
+			}
+		}
+	}
+	return sts.Name
+}
+
+func workerZones(ctx context.Context, cs kubernetes.Interface) (map[string]string, error) {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		if apierrors.IsForbidden(err) {
+			return nil, fmt.Errorf("not allowed to list nodes (bind the kubectl-axon ClusterRole, docs/rbac.yaml)")
+		}
+		return nil, err
+	}
+	out := make(map[string]string, len(nodes.Items))
+	for _, n := range nodes.Items {
+		out[n.Name] = n.Labels[ZoneLabel]
+	}
+	return out, nil
+}
+
+// PodReady says whether the pod is Ready.
+func PodReady(p *corev1.Pod) bool {
+	if p == nil {
+		return false
+	}
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// OnCurrentRevision says whether the pod runs the StatefulSet's update revision.
+func OnCurrentRevision(sts *appsv1.StatefulSet, p *corev1.Pod) bool {
+	if p == nil {
+		return false
+	}
+	if sts.Status.UpdateRevision == "" {
+		return true
+	}
+	return p.Labels[appsv1.StatefulSetRevisionLabel] == sts.Status.UpdateRevision
+}
+
+// Restarts is the sum of the pod's container restarts.
+func Restarts(p *corev1.Pod) int32 {
+	if p == nil {
+		return 0
+	}
+	var n int32
+	for _, s := range p.Status.ContainerStatuses {
+		n += s.RestartCount
+	}
+	return n
+}

@@ -1,0 +1,241 @@
+// Package inspect asks every Axon Server node of a cluster what it knows (concurrently,
+// with a bound) and turns the answers into the safety model's terms (quorum.Cluster).
+//
+// Observe does the I/O; Model is pure and table-tested.
+package inspect
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+)
+
+// API is the part of Axon Server's REST API inspect reads. *axonserver.Client has it.
+type API interface {
+	Info(ctx context.Context) (*axonserver.Info, error)
+	Me(ctx context.Context) (*axonserver.NodeInfo, error)
+	Public(ctx context.Context) ([]axonserver.Node, error)
+	ReplicationGroups(ctx context.Context) ([]axonserver.ReplicationGroup, error)
+	Contexts(ctx context.Context) ([]axonserver.Context, error)
+	RaftStatus(ctx context.Context) ([]axonserver.RaftStatus, error)
+	Health(ctx context.Context) (*axonserver.Health, error)
+}
+
+// Target is one node to ask, by its Axon Server node name.
+type Target struct {
+	Node string
+	API  API // nil: the node cannot be reached (no pod, pod not running)
+	// Why explains a nil API ("no pod", "pod Pending").
+	Why string
+}
+
+// NodeView is what one node answered.
+type NodeView struct {
+	Node      string
+	Reachable bool
+	Err       error // first error; nil when every call answered
+	Info      *axonserver.Info
+	Me        *axonserver.NodeInfo
+	Raft      []axonserver.RaftStatus // nil when not allowed or failed
+	Health    *axonserver.Health
+}
+
+// Version is the Axon Server version the node reports, "" when unknown.
+func (v *NodeView) Version() string {
+	if v == nil || v.Info == nil {
+		return ""
+	}
+	return v.Info.App.Version
+}
+
+// Observation is one consistent-enough look at the whole cluster.
+type Observation struct {
+	Nodes map[string]*NodeView
+	// From is the node the cluster-wide answers came from ("" if none answered).
+	From string
+	// Public is /v1/public as seen by From: every node, with connected flags.
+	Public []axonserver.Node
+	// Groups is /v1/public/replicationgroups; for servers before 4.4 it is built from
+	// /v1/public/context (every context its own group).
+	Groups []axonserver.ReplicationGroup
+	// Clustered is false for Axon Server SE (no replication groups).
+	Clustered bool
+	// ClusterErr is why the cluster-wide answers are missing, if they are.
+	ClusterErr error
+	Took       time.Duration
+	Calls      int
+}
+
+// Options tune Observe.
+type Options struct {
+	// Concurrency bounds the requests in flight; 0 means 16.
+	Concurrency int
+	// Timeout bounds each request; 0 means 10 s.
+	Timeout time.Duration
+}
+
+// Observe asks every target for its info, identity, Raft status and health, then asks
+// one answering node (an admin node when there is one) for the cluster-wide views.
+func Observe(ctx context.Context, targets []Target, o Options) *Observation {
+	start := time.Now()
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	obs := &Observation{Nodes: make(map[string]*NodeView, len(targets))}
+	sem := make(chan struct{}, o.Concurrency)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	call := func(v *NodeView, f func(ctx context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, o.Timeout)
+			defer cancel()
+			err := f(cctx)
+			mu.Lock()
+			defer mu.Unlock()
+			obs.Calls++
+			if err != nil && v.Err == nil {
+				v.Err = err
+			}
+		}()
+	}
+	for _, t := range targets {
+		v := &NodeView{Node: t.Node}
+		obs.Nodes[t.Node] = v
+		if t.API == nil {
+			v.Err = errors.New(t.Why)
+			continue
+		}
+		api := t.API
+		call(v, func(ctx context.Context) (err error) {
+			info, err := api.Info(ctx)
+			mu.Lock()
+			v.Info = info
+			v.Reachable = v.Reachable || err == nil
+			mu.Unlock()
+			return err
+		})
+		call(v, func(ctx context.Context) error {
+			me, err := api.Me(ctx)
+			mu.Lock()
+			v.Me = me
+			v.Reachable = v.Reachable || err == nil
+			mu.Unlock()
+			return err
+		})
+		call(v, func(ctx context.Context) error {
+			h, err := api.Health(ctx)
+			mu.Lock()
+			v.Health = h
+			mu.Unlock()
+			return err
+		})
+		call(v, func(ctx context.Context) error {
+			rs, err := api.RaftStatus(ctx)
+			mu.Lock()
+			v.Raft = rs
+			mu.Unlock()
+			if axonserver.IsNotFound(err) {
+				return nil // SE has no Raft
+			}
+			return err
+		})
+	}
+	wg.Wait()
+	observeCluster(ctx, obs, targets, o.Timeout)
+	obs.Took = time.Since(start)
+	return obs
+}
+
+// observeCluster reads /v1/public and the replication groups from one node that
+// answered, preferring an admin node (which knows every node and group).
+func observeCluster(ctx context.Context, obs *Observation, targets []Target, timeout time.Duration) {
+	var order []Target
+	for _, t := range targets {
+		v := obs.Nodes[t.Node]
+		if t.API == nil || v.Me == nil {
+			continue
+		}
+		order = append(order, t)
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		return obs.Nodes[order[i].Node].Me.AdminNode && !obs.Nodes[order[j].Node].Me.AdminNode
+	})
+	if len(order) == 0 {
+		obs.ClusterErr = errors.New("no Axon Server node answered")
+		return
+	}
+	for _, t := range order {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := readCluster(cctx, obs, t)
+		cancel()
+		if err == nil {
+			obs.From, obs.ClusterErr = t.Node, nil
+			return
+		}
+		obs.ClusterErr = err
+	}
+}
+
+func readCluster(ctx context.Context, obs *Observation, t Target) error {
+	me := obs.Nodes[t.Node].Me
+	obs.Clustered = me.Clustered
+	pub, err := t.API.Public(ctx)
+	obs.Calls++
+	if err != nil {
+		return err
+	}
+	obs.Public = pub
+	if !me.Clustered {
+		obs.Groups = nil
+		return nil
+	}
+	groups, err := t.API.ReplicationGroups(ctx)
+	obs.Calls++
+	if axonserver.IsNotFound(err) {
+		// Before 4.4 there were no replication groups: each context was its own.
+		ctxs, cerr := t.API.Contexts(ctx)
+		obs.Calls++
+		if cerr != nil {
+			return cerr
+		}
+		groups = groupsFromContexts(ctxs)
+		err = nil
+	}
+	if err != nil {
+		return err
+	}
+	obs.Groups = groups
+	return nil
+}
+
+func groupsFromContexts(ctxs []axonserver.Context) []axonserver.ReplicationGroup {
+	byName := map[string]*axonserver.ReplicationGroup{}
+	var names []string
+	for _, c := range ctxs {
+		g := byName[c.Group()]
+		if g == nil {
+			g = &axonserver.ReplicationGroup{Name: c.Group(), Leader: c.Leader, Roles: c.Members(),
+				ChangePending: c.ChangePending, PendingSince: c.PendingSince}
+			byName[c.Group()] = g
+			names = append(names, c.Group())
+		}
+		g.Contexts = append(g.Contexts, c)
+	}
+	sort.Strings(names)
+	out := make([]axonserver.ReplicationGroup, 0, len(names))
+	for _, n := range names {
+		out = append(out, *byName[n])
+	}
+	return out
+}

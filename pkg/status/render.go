@@ -1,0 +1,181 @@
+package status
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/table"
+)
+
+// Output formats.
+const (
+	FormatTable = ""
+	FormatWide  = "wide"
+	FormatJSON  = "json"
+	FormatYAML  = "yaml"
+)
+
+// Formats lists the accepted -o values.
+var Formats = []string{FormatJSON, FormatYAML, FormatWide}
+
+// Write prints the report in the given format.
+func Write(w io.Writer, r *Report, format string) error {
+	switch format {
+	case FormatJSON, FormatYAML:
+		return WriteData(w, r, format)
+	case FormatTable, FormatWide:
+		return writeTable(w, r, format == FormatWide)
+	}
+	return fmt.Errorf("unknown output format %q", format)
+}
+
+// WriteData prints v as indented JSON or as YAML.
+func WriteData(w io.Writer, v any, format string) error {
+	if format == FormatYAML {
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+var roleShort = map[string]string{
+	string(quorum.Primary): "P", string(quorum.ActiveBackup): "AB", string(quorum.PassiveBackup): "PB",
+	string(quorum.MessagingOnly): "MO", string(quorum.Secondary): "S",
+}
+
+func writeTable(w io.Writer, r *Report, wide bool) error {
+	verdict := "HEALTHY"
+	if !r.Healthy {
+		verdict = "NOT HEALTHY"
+	}
+	fmt.Fprintf(w, "Cluster %s in namespace %s: %s (Axon Server %s, %d nodes, %d replication groups)\n\n",
+		r.Cluster, r.Namespace, verdict, r.Edition, len(r.Nodes), len(r.Groups))
+
+	headers := []string{"NODE", "POD", "STATUS", "READY", "RESTARTS", "VERSION", "WORKER", "ZONE", "AXON", "GROUPS", "LEADS", "SAFE TO STOP"}
+	if wide {
+		headers = append(headers, "IMAGE", "PROBLEMS")
+	}
+	t := table.New(w, headers...)
+	for _, n := range r.Nodes {
+		ready := "0/1"
+		if n.Ready {
+			ready = "1/1"
+		}
+		if n.Ready && !n.CurrentRevision {
+			ready += " (old revision)"
+		}
+		row := []string{n.Name, dash(n.Pod), dash(n.Phase), ready, strconv.Itoa(int(n.Restarts)), dash(n.Version),
+			dash(n.Worker), dash(n.Zone), axonState(n), strconv.Itoa(len(n.Groups)), dash(strings.Join(n.Leads, ",")), safe(n)}
+		if wide {
+			row = append(row, dash(n.Image), dash(strings.Join(n.Problems, "; ")))
+		}
+		t.Row(row...)
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	if len(r.Groups) > 0 {
+		fmt.Fprintln(w)
+		t = table.New(w, "REPLICATION GROUP", "LEADER", "MEMBERS", "CAN COMMIT", "TOLERATES", "BEHIND", "CONTEXTS")
+		for _, g := range r.Groups {
+			commit := "yes"
+			if !g.CanCommit {
+				commit = "NO: " + g.Reason
+			} else if g.ChangePending {
+				commit = "yes (change pending)"
+			}
+			tol := strconv.Itoa(g.FaultTolerance)
+			if g.FaultTolerance < 0 {
+				tol = "-"
+			}
+			t.Row(g.Name, dash(g.Leader), members(g), commit, tol, dash(strings.Join(g.Behind, ",")), strconv.Itoa(g.Contexts))
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	var warnings []string
+	warnings = append(warnings, r.Warnings...)
+	for _, g := range r.Groups {
+		for _, x := range g.Warnings {
+			warnings = append(warnings, g.Name+": "+x)
+		}
+	}
+	for _, n := range r.Nodes {
+		if !n.Reachable && n.Error != "" {
+			warnings = append(warnings, n.Name+": "+n.Error)
+		}
+	}
+	if len(warnings) > 0 {
+		fmt.Fprintln(w, "\nWarnings:")
+		for _, x := range warnings {
+			fmt.Fprintln(w, "  - "+x)
+		}
+	}
+	return nil
+}
+
+func members(g GroupStatus) string {
+	parts := make([]string, 0, len(g.Members))
+	for _, m := range g.Members {
+		s := m.Node + ":" + roleShort[m.Role]
+		if s == m.Node+":" {
+			s += m.Role
+		}
+		if m.Node == g.Leader {
+			s += "*"
+		}
+		switch {
+		case !m.Up:
+			s += "(down)"
+		case !m.CaughtUp && m.Behind > 0:
+			s += fmt.Sprintf("(behind %d)", m.Behind)
+		case !m.CaughtUp:
+			s += "(" + strings.ToLower(m.Status) + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, " ")
+}
+
+func axonState(n NodeStatus) string {
+	switch {
+	case !n.Reachable && !n.Connected:
+		return "unreachable"
+	case !n.Reachable:
+		return "connected (no REST)"
+	case !n.Connected:
+		return "disconnected"
+	}
+	return "connected"
+}
+
+func safe(n NodeStatus) string {
+	if n.SafeToStop {
+		return "yes"
+	}
+	groups := make([]string, 0, len(n.BlockedBy))
+	for _, b := range n.BlockedBy {
+		groups = append(groups, b.Group)
+	}
+	return "no (" + strings.Join(groups, ",") + ")"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,272 @@
+// Package status builds the report `kubectl axon status` shows: every node with its
+// pod and Axon Server state and whether it is safe to stop now, every replication group
+// with its leader, commit availability and fault tolerance, and warnings. The report's
+// JSON is a documented, stable schema (docs/status-schema.md).
+package status
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+)
+
+// Kind and SchemaVersion identify the JSON document.
+const (
+	Kind          = "AxonClusterStatus"
+	SchemaVersion = 1
+)
+
+// Report is the whole answer.
+type Report struct {
+	Kind          string        `json:"kind"`
+	SchemaVersion int           `json:"schemaVersion"`
+	Cluster       string        `json:"cluster"`
+	Namespace     string        `json:"namespace"`
+	ObservedAt    time.Time     `json:"observedAt"`
+	Edition       string        `json:"edition"` // "EE", "SE", or "unknown" when no node answered
+	Healthy       bool          `json:"healthy"`
+	Nodes         []NodeStatus  `json:"nodes"`
+	Groups        []GroupStatus `json:"groups"`
+	Warnings      []string      `json:"warnings"`
+}
+
+// NodeStatus is one Axon Server node.
+type NodeStatus struct {
+	Name            string          `json:"name"`
+	StatefulSet     string          `json:"statefulSet,omitempty"`
+	Replicas        int32           `json:"replicas,omitempty"`
+	Pod             string          `json:"pod,omitempty"`
+	Phase           string          `json:"phase,omitempty"`
+	Ready           bool            `json:"ready"`
+	CurrentRevision bool            `json:"currentRevision"`
+	Restarts        int32           `json:"restarts"`
+	Image           string          `json:"image,omitempty"`
+	Version         string          `json:"version,omitempty"`
+	Worker          string          `json:"worker,omitempty"`
+	Zone            string          `json:"zone,omitempty"`
+	Reachable       bool            `json:"reachable"`
+	Error           string          `json:"error,omitempty"`
+	Connected       bool            `json:"connected"`
+	Admin           bool            `json:"admin"`
+	Healthy         bool            `json:"healthy"`
+	Problems        []string        `json:"problems"`
+	Groups          []string        `json:"groups"`
+	Leads           []string        `json:"leads"`
+	SafeToStop      bool            `json:"safeToStop"`
+	BlockedBy       []quorum.Impact `json:"blockedBy"`
+}
+
+// GroupStatus is one replication group.
+type GroupStatus struct {
+	Name           string         `json:"name"`
+	Leader         string         `json:"leader"`
+	Members        []MemberStatus `json:"members"`
+	CanCommit      bool           `json:"canCommit"`
+	Reason         string         `json:"reason,omitempty"`
+	FaultTolerance int            `json:"faultTolerance"`
+	Behind         []string       `json:"behind"`
+	Contexts       int            `json:"contexts"`
+	ChangePending  bool           `json:"changePending"`
+	Warnings       []string       `json:"warnings"`
+}
+
+// MemberStatus is one member of a group.
+type MemberStatus struct {
+	Node     string `json:"node"`
+	Role     string `json:"role"`
+	Up       bool   `json:"up"`
+	CaughtUp bool   `json:"caughtUp"`
+	Status   string `json:"status"`
+	Behind   int64  `json:"behind"`
+}
+
+// Input is what Build needs.
+type Input struct {
+	Cluster   string
+	Namespace string
+	Members   []discovery.Member // nil in Axon-only mode (--axon-url)
+	Obs       *inspect.Observation
+	// Warnings from discovery.
+	Warnings         []string
+	MinActiveBackups int
+	Now              time.Time
+}
+
+// Build assembles the report. It is pure: everything it needs is in in.
+func Build(in Input) *Report {
+	pods := map[string]inspect.PodState{}
+	byNode := map[string]discovery.Member{}
+	for _, m := range in.Members {
+		byNode[m.NodeName] = m
+		pods[m.NodeName] = inspect.PodState{Ready: discovery.PodReady(m.Pod) && discovery.OnCurrentRevision(m.StatefulSet, m.Pod)}
+	}
+	if in.Members == nil {
+		// Axon-only mode: no pods to ask about; count what answered as ready.
+		for n, v := range in.Obs.Nodes {
+			pods[n] = inspect.PodState{Ready: v.Reachable}
+		}
+	}
+	model := inspect.BuildModel(in.Obs, pods, in.MinActiveBackups)
+	r := &Report{
+		Kind: Kind, SchemaVersion: SchemaVersion, Cluster: in.Cluster, Namespace: in.Namespace,
+		ObservedAt: in.Now.UTC(), Edition: edition(in.Obs), Warnings: append([]string{}, in.Warnings...),
+	}
+	zoneOf := map[string]string{}
+	for _, m := range in.Members {
+		if m.Zone != "" {
+			zoneOf[m.NodeName] = m.Zone
+		}
+	}
+	for _, qn := range model.Cluster.Nodes {
+		r.Nodes = append(r.Nodes, nodeStatus(qn, byNode, in.Obs, model))
+	}
+	for _, g := range model.Cluster.Groups {
+		r.Groups = append(r.Groups, groupStatus(g, model, zoneOf))
+	}
+	if in.Obs.ClusterErr != nil {
+		r.Warnings = append(r.Warnings, "cluster view unavailable: "+in.Obs.ClusterErr.Error())
+	}
+	if r.Edition == "SE" {
+		r.Warnings = append(r.Warnings, "Axon Server SE (clustered: false): no replication groups; showing the node(s) only")
+	}
+	r.Healthy = len(r.Nodes) > 0 && in.Obs.ClusterErr == nil
+	for _, n := range r.Nodes {
+		r.Healthy = r.Healthy && n.Healthy
+	}
+	for _, g := range r.Groups {
+		r.Healthy = r.Healthy && g.CanCommit
+	}
+	return r
+}
+
+func edition(obs *inspect.Observation) string {
+	if obs.From == "" {
+		return "unknown"
+	}
+	if obs.Clustered {
+		return "EE"
+	}
+	return "SE"
+}
+
+func nodeStatus(qn quorum.Node, byNode map[string]discovery.Member, obs *inspect.Observation, model *inspect.Model) NodeStatus {
+	ns := NodeStatus{Name: qn.Name, Connected: qn.Connected, Problems: []string{}, BlockedBy: []quorum.Impact{}}
+	if m, ok := byNode[qn.Name]; ok {
+		ns.StatefulSet, ns.Image, ns.Worker, ns.Zone = m.StatefulSet.Name, m.Image, m.Worker, m.Zone
+		ns.Replicas = 1
+		if m.StatefulSet.Spec.Replicas != nil {
+			ns.Replicas = *m.StatefulSet.Spec.Replicas
+		}
+		if m.Pod != nil {
+			ns.Pod, ns.Phase = m.Pod.Name, string(m.Pod.Status.Phase)
+			ns.Ready = discovery.PodReady(m.Pod)
+			ns.CurrentRevision = discovery.OnCurrentRevision(m.StatefulSet, m.Pod)
+			ns.Restarts = discovery.Restarts(m.Pod)
+			if m.Pod.DeletionTimestamp != nil {
+				ns.Phase = "Terminating"
+			}
+			if why := waitingReason(m.Pod); why != "" {
+				ns.Phase += " (" + why + ")"
+			}
+		}
+	}
+	if v := obs.Nodes[qn.Name]; v != nil {
+		ns.Reachable, ns.Version = v.Reachable, v.Version()
+		if v.Err != nil {
+			ns.Error = oneLine(v.Err.Error())
+		}
+		if v.Me != nil {
+			ns.Admin = v.Me.AdminNode
+		}
+	}
+	h := model.Cluster.NodeHealth(qn.Name)
+	ns.Healthy = h.Healthy
+	ns.Problems = append(ns.Problems, h.Problems...)
+	ns.Groups = nonNil(model.Cluster.GroupsOf(qn.Name))
+	ns.Leads = nonNil(model.Cluster.Leads(qn.Name))
+	v := model.Cluster.CanStop(qn.Name)
+	ns.SafeToStop = v.Safe
+	ns.BlockedBy = append(ns.BlockedBy, v.Blocked...)
+	return ns
+}
+
+func groupStatus(g quorum.Group, model *inspect.Model, zoneOf map[string]string) GroupStatus {
+	ok, reason := g.CanCommit()
+	gs := GroupStatus{
+		Name: g.Name, Leader: g.Leader, CanCommit: ok, FaultTolerance: g.FaultTolerance(),
+		Contexts: model.Contexts[g.Name], ChangePending: model.ChangePending[g.Name],
+		Behind: []string{}, Warnings: nonNil(g.Warnings(zoneOf)),
+	}
+	if !ok {
+		gs.Reason = reason
+	}
+	for _, m := range g.Members {
+		lag := model.Lags[g.Name][m.Node]
+		gs.Members = append(gs.Members, MemberStatus{Node: m.Node, Role: string(m.Role), Up: m.Up, CaughtUp: m.CaughtUp, Status: lag.Status, Behind: lag.Behind})
+		if m.Up && !m.CaughtUp {
+			gs.Behind = append(gs.Behind, m.Node)
+		}
+	}
+	sort.Strings(gs.Behind)
+	return gs
+}
+
+// waitingReason is the first container's waiting or terminated reason (CrashLoopBackOff,
+// ImagePullBackOff, ...), which says more than the phase.
+func waitingReason(p *corev1.Pod) string {
+	for _, s := range p.Status.ContainerStatuses {
+		if s.State.Waiting != nil && s.State.Waiting.Reason != "" {
+			return s.State.Waiting.Reason
+		}
+	}
+	return ""
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// Summary is the one-line verdict.
+func (r *Report) Summary() string {
+	if r.Healthy {
+		return fmt.Sprintf("cluster %s is healthy: %d nodes, %d replication groups", r.Cluster, len(r.Nodes), len(r.Groups))
+	}
+	var bad []string
+	for _, n := range r.Nodes {
+		if !n.Healthy {
+			bad = append(bad, n.Name)
+		}
+	}
+	var noCommit []string
+	for _, g := range r.Groups {
+		if !g.CanCommit {
+			noCommit = append(noCommit, g.Name)
+		}
+	}
+	msg := fmt.Sprintf("cluster %s is NOT healthy", r.Cluster)
+	if len(bad) > 0 {
+		msg += "; unhealthy nodes: " + strings.Join(bad, ", ")
+	}
+	if len(noCommit) > 0 {
+		msg += "; groups that cannot commit: " + strings.Join(noCommit, ", ")
+	}
+	return msg
+}
