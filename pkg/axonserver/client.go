@@ -76,7 +76,9 @@ func (c *Client) Node() string { return c.node }
 func (c *Client) BaseURL() string { return c.base }
 
 // String describes the client without secrets.
-func (c *Client) String() string { return fmt.Sprintf("axonserver.Client{node=%q, url=%q}", c.node, c.base) }
+func (c *Client) String() string {
+	return fmt.Sprintf("axonserver.Client{node=%q, url=%q}", c.node, c.base)
+}
 
 // GoString keeps %#v from dumping the token source.
 func (c *Client) GoString() string { return c.String() }
@@ -161,7 +163,7 @@ func (c *Client) raw(ctx context.Context, r request) ([]byte, error) {
 	switch {
 	case resp.StatusCode == http.StatusBadRequest && plainHTTPToTLS(body):
 		e.Err = ErrTLS
-		e.Message = fmt.Sprintf("%s expects HTTPS (TLS) but was spoken to in plain HTTP; use the https scheme (--axon-scheme=https or an https:// --axon-url) with --axon-ca-file", hostOf(c.base))
+		e.Message = fmt.Sprintf("%s expects HTTPS (TLS) but was spoken to in plain HTTP; use the https scheme (e.g. an https:// --axon-url) with --axon-ca-file", hostOf(c.base))
 	case resp.StatusCode == http.StatusNotFound && r.eeOnly && e.Code == "":
 		e.Err = ErrNotEnterprise
 		e.Message = "endpoint not found: this server is not Axon Server Enterprise (or too old for it)"

@@ -231,10 +231,10 @@ func transportError(node, method, path, baseURL string, err error) *Error {
 		e.Message = fmt.Sprintf("TLS: certificate of %s is invalid (%s); check --axon-ca-file", target, oneLine(certInvalid.Error()))
 	case errors.As(err, &recordErr) || strings.Contains(msg, "server gave HTTP response to HTTPS client") || strings.Contains(msg, "first record does not look like a TLS handshake"):
 		e.Err = ErrTLS
-		e.Message = fmt.Sprintf("TLS: %s answers plain HTTP, not HTTPS; use the http scheme for this node (drop --axon-scheme=https / use an http:// --axon-url)", target)
+		e.Message = fmt.Sprintf("TLS: %s answers plain HTTP, not HTTPS; use the http scheme for this node (e.g. an http:// --axon-url)", target)
 	case isHTTPToTLS(err, msg):
 		e.Err = ErrTLS
-		e.Message = fmt.Sprintf("%s expects HTTPS (TLS) but was spoken to in plain HTTP; use the https scheme (--axon-scheme=https or an https:// --axon-url) with --axon-ca-file", target)
+		e.Message = fmt.Sprintf("%s expects HTTPS (TLS) but was spoken to in plain HTTP; use the https scheme (e.g. an https:// --axon-url) with --axon-ca-file", target)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		e.Err = ErrUnreachable
 		e.Message = fmt.Sprintf("connection refused by %s: is Axon Server running and listening on that port?", target)

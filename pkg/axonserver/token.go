@@ -13,25 +13,37 @@ import (
 // so a token cannot leak through a *url.Error or a logged URL.
 const TokenHeader = "AxonIQ-Access-Token"
 
-// Token is an Axon Server access token. Its value is unexported and every
-// formatting path (%s, %v, %+v, %#v, %q, JSON) prints a redacted placeholder, so
-// a Token may sit in any struct that ends up in a log line or error message.
-type Token struct{ value string }
+// Token is an Axon Server access token. Every formatting path (%s, %v, %+v,
+// %#v, %q, %x, JSON) prints a redacted placeholder. The value sits behind an
+// unexported pointer, so even where fmt cannot call these methods (a Token in an
+// unexported field of another struct) it prints an address, not the secret.
+type Token struct{ value *string }
 
 // NewToken wraps a raw token value. Surrounding white space (a trailing newline
 // from a file or Secret) is removed.
-func NewToken(raw string) Token { return Token{value: strings.TrimSpace(raw)} }
+func NewToken(raw string) Token {
+	v := strings.TrimSpace(raw)
+	if v == "" {
+		return Token{}
+	}
+	return Token{value: &v}
+}
 
 // Empty reports whether no token is set.
-func (t Token) Empty() bool { return t.value == "" }
+func (t Token) Empty() bool { return t.value == nil }
 
 // Reveal returns the raw value. Only the request code calls it, to set the header.
-func (t Token) Reveal() string { return t.value }
+func (t Token) Reveal() string {
+	if t.value == nil {
+		return ""
+	}
+	return *t.value
+}
 
 const redacted = "[REDACTED]"
 
 func (t Token) placeholder() string {
-	if t.value == "" {
+	if t.value == nil {
 		return "<none>"
 	}
 	return redacted
