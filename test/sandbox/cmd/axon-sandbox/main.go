@@ -1,0 +1,95 @@
+// Command axon-sandbox runs a real Kubernetes control plane (built from the Go
+// module proxy) with simulated kubelets and Axon Server pods played by axonsim,
+// inside a network namespace of its own.
+//
+//	axon-sandbox up   --topology FILE --dir DIR [--bin DIR] [--rbac FILE] [--timeout 5m] [--keep]
+//	axon-sandbox down --dir DIR
+//	axon-sandbox exec --dir DIR -- CMD [ARGS...]
+//	axon-sandbox env  --dir DIR        (prints KUBECONFIG=..., API server, namespace)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/test/sandbox/internal/agent"
+	"github.com/kubectl-axon/kubectl-axon/test/sandbox/internal/sandbox"
+)
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage:
+  axon-sandbox up   --topology FILE --dir DIR [--bin DIR] [--rbac FILE] [--timeout 5m] [--keep]
+  axon-sandbox down --dir DIR
+  axon-sandbox exec --dir DIR -- CMD [ARGS...]
+  axon-sandbox env  --dir DIR
+`)
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
+	dir := fs.String("dir", "", "sandbox directory (state, logs, kubeconfigs, volumes)")
+	var err error
+	switch cmd {
+	case "up":
+		topo := fs.String("topology", "", "axonsim topology file")
+		bin := fs.String("bin", "", "directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler (default: next to axon-sandbox)")
+		rbac := fs.String("rbac", "", "kubectl axon's docs/rbac.yaml (default: found above --bin or the working directory)")
+		timeout := fs.Duration("timeout", 5*time.Minute, "give up when not healthy by then")
+		keep := fs.Bool("keep", false, "leave a sandbox that failed to come up running, for inspection")
+		_ = fs.Parse(args)
+		if *topo == "" || *dir == "" {
+			usage()
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err = sandbox.Up(ctx, sandbox.UpOptions{Topology: *topo, Dir: *dir, BinDir: *bin, RBAC: *rbac,
+			Timeout: *timeout, Keep: *keep, Log: os.Stderr})
+	case "down":
+		_ = fs.Parse(args)
+		if *dir == "" {
+			usage()
+		}
+		var s *sandbox.State
+		if s, err = sandbox.LoadState(*dir); err == nil {
+			err = sandbox.Down(s, os.Stderr)
+		}
+	case "exec":
+		_ = fs.Parse(args)
+		rest := fs.Args()
+		if *dir == "" || len(rest) == 0 {
+			usage()
+		}
+		var s *sandbox.State
+		if s, err = sandbox.LoadState(*dir); err == nil {
+			err = sandbox.Exec(s, rest)
+		}
+	case "env":
+		_ = fs.Parse(args)
+		var s *sandbox.State
+		if s, err = sandbox.LoadState(*dir); err == nil {
+			fmt.Printf("KUBECONFIG=%s\nAXON_SANDBOX_SERVER=%s\nAXON_SANDBOX_NAMESPACE=%s\nAXON_SANDBOX_NETNS=%s\nAXON_SANDBOX_CLUSTER=%s\n",
+				s.Path("kubeconfig"), s.Server, s.Namespace, s.NetNS, s.Cluster)
+		}
+	case "agent": // started by up, inside the network namespace
+		_ = fs.Parse(args)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err = agent.Run(ctx, *dir)
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "axon-sandbox %s: %v\n", cmd, err)
+		os.Exit(1)
+	}
+}

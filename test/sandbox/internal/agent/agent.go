@@ -1,0 +1,353 @@
+// Package agent plays the parts of a Kubernetes cluster that need a machine:
+// one kubelet per worker of the topology (Node registration with its zone,
+// heartbeats, running each bound pod as an axonsim node with an IP of its own,
+// probes, restarts, graceful termination) and a volume provisioner (a local PV
+// per PVC, in the zone of its first pod, whose directory holds the node's data).
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
+	"github.com/kubectl-axon/kubectl-axon/test/sandbox/internal/sandbox"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Agent is the node agent of one sandbox.
+type Agent struct {
+	st     *sandbox.State
+	topo   *axonsim.Topology
+	cs     kubernetes.Interface
+	sim    *axonsim.Cluster
+	logger *log.Logger
+
+	workers  map[string]axonsim.Worker // by name
+	workerIP map[string]string
+
+	pods corelisters.PodLister
+	pvcs corelisters.PersistentVolumeClaimLister
+	pvs  corelisters.PersistentVolumeLister
+
+	mu       sync.Mutex
+	podRuns  map[string]*podRun     // by pod UID
+	axonLock map[string]chan struct{} // one running pod per Axon node
+	ips      *ipPool
+	reports  map[string]sandbox.NodeReport
+}
+
+func (a *Agent) logf(format string, args ...any) { a.logger.Printf(format, args...) }
+
+// Run runs the agent until ctx ends, then stops its Axon nodes.
+func Run(ctx context.Context, dir string) error {
+	st, err := sandbox.LoadState(dir)
+	if err != nil {
+		return err
+	}
+	topo, err := axonsim.LoadTopology(st.Topology)
+	if err != nil {
+		return err
+	}
+	if topo.Namespace == "" {
+		topo.Namespace = "default"
+	}
+	a := &Agent{
+		st: st, topo: topo, logger: log.New(os.Stderr, "agent: ", log.LstdFlags|log.Lmicroseconds),
+		workers: map[string]axonsim.Worker{}, workerIP: map[string]string{},
+		podRuns: map[string]*podRun{}, axonLock: map[string]chan struct{}{},
+		reports: map[string]sandbox.NodeReport{},
+	}
+	a.ips, err = newIPPool(st.PodCIDR)
+	if err != nil {
+		return err
+	}
+	audit, err := os.OpenFile(st.Path("audit.jsonl"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer audit.Close()
+	a.sim, err = axonsim.NewCluster(topo, axonsim.Options{
+		Audit: audit,
+		Logf:  func(f string, args ...any) { a.logger.Printf("axonsim: "+f, args...) },
+		Seed:  time.Now().UnixNano(),
+	})
+	if err != nil {
+		return err
+	}
+	defer a.sim.Close()
+	if err := os.MkdirAll(st.Path("agent"), 0o755); err != nil {
+		return err
+	}
+	if ca := a.sim.CACertPEM(); len(ca) > 0 {
+		_ = os.WriteFile(st.Path("agent", "axon-ca.crt"), ca, 0o644)
+	}
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", st.Path("pki", "agent.kubeconfig"))
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	a.cs, err = kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+
+	for _, w := range topo.Workers {
+		a.workers[w.Name] = w
+		ip, err := a.ips.take()
+		if err != nil {
+			return err
+		}
+		if err := addAddr(ip); err != nil {
+			return err
+		}
+		a.workerIP[w.Name] = ip
+	}
+	if err := a.registerNodes(ctx); err != nil {
+		return err
+	}
+	go a.heartbeat(ctx)
+
+	f := informers.NewSharedInformerFactory(a.cs, 0)
+	podInf := f.Core().V1().Pods().Informer()
+	pvcInf := f.Core().V1().PersistentVolumeClaims().Informer()
+	pvInf := f.Core().V1().PersistentVolumes().Informer()
+	a.pods = f.Core().V1().Pods().Lister()
+	a.pvcs = f.Core().V1().PersistentVolumeClaims().Lister()
+	a.pvs = f.Core().V1().PersistentVolumes().Lister()
+	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { a.podChanged(o) },
+		UpdateFunc: func(_, o any) { a.podChanged(o) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			a.podChanged(o)
+		},
+	})
+	prov := &provisioner{a: a}
+	_, _ = pvcInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { prov.pvcChanged(ctx, o) },
+		UpdateFunc: func(_, o any) { prov.pvcChanged(ctx, o) },
+	})
+	_, _ = pvInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { prov.pvChanged(ctx, o) },
+		UpdateFunc: func(_, o any) { prov.pvChanged(ctx, o) },
+	})
+	f.Start(ctx.Done())
+	f.WaitForCacheSync(ctx.Done())
+	a.logf("running: %d workers, %d Axon nodes, pod addresses from %s", len(topo.Workers), len(topo.Nodes), st.PodCIDR)
+
+	go a.writeReports(ctx)
+	<-ctx.Done()
+	a.logf("stopping: stopping Axon nodes cleanly")
+	a.stopAll()
+	a.writeReportsOnce()
+	return nil
+}
+
+// stopAll stops every running Axon node cleanly (in parallel, bounded).
+func (a *Agent) stopAll() {
+	var wg sync.WaitGroup
+	for _, n := range a.topo.Nodes {
+		if nd := a.sim.Node(n.Name); nd != nil && nd.State() != axonsim.Stopped {
+			wg.Add(1)
+			go func(name string) {
+				defer wg.Done()
+				_ = a.sim.StopNode(name, 20*time.Second)
+			}(n.Name)
+		}
+	}
+	wg.Wait()
+}
+
+func (a *Agent) podChanged(o any) {
+	pod, ok := o.(*corev1.Pod)
+	if !ok || pod.Spec.NodeName == "" {
+		return
+	}
+	if _, ours := a.workers[pod.Spec.NodeName]; !ours {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := a.podRuns[string(pod.UID)]
+	if r == nil {
+		if pod.DeletionTimestamp != nil && pod.Status.PodIP == "" {
+			// never started here: nothing to stop, just finish the deletion
+			go a.forceDelete(pod)
+			return
+		}
+		r = newPodRun(a, pod)
+		a.podRuns[string(pod.UID)] = r
+		go r.run()
+		return
+	}
+	r.notify()
+}
+
+func (a *Agent) forget(uid string) {
+	a.mu.Lock()
+	delete(a.podRuns, uid)
+	a.mu.Unlock()
+}
+
+// lockAxon waits until no other pod runs the Axon node name (a StatefulSet
+// pod recreated after a force delete must not run beside its predecessor).
+func (a *Agent) lockAxon(ctx context.Context, name string) bool {
+	for {
+		a.mu.Lock()
+		ch, held := a.axonLock[name]
+		if !held {
+			a.axonLock[name] = make(chan struct{})
+			a.mu.Unlock()
+			return true
+		}
+		a.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+func (a *Agent) unlockAxon(name string) {
+	a.mu.Lock()
+	if ch, ok := a.axonLock[name]; ok {
+		close(ch)
+		delete(a.axonLock, name)
+	}
+	a.mu.Unlock()
+}
+
+func (a *Agent) setReport(name string, r sandbox.NodeReport) {
+	a.mu.Lock()
+	a.reports[name] = r
+	a.mu.Unlock()
+}
+
+func (a *Agent) writeReports(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		a.writeReportsOnce()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) writeReportsOnce() {
+	out := map[string]sandbox.NodeReport{}
+	a.mu.Lock()
+	for k, v := range a.reports {
+		out[k] = v
+	}
+	a.mu.Unlock()
+	for _, n := range a.topo.Nodes {
+		r := out[n.Name]
+		st := axonsim.Stopped
+		if nd := a.sim.Node(n.Name); nd != nil {
+			st = nd.State()
+		}
+		r.State = st.String()
+		r.Healthy = st == axonsim.Running
+		out[n.Name] = r
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	tmp := a.st.Path("agent", "nodes.json.tmp")
+	if os.WriteFile(tmp, b, 0o644) == nil {
+		_ = os.Rename(tmp, a.st.Path("agent", "nodes.json"))
+	}
+}
+
+// ipPool hands out addresses of the sandbox's pod range.
+type ipPool struct {
+	mu   sync.Mutex
+	base net.IP
+	size int
+	used map[int]bool
+	next int
+}
+
+func newIPPool(cidr string) (*ipPool, error) {
+	ip, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return nil, err
+	}
+	ones, bits := n.Mask.Size()
+	return &ipPool{base: ip.To4(), size: 1 << (bits - ones), used: map[int]bool{}, next: 1}, nil
+}
+
+// take returns a free address, preferring ones not used lately (as a CNI does).
+func (p *ipPool) take() (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := 0; k < p.size; k++ {
+		i := p.next
+		p.next++
+		if p.next >= p.size-1 {
+			p.next = 1
+		}
+		if i <= 0 || i >= p.size-1 || p.used[i] {
+			continue
+		}
+		p.used[i] = true
+		ip := append(net.IP(nil), p.base...)
+		ip[3] += byte(i)
+		return ip.String(), nil
+	}
+	return "", fmt.Errorf("pod address range exhausted")
+}
+
+func (p *ipPool) release(ip string) {
+	x := net.ParseIP(ip).To4()
+	if x == nil {
+		return
+	}
+	p.mu.Lock()
+	delete(p.used, int(x[3])-int(p.base[3]))
+	p.mu.Unlock()
+}
+
+// addAddr puts ip on the namespace's lo (the agent runs inside the namespace).
+func addAddr(ip string) error {
+	out, err := exec.Command("ip", "addr", "replace", ip+"/32", "dev", "lo").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip addr add %s: %v: %s", ip, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func delAddr(ip string) {
+	_ = exec.Command("ip", "addr", "del", ip+"/32", "dev", "lo").Run()
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ = filepath.Join

@@ -1,0 +1,141 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+const leaseSeconds = 40
+
+func (a *Agent) nodeStatus(name string, now metav1.Time, old *corev1.NodeStatus) corev1.NodeStatus {
+	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
+		c := corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
+		if old != nil {
+			for _, o := range old.Conditions {
+				if o.Type == t && o.Status == s {
+					c.LastTransitionTime = o.LastTransitionTime
+				}
+			}
+		}
+		return c
+	}
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:              resource.MustParse("8"),
+		corev1.ResourceMemory:           resource.MustParse("32Gi"),
+		corev1.ResourcePods:             resource.MustParse("110"),
+		corev1.ResourceEphemeralStorage: resource.MustParse("100Gi"),
+	}
+	return corev1.NodeStatus{
+		Capacity:    res,
+		Allocatable: res,
+		Conditions: []corev1.NodeCondition{
+			cond(corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+			cond(corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+			cond(corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+			cond(corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "simulated kubelet (axon-sandbox) is posting ready status"),
+		},
+		Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: a.workerIP[name]},
+			{Type: corev1.NodeHostName, Address: name},
+		},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
+		NodeInfo: corev1.NodeSystemInfo{
+			MachineID: name, SystemUUID: name, BootID: a.st.NetNS,
+			KernelVersion: "axon-sandbox", OSImage: "axon-sandbox", ContainerRuntimeVersion: "axonsim://1",
+			KubeletVersion: "v1.37.2", OperatingSystem: "linux", Architecture: "amd64",
+		},
+	}
+}
+
+func (a *Agent) registerNodes(ctx context.Context) error {
+	now := metav1.Now()
+	for _, name := range sortedNames(a.workers) {
+		w := a.workers[name]
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			"kubernetes.io/hostname":        name,
+			"kubernetes.io/os":              "linux",
+			"kubernetes.io/arch":            "amd64",
+			"topology.kubernetes.io/region": "sandbox",
+			"topology.kubernetes.io/zone":   w.Zone,
+			"node.kubernetes.io/instance-type": "axon-sandbox",
+		}}}
+		if w.Zone == "" {
+			delete(node.Labels, "topology.kubernetes.io/zone")
+		}
+		created, err := a.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			created, err = a.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		}
+		if err != nil {
+			return err
+		}
+		created.Status = a.nodeStatus(name, now, nil)
+		if _, err := a.cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+		a.renewLease(ctx, name)
+	}
+	return nil
+}
+
+func (a *Agent) renewLease(ctx context.Context, node string) {
+	leases := a.cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	now := metav1.NewMicroTime(time.Now())
+	l, err := leases.Get(ctx, node, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = leases.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr(node), LeaseDurationSeconds: ptr(int32(leaseSeconds)), RenewTime: &now},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			a.logf("lease %s: %v", node, err)
+		}
+		return
+	}
+	if err != nil {
+		a.logf("lease %s: %v", node, err)
+		return
+	}
+	l.Spec.RenewTime = &now
+	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
+		a.logf("lease %s: %v", node, err)
+	}
+}
+
+// heartbeat renews each worker's Lease every 10 s and posts its status every
+// 30 s (and re-registers a Node someone deleted).
+func (a *Agent) heartbeat(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, name := range sortedNames(a.workers) {
+			a.renewLease(ctx, name)
+			if i%3 != 0 {
+				continue
+			}
+			n, err := a.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				_ = a.registerNodes(ctx)
+				continue
+			}
+			if err != nil {
+				continue
+			}
+			n.Status = a.nodeStatus(name, metav1.Now(), &n.Status)
+			_, _ = a.cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
