@@ -1,0 +1,100 @@
+package axonsim
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Audit event names.
+const (
+	EvNodeStarted      = "node-started"      // a node process started (consistency checks begin)
+	EvNodeReady        = "node-ready"        // the node serves HTTP (/actuator/info answers)
+	EvNodeStopped      = "node-stopped"      // clean stop finished
+	EvNodeKilled       = "node-killed"       // unclean stop (kill, crash, grace exceeded)
+	EvLeaderElected    = "leader-elected"    // group, node = new leader
+	EvLeaderLost       = "leader-lost"       // group, node = old leader
+	EvQuorumLost       = "quorum-lost"       // group: running caught-up voters fail the commit rule
+	EvQuorumRestored   = "quorum-restored"   // group: they satisfy it again
+	EvCaughtUp         = "caught-up"         // group, node: follower reached the leader's log
+	EvMemberAdded      = "member-added"      // group, node, role
+	EvMemberRemoved    = "member-removed"    // group, node
+	EvNodeJoined       = "node-joined"       // node registered with the cluster (autocluster or POST /v1/cluster)
+	EvNodeUnregistered = "node-unregistered" // node removed from the cluster (DELETE /v1/cluster/{name})
+)
+
+// Event is one audit line.
+type Event struct {
+	Time   time.Time `json:"time"`
+	Event  string    `json:"event"`
+	Group  string    `json:"group,omitempty"`
+	Node   string    `json:"node,omitempty"`
+	Role   string    `json:"role,omitempty"`
+	Term   int64     `json:"term,omitempty"`
+	Index  int64     `json:"index,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// MarshalJSON writes time as RFC3339Nano in UTC.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event
+	return json.Marshal(struct {
+		Time string `json:"time"`
+		plain
+	}{e.Time.UTC().Format(time.RFC3339Nano), plain(e)})
+}
+
+// ReadAudit parses an audit log (one JSON object per line; blank lines are skipped).
+func ReadAudit(r io.Reader) ([]Event, error) {
+	var out []Event
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var e Event
+		if err := json.Unmarshal(b, &e); err != nil {
+			return out, fmt.Errorf("audit line %d: %w", line, err)
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}
+
+// Count counts events named event; group "" matches every group.
+func Count(events []Event, event, group string) int {
+	return len(Filter(events, event, group, ""))
+}
+
+// CountNode counts events named event for node (any group).
+func CountNode(events []Event, event, node string) int {
+	return len(Filter(events, event, "", node))
+}
+
+// Filter returns the events matching event, group and node ("" matches anything).
+func Filter(events []Event, event, group, node string) []Event {
+	var out []Event
+	for _, e := range events {
+		if (event == "" || e.Event == event) && (group == "" || e.Group == group) && (node == "" || e.Node == node) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Since returns the events at or after t.
+func Since(events []Event, t time.Time) []Event {
+	var out []Event
+	for _, e := range events {
+		if !e.Time.Before(t) {
+			out = append(out, e)
+		}
+	}
+	return out
+}

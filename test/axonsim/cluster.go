@@ -1,0 +1,541 @@
+// Package axonsim simulates a cluster of Axon Server Enterprise nodes over HTTP: the REST
+// and actuator endpoints kubectl axon uses, shaped after the EE 4.4.2 source, driven by a
+// simplified Raft model per replication group, with an audit log of every event that a
+// safety claim can be judged by. See README.md.
+package axonsim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// NodeState is a simulated node's process state.
+type NodeState int
+
+// Node states.
+const (
+	Stopped  NodeState = iota // not running (never started, stopped, killed)
+	Starting                  // process runs its consistency checks; the listener is not bound yet
+	Running                   // serving HTTP and taking part in Raft
+	Stopping                  // clean shutdown: flushing, no longer serving
+)
+
+func (s NodeState) String() string {
+	return [...]string{"Stopped", "Starting", "Running", "Stopping"}[s]
+}
+
+// Options configure a Cluster.
+type Options struct {
+	Audit io.Writer                        // audit log (one JSON line per event); nil: kept in memory only
+	Logf  func(format string, args ...any) // diagnostics; nil: silent
+	Seed  int64                            // random source for restErrorRate and election tie-breaks
+	// TickInterval drives the Raft model (default 50ms).
+	TickInterval time.Duration
+}
+
+// NodeConfig is how one node process is started.
+type NodeConfig struct {
+	Listen        string // "10.244.0.11:8024", or "127.0.0.1:0" for tests; bound once startup is done
+	AdvertiseHost string // hostName/internalHostName it reports; default: the listen host
+	Image         string // the version comes from the tag; "" = topology image
+	DataDir       string // the node's data; "" = a directory owned by the Cluster (kept across restarts)
+}
+
+// Cluster is a simulated Axon Server EE cluster.
+type Cluster struct {
+	topo *Topology
+	opts Options
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	nodes    map[string]*Node
+	names    []string // sorted
+	groups   map[string]*group
+	gnames   []string // sorted
+	ctxGroup map[string]string
+	events   []Event
+	changed  chan struct{}
+	tasks    []*task
+	taskSeq  int
+	closed   bool
+	tmpDir   string
+	ca       *certAuthority
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Node is one simulated Axon Server node.
+type Node struct {
+	c    *Cluster
+	name string
+	spec NodeSpec
+
+	// guarded by c.mu
+	state        NodeState
+	gen          int // incremented on every start/stop, cancels stale goroutines
+	cfg          NodeConfig
+	image        string
+	version      string
+	dataDir      string
+	host         string
+	port         int
+	url          string
+	srv          *http.Server
+	fault        Fault
+	everStarted  bool
+	registered   bool // listed by the cluster (/v1/cluster)
+	knowsCluster bool // its own controldb knows the cluster (false on a lost volume until it joins)
+	joinTarget   string
+	joinContext  *joinRequest
+	readyAt      time.Time
+	crashAt      time.Time
+	wake         chan struct{} // closed to interrupt a StopNode waiting for its flush
+}
+
+// NewCluster creates a cluster from a validated topology. No node runs until StartNode.
+func NewCluster(t *Topology, opts Options) (*Cluster, error) {
+	if t == nil {
+		return nil, errors.New("nil topology")
+	}
+	if opts.TickInterval <= 0 {
+		opts.TickInterval = 50 * time.Millisecond
+	}
+	tmp, err := os.MkdirTemp("", "axonsim-"+t.Name+"-")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{
+		topo:     t,
+		opts:     opts,
+		rng:      rand.New(rand.NewSource(opts.Seed)),
+		nodes:    map[string]*Node{},
+		groups:   map[string]*group{},
+		ctxGroup: map[string]string{},
+		changed:  make(chan struct{}),
+		tmpDir:   tmp,
+		stop:     make(chan struct{}),
+	}
+	if t.TLS {
+		if c.ca, err = newCA(t.Name); err != nil {
+			return nil, err
+		}
+	}
+	now := time.Now()
+	for _, ns := range t.Nodes {
+		c.nodes[ns.Name] = &Node{c: c, name: ns.Name, spec: ns, registered: true, knowsCluster: true, port: 8024}
+		c.names = append(c.names, ns.Name)
+	}
+	sort.Strings(c.names)
+	for _, gs := range t.ReplicationGroups {
+		g := &group{name: gs.Name, contexts: gs.ContextNames(), leaderLostAt: now}
+		for _, n := range sortedKeys(gs.Roles) {
+			g.members = append(g.members, &member{node: n, role: gs.Roles[n]})
+		}
+		for _, ctx := range g.contexts {
+			c.ctxGroup[ctx] = g.name
+		}
+		c.groups[g.name] = g
+		c.gnames = append(c.gnames, g.name)
+	}
+	sort.Strings(c.gnames)
+	c.wg.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+// Topology returns the cluster's topology.
+func (c *Cluster) Topology() *Topology { return c.topo }
+
+// CACertPEM returns the CA certificate (PEM) that signed every node's certificate; nil without TLS.
+func (c *Cluster) CACertPEM() []byte {
+	if c.ca == nil {
+		return nil
+	}
+	return append([]byte(nil), c.ca.certPEM...)
+}
+
+// Node returns the named node, nil if the topology has no such node.
+func (c *Cluster) Node(name string) *Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[name]
+}
+
+// NodeNames returns every node's name, sorted.
+func (c *Cluster) NodeNames() []string { return append([]string(nil), c.names...) }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.name }
+
+// URL returns the node's base URL once it is listening, "" before.
+func (n *Node) URL() string {
+	n.c.mu.Lock()
+	defer n.c.mu.Unlock()
+	if n.state != Running {
+		return ""
+	}
+	return n.url
+}
+
+// State returns the node's process state.
+func (n *Node) State() NodeState {
+	n.c.mu.Lock()
+	defer n.c.mu.Unlock()
+	return n.state
+}
+
+// Version returns the Axon Server version of the running (or last run) image.
+func (n *Node) Version() string {
+	n.c.mu.Lock()
+	defer n.c.mu.Unlock()
+	return n.version
+}
+
+// DataDir returns the node's data directory ("" before its first start).
+func (n *Node) DataDir() string {
+	n.c.mu.Lock()
+	defer n.c.mu.Unlock()
+	return n.dataDir
+}
+
+func (c *Cluster) logf(format string, args ...any) {
+	if c.opts.Logf != nil {
+		c.opts.Logf(format, args...)
+	}
+}
+
+// emit records an event. Caller holds c.mu.
+func (c *Cluster) emit(e Event) {
+	e.Time = time.Now()
+	c.events = append(c.events, e)
+	if c.opts.Audit != nil {
+		b, _ := json.Marshal(e)
+		_, _ = c.opts.Audit.Write(append(b, '\n'))
+	}
+	c.logf("audit: %s group=%s node=%s %s", e.Event, e.Group, e.Node, e.Reason)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Events returns every event so far.
+func (c *Cluster) Events() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Event(nil), c.events...)
+}
+
+// WaitFor waits until cond holds for the cluster's events (checked after every event and
+// every tick) or timeout passes.
+func (c *Cluster) WaitFor(timeout time.Duration, cond func(events []Event) bool) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(c.opts.TickInterval)
+	defer tick.Stop()
+	for {
+		c.mu.Lock()
+		ok := cond(c.events)
+		ch := c.changed
+		c.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-tick.C:
+		case <-deadline.C:
+			return fmt.Errorf("condition not met within %v", timeout)
+		}
+	}
+}
+
+// StartNode starts a node process. It returns at once; the consistency checks run in the
+// background and the node binds cfg.Listen when they are done.
+func (c *Cluster) StartNode(name string, cfg NodeConfig) (*Node, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errors.New("cluster closed")
+	}
+	n := c.nodes[name]
+	if n == nil {
+		return nil, fmt.Errorf("unknown node %q", name)
+	}
+	if n.state != Stopped {
+		return nil, fmt.Errorf("node %s is already %s", name, n.state)
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:0"
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w", cfg.Listen, err)
+	}
+	if cfg.AdvertiseHost == "" {
+		cfg.AdvertiseHost = host
+	}
+	if cfg.Image == "" {
+		cfg.Image = c.topo.Image
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(c.tmpDir, name)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	n.cfg = cfg
+	n.image = cfg.Image
+	n.version = VersionFromImage(cfg.Image)
+	n.dataDir = cfg.DataDir
+	n.host = cfg.AdvertiseHost
+	n.fault = c.topo.faultsFor(name, cfg.Image)
+	unclean := fileExists(filepath.Join(cfg.DataDir, runningMarker))
+	if err := os.WriteFile(filepath.Join(cfg.DataDir, runningMarker), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		return nil, err
+	}
+	n.gen++
+	n.state = Starting
+	n.wake = make(chan struct{})
+	reason := ""
+	if unclean {
+		reason = "previous shutdown was unclean"
+	}
+	c.emit(Event{Event: EvNodeStarted, Node: name, Reason: reason})
+	startup := c.topo.Timing.StartupSeconds
+	if n.fault.StartupSeconds != nil {
+		startup = *n.fault.StartupSeconds
+	}
+	if unclean {
+		startup += c.topo.Timing.UncleanStartupSeconds
+	}
+	gen := n.gen
+	c.wg.Add(1)
+	go c.boot(n, gen, seconds(startup))
+	return n, nil
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// boot waits for the consistency checks, then binds the listener and starts serving.
+func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
+	defer c.wg.Done()
+	c.mu.Lock()
+	wake := n.wake
+	neverReady := n.fault.NeverReady
+	c.mu.Unlock()
+	if neverReady {
+		select {
+		case <-wake:
+		case <-c.stop:
+		}
+		return
+	}
+	t := time.NewTimer(startup)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake:
+		return
+	case <-c.stop:
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n.gen != gen || n.state != Starting {
+		return
+	}
+	ln, err := net.Listen("tcp", n.cfg.Listen)
+	if err != nil {
+		c.logf("node %s: listen %s: %v", n.name, n.cfg.Listen, err)
+		c.markKilled(n, "listen failed: "+err.Error())
+		return
+	}
+	scheme := "http"
+	if c.ca != nil {
+		cert, err := c.ca.issue(n.host, ln.Addr().(*net.TCPAddr).IP)
+		if err != nil {
+			ln.Close()
+			c.logf("node %s: certificate: %v", n.name, err)
+			c.markKilled(n, "certificate: "+err.Error())
+			return
+		}
+		ln = tlsListener(ln, cert)
+		scheme = "https"
+	}
+	n.port = ln.Addr().(*net.TCPAddr).Port
+	n.url = fmt.Sprintf("%s://%s", scheme, ln.Addr().String())
+	if err := c.loadNodeData(n); err != nil {
+		ln.Close()
+		c.logf("node %s: data: %v", n.name, err)
+		c.markKilled(n, "data directory: "+err.Error())
+		return
+	}
+	n.srv = &http.Server{Handler: c.handler(n), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog()}
+	n.state = Running
+	n.everStarted = true
+	n.readyAt = time.Now()
+	n.crashAt = time.Time{}
+	if n.fault.CrashAfterSeconds != nil {
+		n.crashAt = n.readyAt.Add(seconds(*n.fault.CrashAfterSeconds))
+	}
+	c.emit(Event{Event: EvNodeReady, Node: n.name})
+	srv := n.srv
+	go func() { _ = srv.Serve(ln) }()
+	c.evaluate(time.Now())
+}
+
+// StopNode stops a node cleanly: it stops serving, flushes for shutdownSeconds and stops.
+// If the flush would take longer than grace, the node is killed (unclean) at grace.
+// It blocks until the node has stopped.
+func (c *Cluster) StopNode(name string, grace time.Duration) error {
+	c.mu.Lock()
+	n := c.nodes[name]
+	if n == nil {
+		c.mu.Unlock()
+		return fmt.Errorf("unknown node %q", name)
+	}
+	if n.state == Stopped || n.state == Stopping {
+		c.mu.Unlock()
+		return nil
+	}
+	flush := c.topo.Timing.ShutdownSeconds
+	if n.fault.ShutdownSeconds != nil {
+		flush = *n.fault.ShutdownSeconds
+	}
+	n.gen++
+	gen := n.gen
+	c.closeServer(n)
+	n.state = Stopping
+	old := n.wake
+	n.wake = make(chan struct{})
+	close(old) // stops a pending boot
+	wake := n.wake
+	c.evaluate(time.Now())
+	c.mu.Unlock()
+
+	wait, clean := seconds(flush), true
+	if grace >= 0 && wait > grace {
+		wait, clean = grace, false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake: // killed meanwhile
+	case <-c.stop:
+		clean = false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n.gen != gen || n.state != Stopping {
+		return nil // killed meanwhile
+	}
+	if !clean {
+		c.markKilled(n, fmt.Sprintf("shutdown takes %.1fs, exceeds grace period %v", flush, grace))
+		return nil
+	}
+	c.persistNodeData(n)
+	_ = os.Remove(filepath.Join(n.dataDir, runningMarker))
+	n.state = Stopped
+	c.emit(Event{Event: EvNodeStopped, Node: n.name})
+	c.evaluate(time.Now())
+	return nil
+}
+
+// KillNode stops a node uncleanly and at once (SIGKILL, OOM, node failure).
+func (c *Cluster) KillNode(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[name]
+	if n == nil {
+		return fmt.Errorf("unknown node %q", name)
+	}
+	if n.state == Stopped {
+		return nil
+	}
+	c.markKilled(n, "killed")
+	return nil
+}
+
+// markKilled stops n uncleanly. Caller holds c.mu.
+func (c *Cluster) markKilled(n *Node, reason string) {
+	n.gen++
+	c.closeServer(n)
+	if n.state == Running || n.state == Stopping {
+		c.persistNodeData(n) // Raft's log is fsync'ed: what was written survives
+	}
+	n.state = Stopped
+	close(n.wake)
+	n.wake = make(chan struct{})
+	c.emit(Event{Event: EvNodeKilled, Node: n.name, Reason: reason})
+	c.evaluate(time.Now())
+}
+
+func (c *Cluster) closeServer(n *Node) {
+	if n.srv != nil {
+		_ = n.srv.Close()
+		n.srv = nil
+	}
+}
+
+// Close kills every running node (no events for them) and releases the Cluster's resources.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	for _, n := range c.nodes {
+		c.closeServer(n)
+	}
+	close(c.stop)
+	c.mu.Unlock()
+	c.wg.Wait()
+	return os.RemoveAll(c.tmpDir)
+}
+
+func (c *Cluster) loop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opts.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case now := <-t.C:
+			c.mu.Lock()
+			c.tick(now)
+			c.mu.Unlock()
+		}
+	}
+}
+
+// tick advances time-driven behaviour: crashes, joins, the Raft model. Caller holds c.mu.
+func (c *Cluster) tick(now time.Time) {
+	for _, name := range c.names {
+		n := c.nodes[name]
+		if n.state == Running && !n.crashAt.IsZero() && !now.Before(n.crashAt) {
+			c.markKilled(n, "crashAfterSeconds fault")
+		}
+	}
+	c.processJoins(now)
+	c.evaluate(now)
+	c.processTasks(now)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

@@ -1,0 +1,421 @@
+package axonsim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Role names as Axon Server EE spells them (io.axoniq.axonserver.grpc.cluster.Role).
+const (
+	RolePrimary       = "PRIMARY"
+	RoleActiveBackup  = "ACTIVE_BACKUP"
+	RolePassiveBackup = "PASSIVE_BACKUP"
+	RoleMessagingOnly = "MESSAGING_ONLY"
+	RoleSecondary     = "SECONDARY"
+)
+
+// AllRoles is the answer of GET /v1/replicationgroups/roles.
+var AllRoles = []string{RolePrimary, RoleActiveBackup, RolePassiveBackup, RoleMessagingOnly, RoleSecondary}
+
+func validRole(r string) bool {
+	for _, x := range AllRoles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// isVoter: only PRIMARY and ACTIVE_BACKUP count for the commit rule and for elections.
+func isVoter(role string) bool { return role == RolePrimary || role == RoleActiveBackup }
+
+// Topology is the simulator's (and the sandbox's) description of a cluster.
+type Topology struct {
+	Name              string       `yaml:"name"`
+	Namespace         string       `yaml:"namespace"`
+	Image             string       `yaml:"image"`
+	MinActiveBackups  int          `yaml:"minActiveBackups"`
+	Workers           []Worker     `yaml:"workers"`
+	Nodes             []NodeSpec   `yaml:"nodes"`
+	ReplicationGroups []GroupSpec  `yaml:"replicationGroups"`
+	Timing            Timing       `yaml:"timing"`
+	AccessToken       string       `yaml:"accessToken"`
+	TLS               bool         `yaml:"tls"`
+	Autocluster       *Autocluster `yaml:"autocluster"`
+	WritesPerSecond   float64      `yaml:"writesPerSecond"`
+	Faults            []Fault      `yaml:"faults"`
+}
+
+// Worker is a Kubernetes worker node (used by the sandbox only).
+type Worker struct {
+	Name string `yaml:"name"`
+	Zone string `yaml:"zone"`
+}
+
+// NodeSpec is one Axon Server node.
+type NodeSpec struct {
+	Name   string            `yaml:"name"`
+	Worker string            `yaml:"worker"`
+	Tags   map[string]string `yaml:"tags"`
+}
+
+// GroupSpec is one replication group with its contexts and members.
+type GroupSpec struct {
+	Name         string            `yaml:"name"`
+	Contexts     []string          `yaml:"contexts"`
+	ContextCount int               `yaml:"contextCount"`
+	Roles        map[string]string `yaml:"roles"`
+}
+
+// Timing holds the simulated durations. Fractions of seconds are allowed.
+type Timing struct {
+	StartupSeconds        float64 `yaml:"startupSeconds"`
+	UncleanStartupSeconds float64 `yaml:"uncleanStartupSeconds"`
+	ShutdownSeconds       float64 `yaml:"shutdownSeconds"`
+	CatchUpSeconds        float64 `yaml:"catchUpSeconds"`
+	ElectionTimeoutMillis int     `yaml:"electionTimeoutMillis"`
+}
+
+// Autocluster mirrors axoniq.axonserver.autocluster.first / .contexts.
+type Autocluster struct {
+	First    string   `yaml:"first"`
+	Contexts []string `yaml:"contexts"`
+}
+
+// Fault is an injected misbehaviour. Node "" means every node; Image "" means every image.
+type Fault struct {
+	Node              string   `yaml:"node"`
+	Image             string   `yaml:"image"`
+	NeverReady        bool     `yaml:"neverReady"`
+	StartupSeconds    *float64 `yaml:"startupSeconds"`
+	ShutdownSeconds   *float64 `yaml:"shutdownSeconds"`
+	RestErrorRate     float64  `yaml:"restErrorRate"`
+	CrashAfterSeconds *float64 `yaml:"crashAfterSeconds"`
+}
+
+// ContextNames returns the group's contexts, generating <group>-<i> names for contextCount.
+func (g GroupSpec) ContextNames() []string {
+	out := append([]string(nil), g.Contexts...)
+	for i := 1; i <= g.ContextCount; i++ {
+		out = append(out, fmt.Sprintf("%s-%d", g.Name, i))
+	}
+	return out
+}
+
+// NodeNames returns the nodes' names in file order.
+func (t *Topology) NodeNames() []string {
+	out := make([]string, len(t.Nodes))
+	for i, n := range t.Nodes {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// LoadTopology reads and validates a topology file.
+func LoadTopology(path string) (*Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err := ParseTopology(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return t, nil
+}
+
+// ParseTopology decodes strictly (unknown keys are errors) and validates the topology.
+// Errors name the line of the offending entry.
+func ParseTopology(data []byte) (*Topology, error) {
+	var t Topology
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&t); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("empty topology")
+		}
+		return nil, err
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, err
+	}
+	v := validator{root: &root}
+	v.validate(&t)
+	if len(v.errs) > 0 {
+		return nil, errors.New(strings.Join(v.errs, "; "))
+	}
+	// Defaults for keys that are absent (0 is a meaningful value for these two).
+	if !v.has("minActiveBackups") {
+		t.MinActiveBackups = 1
+	}
+	if !v.has("writesPerSecond") {
+		t.WritesPerSecond = 20
+	}
+	if t.Timing.ElectionTimeoutMillis == 0 {
+		t.Timing.ElectionTimeoutMillis = 1500
+	}
+	if t.Timing.UncleanStartupSeconds == 0 {
+		t.Timing.UncleanStartupSeconds = 3 * t.Timing.StartupSeconds
+	}
+	return &t, nil
+}
+
+type validator struct {
+	root *yaml.Node
+	errs []string
+}
+
+// line finds the line of the YAML node at path (mapping keys as strings, sequence indexes as ints).
+// It returns the deepest line found.
+func (v *validator) line(path ...any) int {
+	n := v.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch k := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						line = n.Content[i].Line
+						next = n.Content[i+1]
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
+}
+
+// has reports whether the top-level mapping has key.
+func (v *validator) has(key string) bool {
+	n := v.root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validator) errf(path []any, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Sprintf("line %d: %s", v.line(path...), fmt.Sprintf(format, args...)))
+}
+
+func (v *validator) validate(t *Topology) {
+	if t.Name == "" {
+		v.errf(nil, "name is required")
+	}
+	if t.Image == "" {
+		v.errf(nil, "image is required")
+	}
+	if t.MinActiveBackups < 0 {
+		v.errf([]any{"minActiveBackups"}, "minActiveBackups must not be negative")
+	}
+	workers := map[string]bool{}
+	for i, w := range t.Workers {
+		if w.Name == "" {
+			v.errf([]any{"workers", i}, "worker without a name")
+		}
+		if workers[w.Name] {
+			v.errf([]any{"workers", i}, "duplicate worker %q", w.Name)
+		}
+		workers[w.Name] = true
+	}
+	nodes := map[string]bool{}
+	if len(t.Nodes) == 0 {
+		v.errf(nil, "no nodes")
+	}
+	for i, n := range t.Nodes {
+		p := []any{"nodes", i}
+		if n.Name == "" {
+			v.errf(p, "node without a name")
+		}
+		if nodes[n.Name] {
+			v.errf(p, "duplicate node %q", n.Name)
+		}
+		nodes[n.Name] = true
+		if n.Worker != "" && !workers[n.Worker] {
+			v.errf(append(p, "worker"), "node %q: unknown worker %q", n.Name, n.Worker)
+		}
+	}
+	groups := map[string]bool{}
+	contexts := map[string]string{}
+	for i, g := range t.ReplicationGroups {
+		p := []any{"replicationGroups", i}
+		if g.Name == "" {
+			v.errf(p, "replication group without a name")
+		}
+		if groups[g.Name] {
+			v.errf(p, "duplicate replication group %q", g.Name)
+		}
+		groups[g.Name] = true
+		if g.ContextCount < 0 {
+			v.errf(append(p, "contextCount"), "contextCount must not be negative")
+		}
+		for _, c := range g.ContextNames() {
+			if other, dup := contexts[c]; dup {
+				v.errf(p, "context %q is in groups %q and %q", c, other, g.Name)
+			}
+			contexts[c] = g.Name
+		}
+		primaries := 0
+		for _, node := range sortedKeys(g.Roles) {
+			role := g.Roles[node]
+			rp := append(append([]any{}, p...), "roles", node)
+			if !nodes[node] {
+				v.errf(rp, "group %q: role for unknown node %q", g.Name, node)
+			}
+			if !validRole(role) {
+				v.errf(rp, "group %q: bad role %q for %s (want one of %s)", g.Name, role, node, strings.Join(AllRoles, ", "))
+			}
+			if role == RolePrimary {
+				primaries++
+			}
+		}
+		if primaries == 0 {
+			v.errf(p, "group %q has no PRIMARY member", g.Name)
+		}
+	}
+	if t.Timing.StartupSeconds < 0 || t.Timing.ShutdownSeconds < 0 || t.Timing.CatchUpSeconds < 0 ||
+		t.Timing.ElectionTimeoutMillis < 0 || t.Timing.UncleanStartupSeconds < 0 {
+		v.errf([]any{"timing"}, "timings must not be negative")
+	}
+	if t.WritesPerSecond < 0 {
+		v.errf([]any{"writesPerSecond"}, "writesPerSecond must not be negative")
+	}
+	if a := t.Autocluster; a != nil {
+		if !nodes[a.First] {
+			v.errf([]any{"autocluster", "first"}, "autocluster.first: unknown node %q", a.First)
+		}
+		for _, c := range a.Contexts {
+			if _, ok := contexts[c]; !ok {
+				v.errf([]any{"autocluster", "contexts"}, "autocluster.contexts: unknown context %q", c)
+			}
+		}
+	}
+	for i, f := range t.Faults {
+		p := []any{"faults", i}
+		if f.Node != "" && !nodes[f.Node] {
+			v.errf(p, "fault for unknown node %q", f.Node)
+		}
+		if f.RestErrorRate < 0 || f.RestErrorRate > 1 {
+			v.errf(append(p, "restErrorRate"), "restErrorRate must be within 0..1")
+		}
+		if f.Image != "" {
+			if _, err := globRegexp(f.Image); err != nil {
+				v.errf(append(p, "image"), "bad image glob %q: %v", f.Image, err)
+			}
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// globRegexp turns an image glob (* any run of characters, ? one character) into a regexp.
+func globRegexp(glob string) (*regexp.Regexp, error) {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range glob {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.Compile(b.String())
+}
+
+// faultsFor merges the faults that apply to node started with image.
+func (t *Topology) faultsFor(node, image string) Fault {
+	var out Fault
+	for _, f := range t.Faults {
+		if f.Node != "" && f.Node != node {
+			continue
+		}
+		if f.Image != "" {
+			re, err := globRegexp(f.Image)
+			if err != nil || !re.MatchString(image) {
+				continue
+			}
+		}
+		out.NeverReady = out.NeverReady || f.NeverReady
+		if f.StartupSeconds != nil {
+			out.StartupSeconds = f.StartupSeconds
+		}
+		if f.ShutdownSeconds != nil {
+			out.ShutdownSeconds = f.ShutdownSeconds
+		}
+		if f.RestErrorRate > out.RestErrorRate {
+			out.RestErrorRate = f.RestErrorRate
+		}
+		if f.CrashAfterSeconds != nil {
+			out.CrashAfterSeconds = f.CrashAfterSeconds
+		}
+	}
+	return out
+}
+
+// VersionFromImage returns the Axon Server version an image tag stands for:
+// axoniq/axonserver:2024.1.0-nonroot -> 2024.1.0, axoniq/axonserver-enterprise:4.4.2-dev-nonroot -> 4.4.2.
+func VersionFromImage(image string) string {
+	if i := strings.Index(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	slash := strings.LastIndex(image, "/")
+	colon := strings.LastIndex(image, ":")
+	if colon < 0 || colon < slash {
+		return "latest"
+	}
+	tag := image[colon+1:]
+	if m := versionRe.FindString(tag); m != "" {
+		return m
+	}
+	return tag
+}
+
+var versionRe = regexp.MustCompile(`^\d+(\.\d+)*`)
+
+// versionAtLeast compares dotted numeric versions; non-numeric versions ("latest") count as newest.
+func versionAtLeast(v string, major, minor int) bool {
+	var a, b int
+	if n, _ := fmt.Sscanf(v, "%d.%d", &a, &b); n == 0 {
+		return true
+	}
+	return a > major || (a == major && b >= minor)
+}
