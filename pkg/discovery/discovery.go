@@ -122,7 +122,7 @@ func (e *NotFoundError) Error() string {
 	if e.Namespace == "" {
 		where = "any namespace"
 	}
-	return fmt.Sprintf("no Axon Server StatefulSets with labels %q in %s (use -n, --cluster or -l to point at them)", e.Selector, where)
+	return fmt.Sprintf("no Axon Server StatefulSets with labels %q in %s (use -n, --axon-cluster or -l to point at them)", e.Selector, where)
 }
 
 // Discover lists the StatefulSets, their pods and the workers they run on.

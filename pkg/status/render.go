@@ -60,8 +60,12 @@ func writeTable(w io.Writer, r *Report, wide bool) error {
 	if !r.Healthy {
 		verdict = "NOT HEALTHY"
 	}
-	fmt.Fprintf(w, "Cluster %s in namespace %s: %s (Axon Server %s, %d nodes, %d replication groups)\n\n",
-		r.Cluster, r.Namespace, verdict, r.Edition, len(r.Nodes), len(r.Groups))
+	where := "Cluster " + r.Cluster
+	if r.Namespace != "" {
+		where += " in namespace " + r.Namespace
+	}
+	fmt.Fprintf(w, "%s: %s (Axon Server %s, %d nodes, %d replication groups)\n\n",
+		where, verdict, r.Edition, len(r.Nodes), len(r.Groups))
 
 	headers := []string{"NODE", "POD", "STATUS", "READY", "RESTARTS", "VERSION", "WORKER", "ZONE", "AXON", "GROUPS", "LEADS", "SAFE TO STOP"}
 	if wide {
@@ -69,12 +73,15 @@ func writeTable(w io.Writer, r *Report, wide bool) error {
 	}
 	t := table.New(w, headers...)
 	for _, n := range r.Nodes {
-		ready := "0/1"
-		if n.Ready {
+		ready := "-" // no pod: Axon-only mode, or the StatefulSet has none
+		switch {
+		case n.Pod == "":
+		case n.Ready && !n.CurrentRevision:
+			ready = "1/1 (old revision)"
+		case n.Ready:
 			ready = "1/1"
-		}
-		if n.Ready && !n.CurrentRevision {
-			ready += " (old revision)"
+		default:
+			ready = "0/1"
 		}
 		row := []string{n.Name, dash(n.Pod), dash(n.Phase), ready, strconv.Itoa(int(n.Restarts)), dash(n.Version),
 			dash(n.Worker), dash(n.Zone), axonState(n), strconv.Itoa(len(n.Groups)), dash(strings.Join(n.Leads, ",")), safe(n)}

@@ -1,0 +1,320 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/status"
+	"github.com/kubectl-axon/kubectl-axon/pkg/table"
+)
+
+const statusExample = `  # Is the cluster in namespace axon OK, and what may I stop now?
+  kubectl axon status -n axon
+
+  # The same as data, for scripts
+  kubectl axon status -n axon -o json
+
+  # Gate a runbook step on a healthy cluster (exit 3 when not healthy)
+  kubectl axon status -n axon --exit-code
+
+  # Redraw whenever something changes
+  kubectl axon status -n axon --watch
+
+  # Every Axon Server cluster in every namespace
+  kubectl axon status -A`
+
+// StatusOptions shows the cluster's state.
+type StatusOptions struct {
+	genericiooptions.IOStreams
+	Flags *connect.Flags
+
+	Output           string
+	Watch            bool
+	Interval         time.Duration
+	ExitCode         bool
+	AllNamespaces    bool
+	MinActiveBackups int
+
+	session *connect.Session
+}
+
+// NewCmdStatus returns `kubectl axon status`.
+func NewCmdStatus(streams genericiooptions.IOStreams) *cobra.Command {
+	o := &StatusOptions{IOStreams: streams, Flags: connect.NewFlags(), Interval: 2 * time.Second, MinActiveBackups: quorum.DefaultMinActiveBackups}
+	c := &cobra.Command{
+		Use:     "status",
+		Short:   "Show nodes, replication groups, and which nodes are safe to stop now",
+		Example: statusExample,
+		Args:    usageArgs(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			defer o.session.Close()
+			return o.Run(c.Context())
+		},
+	}
+	o.Flags.AddFlags(c.Flags())
+	c.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: json, yaml or wide")
+	c.Flags().BoolVarP(&o.Watch, "watch", "w", o.Watch, "redraw whenever the cluster changes (Ctrl-C to stop)")
+	c.Flags().DurationVar(&o.Interval, "interval", o.Interval, "with --watch: how often to ask Axon Server again")
+	c.Flags().BoolVar(&o.ExitCode, "exit-code", o.ExitCode, "exit 3 when the cluster is not healthy")
+	c.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "list the Axon Server clusters of every namespace")
+	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
+	return c
+}
+
+// Validate checks the flags; nothing has been contacted yet.
+func (o *StatusOptions) Validate() error {
+	if err := o.Flags.Validate(); err != nil {
+		return err
+	}
+	switch o.Output {
+	case status.FormatTable, status.FormatWide, status.FormatJSON, status.FormatYAML:
+	default:
+		return cli.Usagef("--output must be one of %s, not %q", strings.Join(status.Formats, ", "), o.Output)
+	}
+	if o.Watch && o.Interval < 100*time.Millisecond {
+		return cli.Usagef("--interval must be at least 100ms")
+	}
+	if o.AllNamespaces && o.Flags.AxonOnly() {
+		return cli.Usagef("--all-namespaces and --axon-url are exclusive")
+	}
+	if o.AllNamespaces && o.Watch {
+		return cli.Usagef("--all-namespaces and --watch are exclusive")
+	}
+	if o.MinActiveBackups < 0 {
+		return cli.Usagef("--min-active-backups must not be negative")
+	}
+	return nil
+}
+
+// Complete opens the clients.
+func (o *StatusOptions) Complete() error {
+	s, err := o.Flags.Open()
+	if err != nil {
+		return err
+	}
+	o.session = s
+	return nil
+}
+
+// Run shows the status once, or keeps redrawing with --watch.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.AllNamespaces {
+		return o.runAll(ctx)
+	}
+	if o.Watch {
+		return o.watch(ctx)
+	}
+	r, err := o.collect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := status.Write(o.Out, r, o.Output); err != nil {
+		return err
+	}
+	if o.ExitCode && !r.Healthy {
+		return cli.WithCode(cli.ExitRefused, errors.New(r.Summary()))
+	}
+	return nil
+}
+
+// collect runs the whole pipeline for the selected cluster.
+func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
+	if o.Flags.AxonOnly() {
+		targets, err := o.session.AxonOnlyTargets(ctx)
+		if err != nil {
+			return nil, err
+		}
+		obs := inspect.Observe(ctx, targets, o.inspectOptions())
+		return status.Build(status.Input{Cluster: o.Flags.AxonURL, Obs: obs, MinActiveBackups: o.MinActiveBackups, Now: time.Now()}), nil
+	}
+	found, err := discovery.Discover(ctx, o.session.Kube, o.query(false))
+	if err != nil {
+		return nil, o.explain(err)
+	}
+	clusters := found.Clusters()
+	if len(clusters) > 1 {
+		names := make([]string, len(clusters))
+		for i, c := range clusters {
+			names[i] = c[1]
+		}
+		return nil, cli.Usagef("namespace %s holds several Axon Server clusters (%s): choose one with --axon-cluster", o.session.Namespace, strings.Join(names, ", "))
+	}
+	return o.report(ctx, found, clusters[0][0], clusters[0][1]), nil
+}
+
+func (o *StatusOptions) report(ctx context.Context, found *discovery.Found, ns, cluster string) *status.Report {
+	members := found.Only(ns, cluster)
+	obs := inspect.Observe(ctx, o.session.Targets(ctx, members), o.inspectOptions())
+	return status.Build(status.Input{
+		Cluster: cluster, Namespace: ns, Members: members, Obs: obs,
+		Warnings: found.Warnings, MinActiveBackups: o.MinActiveBackups, Now: time.Now(),
+	})
+}
+
+func (o *StatusOptions) query(all bool) discovery.Query {
+	return discovery.Query{Namespace: o.session.Namespace, AllNamespaces: all, Selector: o.Flags.Selector, Cluster: o.Flags.Cluster}
+}
+
+func (o *StatusOptions) inspectOptions() inspect.Options {
+	return inspect.Options{Concurrency: o.Flags.Concurrency, Timeout: o.Flags.AxonTimeout}
+}
+
+// explain turns Kubernetes errors into one actionable line.
+func (o *StatusOptions) explain(err error) error {
+	var nf *discovery.NotFoundError
+	if errors.As(err, &nf) {
+		return err
+	}
+	return explainKube(err)
+}
+
+// runAll lists every cluster in every namespace, one line each (or all reports as data).
+func (o *StatusOptions) runAll(ctx context.Context) error {
+	found, err := discovery.Discover(ctx, o.session.Kube, o.query(true))
+	if err != nil {
+		return o.explain(err)
+	}
+	var reports []*status.Report
+	for _, c := range found.Clusters() {
+		reports = append(reports, o.report(ctx, found, c[0], c[1]))
+	}
+	switch o.Output {
+	case status.FormatJSON, status.FormatYAML:
+		return writeData(o.Out, map[string]any{"kind": "AxonClusterStatusList", "items": reports}, o.Output)
+	}
+	t := table.New(o.Out, "NAMESPACE", "CLUSTER", "NODES", "READY", "GROUPS", "CAN COMMIT", "HEALTHY")
+	allHealthy := true
+	for _, r := range reports {
+		ready, commit := 0, 0
+		for _, n := range r.Nodes {
+			if n.Ready {
+				ready++
+			}
+		}
+		for _, g := range r.Groups {
+			if g.CanCommit {
+				commit++
+			}
+		}
+		t.Row(r.Namespace, r.Cluster, fmt.Sprint(len(r.Nodes)), fmt.Sprintf("%d/%d", ready, len(r.Nodes)),
+			fmt.Sprint(len(r.Groups)), fmt.Sprintf("%d/%d", commit, len(r.Groups)), yesNo(r.Healthy))
+		allHealthy = allHealthy && r.Healthy
+	}
+	if err := t.Flush(); err != nil {
+		return err
+	}
+	if o.ExitCode && !allHealthy {
+		return cli.WithCode(cli.ExitRefused, errors.New("not every Axon Server cluster is healthy"))
+	}
+	return nil
+}
+
+// watch redraws when the report changes: at once on a change to the cluster's pods or
+// StatefulSets (a Kubernetes watch), and every --interval for Axon Server's side, which
+// has no watch.
+func (o *StatusOptions) watch(ctx context.Context) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	kick := make(chan struct{}, 1)
+	if !o.Flags.AxonOnly() {
+		go o.watchKube(ctx, kick)
+	}
+	ticker := time.NewTicker(o.Interval)
+	defer ticker.Stop()
+	var last []byte
+	for {
+		r, err := o.collect(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var buf bytes.Buffer
+		if err != nil {
+			fmt.Fprintf(&buf, "error: %v\n", err)
+		} else if err := status.Write(&buf, r, o.Output); err != nil {
+			return err
+		}
+		if key := withoutTimestamps(buf.Bytes()); !bytes.Equal(key, last) {
+			last = key
+			if o.Output == status.FormatTable || o.Output == status.FormatWide {
+				fmt.Fprintf(o.Out, "\n--- %s\n", time.Now().Format(time.TimeOnly))
+			}
+			if _, err := o.Out.Write(buf.Bytes()); err != nil {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-kick:
+		}
+	}
+}
+
+// watchKube signals kick on any change to the namespace's pods or StatefulSets.
+func (o *StatusOptions) watchKube(ctx context.Context, kick chan<- struct{}) {
+	sel := o.Flags.Selector
+	if sel == "" {
+		sel = discovery.DefaultSelector(o.Flags.Cluster)
+	}
+	for ctx.Err() == nil {
+		w, err := o.session.Kube.CoreV1().Pods(o.session.Namespace).Watch(ctx, metav1.ListOptions{LabelSelector: sel})
+		if err != nil {
+			return // the ticker still refreshes
+		}
+		for range w.ResultChan() {
+			select {
+			case kick <- struct{}{}:
+			default:
+			}
+		}
+		w.Stop()
+	}
+}
+
+// withoutTimestamps drops the observedAt line of JSON/YAML output so that an
+// unchanged cluster is not redrawn.
+func withoutTimestamps(b []byte) []byte {
+	var out [][]byte
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if bytes.Contains(l, []byte("observedAt")) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return bytes.Join(out, []byte("\n"))
+}
+
+func writeData(w io.Writer, v any, format string) error { return status.WriteData(w, v, format) }
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

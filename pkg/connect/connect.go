@@ -1,0 +1,285 @@
+// Package connect turns the flags every kubectl axon command shares (Kubernetes
+// connection, cluster selection, how to reach Axon Server, the access token) into
+// ready clients: a Kubernetes clientset and one Axon Server client per node.
+package connect
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/transport"
+	"github.com/kubectl-axon/kubectl-axon/pkg/version"
+)
+
+// Transports by flag value.
+const (
+	TransportProxy       = "proxy"
+	TransportPortForward = "port-forward"
+	TransportDirect      = "direct"
+)
+
+// TokenEnv is the environment variable read for the access token when no other
+// source is given.
+const TokenEnv = "KUBECTL_AXON_TOKEN"
+
+// Flags are the shared flags.
+type Flags struct {
+	Kube *genericclioptions.ConfigFlags
+
+	Cluster  string
+	Selector string
+
+	Transport   string
+	AxonURL     string
+	Scheme      string
+	CAFile      string
+	Insecure    bool
+	TokenSecret string
+	TokenFile   string
+	Concurrency int
+	AxonTimeout time.Duration
+}
+
+// NewFlags returns the flags with their defaults.
+func NewFlags() *Flags {
+	return &Flags{
+		Kube:        genericclioptions.NewConfigFlags(true),
+		Transport:   TransportProxy,
+		Scheme:      "http",
+		Concurrency: 16,
+		AxonTimeout: 10 * time.Second,
+	}
+}
+
+// AddFlags registers the shared flags (kubectl's connection flags included).
+func (f *Flags) AddFlags(fs *pflag.FlagSet) {
+	f.Kube.AddFlags(fs)
+	fs.StringVar(&f.Cluster, "axon-cluster", f.Cluster, "Axon Server cluster name (the value of the StatefulSets' \"cluster\" label); needed when a namespace holds several")
+	fs.StringVarP(&f.Selector, "selector", "l", f.Selector, "label selector of the cluster's StatefulSets (default: \"cluster\", or \"cluster=NAME\" with --axon-cluster)")
+	fs.StringVar(&f.Transport, "transport", f.Transport, "how to reach Axon Server's HTTP port: proxy (through the API server), port-forward, or direct (pod IPs; inside the cluster)")
+	fs.StringVar(&f.AxonURL, "axon-url", f.AxonURL, "reach Axon Server directly at this URL, without Kubernetes (other nodes at the addresses it reports)")
+	fs.StringVar(&f.Scheme, "axon-scheme", f.Scheme, "http or https: the scheme Axon Server's HTTP port speaks")
+	fs.StringVar(&f.CAFile, "axon-ca-file", f.CAFile, "CA bundle to verify Axon Server's HTTPS certificate (implies --axon-scheme=https)")
+	fs.BoolVar(&f.Insecure, "insecure-skip-axon-tls-verify", f.Insecure, "do not verify Axon Server's HTTPS certificate (insecure)")
+	fs.StringVar(&f.TokenSecret, "token-secret", f.TokenSecret, "Kubernetes Secret holding the Axon Server access token, as NAME/KEY (in the cluster's namespace)")
+	fs.StringVar(&f.TokenFile, "token-file", f.TokenFile, "file holding the Axon Server access token (e.g. a copy of security/.token); else $"+TokenEnv+" when set")
+	fs.IntVar(&f.Concurrency, "concurrency", f.Concurrency, "Axon Server requests in flight at once")
+	fs.DurationVar(&f.AxonTimeout, "axon-timeout", f.AxonTimeout, "time limit for each Axon Server request")
+}
+
+// Validate checks the flags on their own; errors are usage errors (exit 2).
+func (f *Flags) Validate() error {
+	switch f.Transport {
+	case TransportProxy, TransportPortForward, TransportDirect:
+	default:
+		return cli.Usagef("--transport must be proxy, port-forward or direct, not %q", f.Transport)
+	}
+	if f.CAFile != "" && f.Scheme == "http" {
+		f.Scheme = "https"
+	}
+	if f.Scheme != "http" && f.Scheme != "https" {
+		return cli.Usagef("--axon-scheme must be http or https, not %q", f.Scheme)
+	}
+	if f.AxonURL != "" {
+		u, err := url.Parse(f.AxonURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cli.Usagef("--axon-url %q: want http(s)://host:port", f.AxonURL)
+		}
+	}
+	if f.TokenSecret != "" && f.TokenFile != "" {
+		return cli.Usagef("--token-secret and --token-file are exclusive: give one")
+	}
+	if f.TokenSecret != "" {
+		if _, err := transport.ParseSecretRef(f.TokenSecret); err != nil {
+			return cli.Usagef("%v", err)
+		}
+	}
+	if f.Concurrency < 1 {
+		return cli.Usagef("--concurrency must be at least 1")
+	}
+	if f.AxonTimeout <= 0 {
+		return cli.Usagef("--axon-timeout must be positive")
+	}
+	return nil
+}
+
+// AxonOnly says whether Kubernetes is left out (--axon-url).
+func (f *Flags) AxonOnly() bool { return f.AxonURL != "" }
+
+// Session holds the clients of one command run.
+type Session struct {
+	flags      *Flags
+	RESTConfig *rest.Config
+	Kube       kubernetes.Interface
+	Namespace  string
+	tokens     axonserver.TokenSource
+	transport  transport.Transport
+	tls        transport.TLSOptions
+}
+
+// Open builds the clients. In Axon-only mode (--axon-url) there is no Kubernetes.
+func (f *Flags) Open() (*Session, error) {
+	s := &Session{flags: f, tls: transport.TLSOptions{CAFile: f.CAFile, InsecureSkipVerify: f.Insecure}}
+	if !f.AxonOnly() {
+		cfg, err := f.Kube.ToRESTConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig: %v", err)
+		}
+		cfg.UserAgent = version.UserAgent()
+		s.RESTConfig = cfg
+		s.Kube, err = kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		ns, _, err := f.Kube.ToRawKubeConfigLoader().Namespace()
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig: %v", err)
+		}
+		s.Namespace = ns
+	}
+	switch {
+	case f.TokenSecret != "":
+		ref, _ := transport.ParseSecretRef(f.TokenSecret)
+		s.tokens = transport.NewSecretToken(s.Kube, s.Namespace, ref)
+	case f.TokenFile != "":
+		s.tokens = &axonserver.FileToken{Path: f.TokenFile}
+	default:
+		s.tokens = optionalEnvToken(TokenEnv)
+	}
+	s.transport = f.newTransport(s)
+	return s, nil
+}
+
+func (f *Flags) newTransport(s *Session) transport.Transport {
+	switch {
+	case f.AxonOnly() || f.Transport == TransportDirect:
+		return &transport.Direct{TLS: s.tls}
+	case f.Transport == TransportPortForward:
+		return transport.NewPortForward(s.RESTConfig, s.tls)
+	default:
+		return transport.NewPodProxy(s.RESTConfig)
+	}
+}
+
+// Close releases port-forwards and idle connections.
+func (s *Session) Close() error {
+	if s.transport != nil {
+		return s.transport.Close()
+	}
+	return nil
+}
+
+// Client returns an Axon Server client for one member's pod.
+func (s *Session) Client(ctx context.Context, m discovery.Member) (*axonserver.Client, error) {
+	if m.Pod == nil {
+		return nil, fmt.Errorf("%s: no pod", m.NodeName)
+	}
+	t := transport.Target{
+		Namespace: m.Namespace, Pod: m.Pod.Name, PodIP: m.Pod.Status.PodIP,
+		DNSName: podDNSName(m), Port: discovery.HTTPPort, Scheme: s.flags.Scheme,
+	}
+	base, hc, err := s.transport.Endpoint(ctx, t)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", m.NodeName, err)
+	}
+	return s.newClient(m.NodeName, base, hc)
+}
+
+// ClientURL returns an Axon Server client for an explicit URL (Axon-only mode).
+func (s *Session) ClientURL(ctx context.Context, node, base string) (*axonserver.Client, error) {
+	d := &transport.Direct{URL: base, TLS: s.tls}
+	b, hc, err := d.Endpoint(ctx, transport.Target{})
+	if err != nil {
+		return nil, err
+	}
+	return s.newClient(node, b, hc)
+}
+
+func (s *Session) newClient(node, base string, hc *http.Client) (*axonserver.Client, error) {
+	return axonserver.New(base, hc, axonserver.WithNode(node), axonserver.WithToken(s.tokens),
+		axonserver.WithUserAgent(version.UserAgent()))
+}
+
+// Targets are the members as inspect targets; a member without a running pod gets
+// none and says why.
+func (s *Session) Targets(ctx context.Context, members []discovery.Member) []inspect.Target {
+	out := make([]inspect.Target, 0, len(members))
+	for _, m := range members {
+		t := inspect.Target{Node: m.NodeName}
+		switch {
+		case m.Pod == nil:
+			t.Why = "no pod"
+		case m.Pod.Status.Phase != "Running":
+			t.Why = "pod " + string(m.Pod.Status.Phase)
+		default:
+			c, err := s.Client(ctx, m)
+			if err != nil {
+				t.Why = err.Error()
+			} else {
+				t.API = c
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// AxonOnlyTargets asks the node at --axon-url which nodes there are and returns a
+// target for each at the address it reports (hostName:httpPort).
+func (s *Session) AxonOnlyTargets(ctx context.Context) ([]inspect.Target, error) {
+	first, err := s.ClientURL(ctx, "", s.flags.AxonURL)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, s.flags.AxonTimeout)
+	defer cancel()
+	nodes, err := first.Public(cctx)
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(s.flags.AxonURL)
+	out := make([]inspect.Target, 0, len(nodes))
+	for _, n := range nodes {
+		base := fmt.Sprintf("%s://%s:%d", u.Scheme, n.HostName, n.HTTPPort)
+		t := inspect.Target{Node: n.Name}
+		if c, err := s.ClientURL(ctx, n.Name, base); err != nil {
+			t.Why = err.Error()
+		} else {
+			t.API = c
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// podDNSName is the pod's stable name through its StatefulSet's governing Service.
+func podDNSName(m discovery.Member) string {
+	svc := m.StatefulSet.Spec.ServiceName
+	if svc == "" || m.Pod == nil {
+		return ""
+	}
+	return transport.PodDNSName(m.Pod.Name, svc, m.Namespace)
+}
+
+// optionalEnvToken reads the token from the environment when the variable is set;
+// without it, no token is sent (access control disabled).
+func optionalEnvToken(name string) axonserver.TokenSource {
+	if v, ok := os.LookupEnv(name); ok && strings.TrimSpace(v) != "" {
+		return &axonserver.EnvToken{Var: name}
+	}
+	return axonserver.NoToken
+}
