@@ -76,8 +76,24 @@ func (a *Agent) registerNodes(ctx context.Context) error {
 			return err
 		}
 		created.Status = a.nodeStatus(name, now, nil)
-		if _, err := a.cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{}); err != nil {
+		updated, err := a.cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		if err != nil {
 			return err
+		}
+		// The TaintNodesByCondition admission plugin registers new nodes with
+		// node.kubernetes.io/not-ready:NoSchedule; the node lifecycle
+		// controller lifts it once the node reports Ready. Lift it at once.
+		var keep []corev1.Taint
+		for _, t := range updated.Spec.Taints {
+			if t.Key != corev1.TaintNodeNotReady {
+				keep = append(keep, t)
+			}
+		}
+		if len(keep) != len(updated.Spec.Taints) {
+			updated.Spec.Taints = keep
+			if _, err := a.cs.CoreV1().Nodes().Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
 		}
 		a.renewLease(ctx, name)
 	}

@@ -45,7 +45,9 @@ func (s *State) startInNS(name, bin string, args ...string) (*Process, error) {
 	}
 	p := Process{Name: name, Pid: cmd.Process.Pid, Args: append([]string{bin}, args...), Log: logPath}
 	// Reap it in the background while `up` runs; after `up` returns, init does.
-	go func() { _ = cmd.Wait() }()
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	p.exited = exited
 	s.Processes = append(s.Processes, p)
 	if err := s.save(); err != nil {
 		return nil, err
@@ -57,6 +59,14 @@ func (s *State) startInNS(name, bin string, args ...string) (*Process, error) {
 func (p Process) alive() bool {
 	if p.Pid <= 0 {
 		return false
+	}
+	if p.exited != nil { // started by this process: we know for sure
+		select {
+		case <-p.exited:
+			return false
+		default:
+			return true
+		}
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid))
 	if err != nil {

@@ -38,6 +38,8 @@ type Process struct {
 	Pid  int      `json:"pid"`
 	Args []string `json:"args"`
 	Log  string   `json:"log"`
+
+	exited <-chan struct{} // set while the starting process waits for it
 }
 
 const stateFile = "sandbox.json"

@@ -229,9 +229,12 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 
 // Controllers run by kube-controller-manager.
 var Controllers = []string{
-	"statefulset", "disruption", "garbage-collector", "serviceaccount", "serviceaccount-token",
-	"persistentvolume-binder", "persistentvolume-protection", "persistentvolumeclaim-protection",
-	"namespace", "endpointslice", "root-ca-certificate-publisher",
+	"statefulset-controller", "disruption-controller", "garbage-collector-controller",
+	"serviceaccount-controller", "serviceaccount-token-controller",
+	"persistentvolume-binder-controller", "persistentvolume-protection-controller",
+	"persistentvolumeclaim-protection-controller", "namespace-controller",
+	"endpointslice-controller", "root-ca-certificate-publisher-controller",
+	"node-lifecycle-controller", "pod-garbage-collector-controller",
 }
 
 func firstIP(cidr string) net.IP {
