@@ -1,0 +1,71 @@
+//go:build e2e
+
+// Package e2e runs kubectl axon the way users do (`kubectl axon ...` with the
+// plugin on PATH) against sandboxes: a real control plane built from
+// k8s.io/kubernetes, simulated kubelets, Axon Server nodes played by axonsim
+// (see test/sandbox). Run with `make e2e`; it needs root (network namespaces)
+// and the binaries of `make sandbox-bins`.
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+)
+
+var (
+	repoRoot string // the root module
+	binDir   string // kubectl, kubectl-axon, axon-sandbox, etcd, kube-*
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	_, file, _, _ := runtime.Caller(0)
+	repoRoot = filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	binDir = os.Getenv("AXON_E2E_BIN")
+	if binDir == "" {
+		binDir = filepath.Join(repoRoot, "bin")
+	}
+	binDir, _ = filepath.Abs(binDir)
+	if os.Geteuid() != 0 {
+		fmt.Println("e2e: skipped: the sandbox needs root (network namespaces, veth)")
+		return 0
+	}
+	var missing []string
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
+		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Printf("e2e: %s missing in %s: run `make sandbox-bins` (or `make e2e`)\n", missing, binDir)
+		return 1
+	}
+	// Build the plugin and the sandbox tool from this tree; Go's build cache
+	// and build IDs make this a no-op when they are up to date.
+	builds := [][]string{
+		{repoRoot, "go", "build", "-o", filepath.Join(binDir, "kubectl-axon"), "./cmd/kubectl-axon"},
+		{filepath.Join(repoRoot, "test", "sandbox"), "go", "build", "-o", filepath.Join(binDir, "axon-sandbox"), "./cmd/axon-sandbox"},
+	}
+	for _, b := range builds {
+		start := time.Now()
+		cmd := exec.Command(b[1], b[2:]...)
+		cmd.Dir = b[0]
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Printf("e2e: %v: %v\n", b[1:], err)
+			return 1
+		}
+		fmt.Printf("e2e: built %s in %s\n", filepath.Base(b[4]), time.Since(start).Round(time.Millisecond))
+	}
+	// kubectl finds the plugin on PATH, as a user's kubectl does.
+	os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return m.Run()
+}
