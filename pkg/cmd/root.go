@@ -11,10 +11,17 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 )
 
-// NewCmdAxon returns the root command, `kubectl axon`.
+// NewCmdAxon returns the root command, `kubectl axon`, talking to the cluster of the
+// kubeconfig.
 func NewCmdAxon(streams genericiooptions.IOStreams) *cobra.Command {
+	return NewCmdAxonWith(streams, connect.Open)
+}
+
+// NewCmdAxonWith returns the root command with the given way to open clients.
+func NewCmdAxonWith(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "kubectl-axon",
 		Short: "Day-2 operations for Axon Server Enterprise clusters in Kubernetes",
@@ -36,7 +43,7 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 	})
 	root.AddCommand(
 		NewCmdVersion(streams),
-		NewCmdStatus(streams),
+		NewCmdStatus(streams, open),
 		NewCmdCompletion(streams),
 	)
 	return root
@@ -45,7 +52,12 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 // Execute runs the root command with args and returns the exit code, printing any
 // error as one line on stderr.
 func Execute(streams genericiooptions.IOStreams, args []string) int {
-	root := NewCmdAxon(streams)
+	return ExecuteWith(streams, connect.Open, args)
+}
+
+// ExecuteWith is Execute with the given way to open clients.
+func ExecuteWith(streams genericiooptions.IOStreams, open connect.Opener, args []string) int {
+	root := NewCmdAxonWith(streams, open)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {

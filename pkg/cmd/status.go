@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
@@ -51,12 +53,13 @@ type StatusOptions struct {
 	AllNamespaces    bool
 	MinActiveBackups int
 
+	open    connect.Opener
 	session *connect.Session
 }
 
 // NewCmdStatus returns `kubectl axon status`.
-func NewCmdStatus(streams genericiooptions.IOStreams) *cobra.Command {
-	o := &StatusOptions{IOStreams: streams, Flags: connect.NewFlags(), Interval: 2 * time.Second, MinActiveBackups: quorum.DefaultMinActiveBackups}
+func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
+	o := &StatusOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, Interval: 2 * time.Second, MinActiveBackups: quorum.DefaultMinActiveBackups}
 	c := &cobra.Command{
 		Use:     "status",
 		Short:   "Show nodes, replication groups, and which nodes are safe to stop now",
@@ -110,7 +113,7 @@ func (o *StatusOptions) Validate() error {
 
 // Complete opens the clients.
 func (o *StatusOptions) Complete() error {
-	s, err := o.Flags.Open()
+	s, err := o.open(o.Flags)
 	if err != nil {
 		return err
 	}
@@ -150,6 +153,9 @@ func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
 			return nil, err
 		}
 		obs := inspect.Observe(ctx, targets, o.inspectOptions())
+		if err := fatalAxonError(obs); err != nil {
+			return nil, err
+		}
 		return status.Build(status.Input{Cluster: o.Flags.AxonURL, Obs: obs, MinActiveBackups: o.MinActiveBackups, Now: time.Now()}), nil
 	}
 	found, err := discovery.Discover(ctx, o.session.Kube, o.query(false))
@@ -164,16 +170,52 @@ func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
 		}
 		return nil, cli.Usagef("namespace %s holds several Axon Server clusters (%s): choose one with --axon-cluster", o.session.Namespace, strings.Join(names, ", "))
 	}
-	return o.report(ctx, found, clusters[0][0], clusters[0][1]), nil
+	r, obs := o.report(ctx, found, clusters[0][0], clusters[0][1])
+	if err := fatalAxonError(obs); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
-func (o *StatusOptions) report(ctx context.Context, found *discovery.Found, ns, cluster string) *status.Report {
+func (o *StatusOptions) report(ctx context.Context, found *discovery.Found, ns, cluster string) (*status.Report, *inspect.Observation) {
 	members := found.Only(ns, cluster)
 	obs := inspect.Observe(ctx, o.session.Targets(ctx, members), o.inspectOptions())
 	return status.Build(status.Input{
 		Cluster: cluster, Namespace: ns, Members: members, Obs: obs,
 		Warnings: found.Warnings, MinActiveBackups: o.MinActiveBackups, Now: time.Now(),
-	})
+	}), obs
+}
+
+// fatalAxonError: when no node gave the cluster-wide view because of how we talk to
+// Axon Server (a refused token, a TLS mismatch, answers that are not Axon Server's),
+// a report would only mislead, so it is an error with the way out. Nodes that are
+// merely down or unreachable are not: status shows them.
+func fatalAxonError(obs *inspect.Observation) error {
+	if obs.From != "" {
+		return nil
+	}
+	for _, n := range sortedNodeViews(obs) {
+		err := n.Err
+		switch {
+		case err == nil:
+		case axonserver.IsInvalidToken(err):
+			return fmt.Errorf("%v: Axon Server refused the access token; give a valid one with --token-secret NAME/KEY, --token-file or $%s", err, connect.TokenEnv)
+		case axonserver.IsForbidden(err):
+			return fmt.Errorf("%v: the access token lacks rights (kubectl axon needs an ADMIN token)", err)
+		case errors.Is(err, axonserver.ErrTLS), errors.Is(err, axonserver.ErrMalformedResponse):
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedNodeViews(obs *inspect.Observation) []*inspect.NodeView {
+	out := make([]*inspect.NodeView, 0, len(obs.Nodes))
+	for _, v := range obs.Nodes {
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out
 }
 
 func (o *StatusOptions) query(all bool) discovery.Query {
@@ -201,7 +243,8 @@ func (o *StatusOptions) runAll(ctx context.Context) error {
 	}
 	var reports []*status.Report
 	for _, c := range found.Clusters() {
-		reports = append(reports, o.report(ctx, found, c[0], c[1]))
+		r, _ := o.report(ctx, found, c[0], c[1])
+		reports = append(reports, r)
 	}
 	switch o.Output {
 	case status.FormatJSON, status.FormatYAML:

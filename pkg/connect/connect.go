@@ -131,25 +131,38 @@ type Session struct {
 	tls        transport.TLSOptions
 }
 
-// Open builds the clients. In Axon-only mode (--axon-url) there is no Kubernetes.
-func (f *Flags) Open() (*Session, error) {
-	s := &Session{flags: f, tls: transport.TLSOptions{CAFile: f.CAFile, InsecureSkipVerify: f.Insecure}}
-	if !f.AxonOnly() {
-		cfg, err := f.Kube.ToRESTConfig()
-		if err != nil {
-			return nil, fmt.Errorf("kubeconfig: %v", err)
-		}
-		cfg.UserAgent = version.UserAgent()
-		s.RESTConfig = cfg
-		s.Kube, err = kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return nil, err
-		}
-		ns, _, err := f.Kube.ToRawKubeConfigLoader().Namespace()
-		if err != nil {
-			return nil, fmt.Errorf("kubeconfig: %v", err)
-		}
-		s.Namespace = ns
+// Opener opens a Session from flags; commands take one so tests can inject clients.
+type Opener func(f *Flags) (*Session, error)
+
+// Open builds the clients from the kubeconfig. In Axon-only mode (--axon-url) there is
+// no Kubernetes.
+func Open(f *Flags) (*Session, error) {
+	if f.AxonOnly() {
+		return OpenWith(f, nil, nil, "")
+	}
+	cfg, err := f.Kube.ToRESTConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %v", err)
+	}
+	cfg.UserAgent = version.UserAgent()
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ns, _, err := f.Kube.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig: %v", err)
+	}
+	return OpenWith(f, kube, cfg, ns)
+}
+
+// OpenWith builds a Session around given Kubernetes clients (restConfig may be nil
+// with the direct transport).
+func OpenWith(f *Flags, kube kubernetes.Interface, restConfig *rest.Config, namespace string) (*Session, error) {
+	s := &Session{flags: f, Kube: kube, RESTConfig: restConfig, Namespace: namespace,
+		tls: transport.TLSOptions{CAFile: f.CAFile, InsecureSkipVerify: f.Insecure}}
+	if restConfig == nil && !f.AxonOnly() && f.Transport != TransportDirect {
+		return nil, fmt.Errorf("the %s transport needs a Kubernetes REST config", f.Transport)
 	}
 	switch {
 	case f.TokenSecret != "":
