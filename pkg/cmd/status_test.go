@@ -14,7 +14,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 )
 
-func decodeReport(t *testing.T, out string) *status.Report {
+func decodeReport(t testing.TB, out string) *status.Report {
 	t.Helper()
 	var r status.Report
 	if err := json.Unmarshal([]byte(out), &r); err != nil {

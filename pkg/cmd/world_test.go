@@ -54,12 +54,17 @@ replicationGroups:
 timing: {startupSeconds: 0.05, shutdownSeconds: 0.05, catchUpSeconds: 0.1, electionTimeoutMillis: 300}
 `
 
-func newWorld(t *testing.T, topology string) *world {
+func newWorld(t testing.TB, topology string) *world {
 	t.Helper()
 	topo, err := axonsim.ParseTopology([]byte(topology))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newWorldOf(t, topo)
+}
+
+func newWorldOf(t testing.TB, topo *axonsim.Topology) *world {
+	t.Helper()
 	sim, err := axonsim.NewCluster(topo, axonsim.Options{Seed: 1, TickInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +93,7 @@ func newWorld(t *testing.T, topology string) *world {
 }
 
 // waitHealthy waits until every node reported ready and every group has a leader.
-func (w *world) waitHealthy(t *testing.T) {
+func (w *world) waitHealthy(t testing.TB) {
 	t.Helper()
 	names := w.sim.NodeNames()
 	err := w.sim.WaitFor(10*time.Second, func(ev []axonsim.Event) bool {
@@ -133,7 +138,7 @@ func statefulSetAndPod(ns, cluster, name, image, worker, ip string) []runtime.Ob
 
 // run executes `kubectl axon SUB ARGS` in-process against the world, over the direct
 // transport, and returns the exit code and the two streams.
-func (w *world) run(t *testing.T, sub string, args ...string) (int, string, string) {
+func (w *world) run(t testing.TB, sub string, args ...string) (int, string, string) {
 	t.Helper()
 	open := func(f *connect.Flags) (*connect.Session, error) {
 		ns := "axon"
@@ -145,7 +150,11 @@ func (w *world) run(t *testing.T, sub string, args ...string) (int, string, stri
 	return runWith(t, open, append([]string{sub, "--transport=direct"}, args...)...)
 }
 
-func runWith(t *testing.T, open connect.Opener, args ...string) (int, string, string) {
+func (w *world) open(f *connect.Flags) (*connect.Session, error) {
+	return connect.OpenWith(f, w.kube, nil, "axon")
+}
+
+func runWith(t testing.TB, open connect.Opener, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
