@@ -117,6 +117,7 @@ func Build(in Input) *Report {
 	r := &Report{
 		Kind: Kind, SchemaVersion: SchemaVersion, Cluster: in.Cluster, Namespace: in.Namespace,
 		ObservedAt: in.Now.UTC(), Edition: edition(in.Obs), Warnings: append([]string{}, in.Warnings...),
+		Nodes: []NodeStatus{}, Groups: []GroupStatus{}, // [] not null in JSON (SE has no groups)
 	}
 	zoneOf := map[string]string{}
 	for _, m := range in.Members {

@@ -1,0 +1,239 @@
+package inspect
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+)
+
+// obsBuilder makes observations for BuildModel: nodes n1..n3 answer, n1 is the
+// admin node the cluster view came from, and every node is connected.
+type obsBuilder struct{ obs *Observation }
+
+func newObs(nodes ...string) *obsBuilder {
+	if len(nodes) == 0 {
+		nodes = []string{"n1", "n2", "n3"}
+	}
+	o := &Observation{Nodes: map[string]*NodeView{}, From: nodes[0], Clustered: true}
+	for _, n := range nodes {
+		o.Nodes[n] = &NodeView{Node: n, Reachable: true}
+		o.Public = append(o.Public, axonserver.Node{Name: n, Connected: true})
+	}
+	return &obsBuilder{obs: o}
+}
+
+// group adds a replication group; roles are "node:ROLE" pairs.
+func (b *obsBuilder) group(name, leader string, roles ...string) *obsBuilder {
+	g := axonserver.ReplicationGroup{Name: name, Leader: leader}
+	for _, r := range roles {
+		node, role := r, "PRIMARY"
+		for i := range r {
+			if r[i] == ':' {
+				node, role = r[:i], r[i+1:]
+			}
+		}
+		g.Roles = append(g.Roles, axonserver.NodeRole{Node: node, Role: role})
+	}
+	b.obs.Groups = append(b.obs.Groups, g)
+	return b
+}
+
+// raft gives node a Raft status for group.
+func (b *obsBuilder) raft(node, group string, leader bool, commit, lastLog int64) *obsBuilder {
+	v := b.obs.Nodes[node]
+	v.Raft = append(v.Raft, axonserver.RaftStatus{ReplicationGroup: group, IsLeader: leader, CommitIndex: commit, LastLogIndex: lastLog})
+	return b
+}
+
+// follower puts "<group>.follower.<node>.status" = status into leader's raft health.
+func (b *obsBuilder) follower(leader, group, node, status string) *obsBuilder {
+	v := b.obs.Nodes[leader]
+	if v.Health == nil {
+		v.Health = &axonserver.Health{Status: "UP", Components: map[string]*axonserver.Health{"raft": {Status: "UP", Details: map[string]any{}}}}
+	}
+	v.Health.Components["raft"].Details[group+".follower."+node+".status"] = status
+	return b
+}
+
+func (b *obsBuilder) disconnected(node string) *obsBuilder {
+	for i := range b.obs.Public {
+		if b.obs.Public[i].Name == node {
+			b.obs.Public[i].Connected = false
+		}
+	}
+	v := b.obs.Nodes[node]
+	v.Reachable, v.Raft, v.Health = false, nil, nil
+	return b
+}
+
+func (b *obsBuilder) with(f func(*Observation)) *obsBuilder { f(b.obs); return b }
+
+func allReady(nodes ...string) map[string]PodState {
+	if len(nodes) == 0 {
+		nodes = []string{"n1", "n2", "n3"}
+	}
+	out := map[string]PodState{}
+	for _, n := range nodes {
+		out[n] = PodState{Ready: true}
+	}
+	return out
+}
+
+// member is one expected group member: up, caught up, lag status and distance.
+type member struct {
+	up, caughtUp bool
+	status       string
+	behind       int64
+}
+
+func TestBuildModelGroups(t *testing.T) {
+	tests := []struct {
+		name   string
+		obs    *obsBuilder
+		leader string
+		want   map[string]member
+	}{
+		{
+			name:   "leader named by the group, followers UP in its health",
+			obs:    newObs().group("g", "n2", "n1", "n2", "n3").follower("n2", "g", "n1", "UP").follower("n2", "g", "n3", "UP"),
+			leader: "n2",
+			want:   map[string]member{"n1": {true, true, "UP", -1}, "n2": {true, true, "LEADER", 0}, "n3": {true, true, "UP", -1}},
+		},
+		{
+			name: "leader from Raft isLeader when the group names none",
+			obs: newObs().group("g", "", "n1", "n2", "n3").
+				raft("n1", "g", false, 90, 100).raft("n3", "g", true, 100, 100).raft("n2", "g", false, 100, 100).
+				raft("n2", "other", true, 1, 1),
+			leader: "n3",
+			want:   map[string]member{"n1": {true, true, "UP", 0}, "n2": {true, true, "UP", 0}, "n3": {true, true, "LEADER", 0}},
+		},
+		{
+			name:   "health BEHIND and NO_ACK_RECEIVED are not caught up",
+			obs:    newObs().group("g", "n1", "n1", "n2", "n3").follower("n1", "g", "n2", "BEHIND").follower("n1", "g", "n3", "NO_ACK_RECEIVED"),
+			leader: "n1",
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, false, "BEHIND", -1}, "n3": {true, false, "NO_ACK_RECEIVED", -1}},
+		},
+		{
+			name: "index fallback: 50 behind is UP, 500 behind is BEHIND",
+			obs: newObs().group("g", "n1", "n1", "n2", "n3").
+				raft("n1", "g", true, 1000, 1000).raft("n2", "g", false, 950, 950).raft("n3", "g", false, 500, 500),
+			leader: "n1",
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 50}, "n3": {true, false, "BEHIND", 500}},
+		},
+		{
+			name: "index fallback at the threshold: 100 is UP, 101 is BEHIND, ahead is 0",
+			obs: newObs("n1", "n2", "n3", "n4").group("g", "n1", "n1", "n2", "n3", "n4").
+				raft("n1", "g", true, 1000, 1005).raft("n2", "g", false, 0, 900).raft("n3", "g", false, 0, 899).raft("n4", "g", false, 0, 1003),
+			leader: "n1",
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 100}, "n3": {true, false, "BEHIND", 101}, "n4": {true, true, "UP", 0}},
+		},
+		{
+			name: "the leader's health wins over the indexes",
+			obs: newObs().group("g", "n1", "n1", "n2", "n3").
+				raft("n1", "g", true, 1000, 1000).raft("n2", "g", false, 0, 400).raft("n3", "g", false, 0, 1000).
+				follower("n1", "g", "n2", "UP").follower("n1", "g", "n3", "BEHIND"),
+			leader: "n1",
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 600}, "n3": {true, false, "BEHIND", 0}},
+		},
+		{
+			name:   "another group's follower status does not count",
+			obs:    newObs().group("g", "n1", "n1", "n2").follower("n1", "h", "n2", "UP").follower("n2", "g", "n2", "UP"),
+			leader: "n1",
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, false, "UNKNOWN", -1}},
+		},
+		{
+			name:   "down when /v1/public says connected=false, whatever the leader's health says",
+			obs:    newObs().group("g", "n1", "n1", "n2", "n3:ACTIVE_BACKUP").disconnected("n3").follower("n1", "g", "n2", "UP").follower("n1", "g", "n3", "UP"),
+			leader: "n1",
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", -1}, "n3": {false, false, "DOWN", -1}},
+		},
+		{
+			name: "no cluster view: up means reachable",
+			obs: newObs().group("g", "n1", "n1", "n2", "n3").follower("n1", "g", "n2", "UP").follower("n1", "g", "n3", "UP").
+				with(func(o *Observation) { o.From, o.Nodes["n3"].Reachable = "", false }),
+			leader: "n1",
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", -1}, "n3": {false, false, "DOWN", -1}},
+		},
+		{
+			name:   "the node the view came from is up even if its own /v1/public entry says otherwise",
+			obs:    newObs().group("g", "n2", "n1", "n2").with(func(o *Observation) { o.Public[0].Connected = false }).follower("n2", "g", "n1", "UP"),
+			leader: "n2",
+			want:   map[string]member{"n1": {true, true, "UP", -1}, "n2": {true, true, "LEADER", 0}},
+		},
+		{
+			name:   "leader unknown: members UNKNOWN, not caught up",
+			obs:    newObs().group("g", "", "n1", "n2"),
+			leader: "",
+			want:   map[string]member{"n1": {true, false, "UNKNOWN", -1}, "n2": {true, false, "UNKNOWN", -1}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := BuildModel(tc.obs.obs, allReady(), 2)
+			if len(m.Cluster.Groups) != 1 {
+				t.Fatalf("groups %+v", m.Cluster.Groups)
+			}
+			g := m.Cluster.Groups[0]
+			if g.Leader != tc.leader || g.MinActiveBackups != 2 {
+				t.Errorf("leader %q min-active-backups %d, want %q 2", g.Leader, g.MinActiveBackups, tc.leader)
+			}
+			got := map[string]member{}
+			for _, qm := range g.Members {
+				lag := m.Lags[g.Name][qm.Node]
+				got[qm.Node] = member{qm.Up, qm.CaughtUp, lag.Status, lag.Behind}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("members\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildModelNodes(t *testing.T) {
+	obs := newObs("n1", "n2", "n3").disconnected("n3").
+		with(func(o *Observation) {
+			// n5 is known to Axon Server but has no pod.
+			o.Public = append(o.Public, axonserver.Node{Name: "n5", Connected: true})
+		}).
+		group("g", "n1", "n1", "n2:ACTIVE_BACKUP", "n3:PASSIVE_BACKUP").
+		with(func(o *Observation) {
+			o.Groups[0].ChangePending = true
+			o.Groups[0].Contexts = []axonserver.Context{{Context: "a"}, {Context: "b"}}
+		}).
+		group("h", "n2", "n2")
+	// n4 has a pod but Axon Server does not know it; n2's pod is not ready.
+	pods := map[string]PodState{"n1": {Ready: true}, "n2": {Ready: false}, "n3": {Ready: true}, "n4": {Ready: true}}
+	m := BuildModel(obs.obs, pods, 0)
+	want := []quorum.Node{
+		{Name: "n1", PodReady: true, Connected: true},
+		{Name: "n2", PodReady: false, Connected: true},
+		{Name: "n3", PodReady: true, Connected: false},
+		{Name: "n4", PodReady: true, Connected: false},
+		{Name: "n5", PodReady: false, Connected: true},
+	}
+	if !reflect.DeepEqual(m.Cluster.Nodes, want) {
+		t.Errorf("nodes\n got %+v\nwant %+v", m.Cluster.Nodes, want)
+	}
+	if m.Contexts["g"] != 2 || !m.ChangePending["g"] || m.Contexts["h"] != 0 || m.ChangePending["h"] {
+		t.Errorf("contexts %v change pending %v", m.Contexts, m.ChangePending)
+	}
+	if g := m.Cluster.Groups[0]; g.Members[1].Role != quorum.ActiveBackup || g.Members[2].Role != quorum.PassiveBackup {
+		t.Errorf("roles %+v", g.Members)
+	}
+	if err := m.Cluster.Validate(); err != nil {
+		t.Errorf("model does not validate: %v", err)
+	}
+}
+
+func TestBuildModelSE(t *testing.T) {
+	obs := newObs("axonserver").with(func(o *Observation) { o.Clustered = false })
+	m := BuildModel(obs.obs, allReady("axonserver"), 0)
+	if len(m.Cluster.Groups) != 0 || len(m.Cluster.Nodes) != 1 || !m.Cluster.Nodes[0].Connected {
+		t.Errorf("SE model %+v", m.Cluster)
+	}
+	if h := m.Cluster.NodeHealth("axonserver"); !h.Healthy {
+		t.Errorf("SE node unhealthy: %v", h.Problems)
+	}
+}

@@ -1,0 +1,437 @@
+package inspect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+)
+
+// fixture decodes a recorded answer from pkg/axonserver/testdata.
+func fixture[T any](t *testing.T, name string) T {
+	t.Helper()
+	var v T
+	b, err := os.ReadFile(filepath.Join("..", "axonserver", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
+
+// inflight tracks how many calls run at once, across every fakeAPI sharing it.
+type inflight struct {
+	now, max atomic.Int32
+}
+
+func (f *inflight) enter() {
+	n := f.now.Add(1)
+	for {
+		m := f.max.Load()
+		if n <= m || f.max.CompareAndSwap(m, n) {
+			return
+		}
+	}
+}
+
+func (f *inflight) leave() { f.now.Add(-1) }
+
+// fakeAPI answers each method with a canned value or error and counts the calls.
+type fakeAPI struct {
+	info    *axonserver.Info
+	me      *axonserver.NodeInfo
+	public  []axonserver.Node
+	groups  []axonserver.ReplicationGroup
+	ctxs    []axonserver.Context
+	raft    []axonserver.RaftStatus
+	health  *axonserver.Health
+	errs    map[string]error // by method name; "*" for every method
+	delay   time.Duration    // each call takes this long
+	block   bool             // each call waits for its context to end
+	tracker *inflight
+
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (f *fakeAPI) count(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[method]
+}
+
+func (f *fakeAPI) total() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		n += c
+	}
+	return n
+}
+
+// answer records the call, waits as told, and returns v or the method's error.
+func answer[T any](ctx context.Context, f *fakeAPI, method string, v T) (T, error) {
+	f.mu.Lock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[method]++
+	f.mu.Unlock()
+	if f.tracker != nil {
+		f.tracker.enter()
+		defer f.tracker.leave()
+	}
+	var zero T
+	if f.block {
+		<-ctx.Done()
+		return zero, ctx.Err()
+	}
+	time.Sleep(f.delay)
+	if err := f.errs[method]; err != nil {
+		return zero, err
+	}
+	if err := f.errs["*"]; err != nil {
+		return zero, err
+	}
+	return v, nil
+}
+
+func (f *fakeAPI) Info(ctx context.Context) (*axonserver.Info, error) {
+	return answer(ctx, f, "Info", f.info)
+}
+func (f *fakeAPI) Me(ctx context.Context) (*axonserver.NodeInfo, error) {
+	return answer(ctx, f, "Me", f.me)
+}
+func (f *fakeAPI) Public(ctx context.Context) ([]axonserver.Node, error) {
+	return answer(ctx, f, "Public", f.public)
+}
+func (f *fakeAPI) ReplicationGroups(ctx context.Context) ([]axonserver.ReplicationGroup, error) {
+	return answer(ctx, f, "ReplicationGroups", f.groups)
+}
+func (f *fakeAPI) Contexts(ctx context.Context) ([]axonserver.Context, error) {
+	return answer(ctx, f, "Contexts", f.ctxs)
+}
+func (f *fakeAPI) RaftStatus(ctx context.Context) ([]axonserver.RaftStatus, error) {
+	return answer(ctx, f, "RaftStatus", f.raft)
+}
+func (f *fakeAPI) Health(ctx context.Context) (*axonserver.Health, error) {
+	return answer(ctx, f, "Health", f.health)
+}
+
+var _ API = (*fakeAPI)(nil)
+
+// eeNode is an EE 4.4 node answering with the recorded fixtures, under its own name.
+func eeNode(t *testing.T, name string, admin bool) *fakeAPI {
+	t.Helper()
+	me := fixture[axonserver.NodeInfo](t, "ee-4.4/me.json")
+	me.Name, me.AdminNode = name, admin
+	return &fakeAPI{
+		info:   ptr(fixture[axonserver.Info](t, "ee-4.4/info.json")),
+		me:     &me,
+		public: fixture[[]axonserver.Node](t, "ee-4.4/public.json"),
+		groups: fixture[[]axonserver.ReplicationGroup](t, "ee-4.4/replicationgroups.json"),
+		raft:   fixture[[]axonserver.RaftStatus](t, "ee-4.4/raft-status.json"),
+		health: ptr(fixture[axonserver.Health](t, "ee-4.4/health-up.json")),
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func notFound(path string) error {
+	return &axonserver.Error{Method: http.MethodGet, Path: path, StatusCode: http.StatusNotFound, Err: axonserver.ErrNotEnterprise}
+}
+
+var errRefused = &axonserver.Error{Method: http.MethodGet, Path: "/actuator/info", Err: axonserver.ErrUnreachable,
+	Message: "connection refused by http://axonserver-3:8024: is Axon Server running and listening on that port?"}
+
+type fakes map[string]*fakeAPI
+
+// adminFailing is one admin node, axonserver-1, whose method fails with err ("*": every method).
+func adminFailing(t *testing.T, method string, err error) fakes {
+	n := eeNode(t, "axonserver-1", true)
+	n.errs = map[string]error{method: err}
+	return fakes{"axonserver-1": n}
+}
+
+func TestObserve(t *testing.T) {
+	tests := []struct {
+		name   string
+		nodes  func(t *testing.T) fakes
+		nilAPI map[string]string // node → Why
+		check  func(t *testing.T, obs *Observation, f fakes)
+	}{
+		{
+			name: "every node answers; the admin node gives the cluster view",
+			nodes: func(t *testing.T) fakes {
+				return fakes{"axonserver-1": eeNode(t, "axonserver-1", false), "axonserver-2": eeNode(t, "axonserver-2", true),
+					"axonserver-3": eeNode(t, "axonserver-3", false)}
+			},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				for n, v := range obs.Nodes {
+					if !v.Reachable || v.Err != nil || v.Info == nil || v.Me == nil || v.Health == nil || len(v.Raft) != 2 {
+						t.Errorf("%s: %+v", n, v)
+					}
+					if v.Version() != "4.4.2" {
+						t.Errorf("%s: version %q", n, v.Version())
+					}
+				}
+				wantFrom(t, obs, "axonserver-2", true, "_admin", "default")
+				for n, api := range f {
+					want := 4
+					if n == "axonserver-2" {
+						want = 6
+					}
+					if api.total() != want {
+						t.Errorf("%s answered %d calls %v, want %d", n, api.total(), api.calls, want)
+					}
+				}
+				if obs.Calls != 14 {
+					t.Errorf("Calls = %d, want 14", obs.Calls)
+				}
+			},
+		},
+		{
+			name: "an unreachable node; the others answer",
+			nodes: func(t *testing.T) fakes {
+				down := eeNode(t, "axonserver-3", true)
+				down.errs = map[string]error{"*": errRefused}
+				return fakes{"axonserver-1": eeNode(t, "axonserver-1", false), "axonserver-2": eeNode(t, "axonserver-2", false), "axonserver-3": down}
+			},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				v := obs.Nodes["axonserver-3"]
+				if v.Reachable || !errors.Is(v.Err, axonserver.ErrUnreachable) || v.Info != nil || v.Me != nil || v.Raft != nil {
+					t.Errorf("axonserver-3: %+v", v)
+				}
+				if obs.Nodes["axonserver-1"].Err != nil || !obs.Nodes["axonserver-2"].Reachable {
+					t.Errorf("healthy nodes: %+v %+v", obs.Nodes["axonserver-1"], obs.Nodes["axonserver-2"])
+				}
+				// axonserver-3 is the admin node but never answered /v1/public/me.
+				wantFrom(t, obs, "axonserver-1", true, "_admin", "default")
+				if f["axonserver-3"].count("Public") != 0 {
+					t.Error("asked the unreachable node for /v1/public")
+				}
+			},
+		},
+		{
+			name: "a node without a pod is not called",
+			nodes: func(t *testing.T) fakes {
+				return fakes{"axonserver-1": eeNode(t, "axonserver-1", true)}
+			},
+			nilAPI: map[string]string{"axonserver-2": "no pod", "axonserver-3": "pod Pending"},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				for n, why := range map[string]string{"axonserver-2": "no pod", "axonserver-3": "pod Pending"} {
+					v := obs.Nodes[n]
+					if v == nil || v.Reachable || v.Err == nil || v.Err.Error() != why {
+						t.Errorf("%s: %+v, want unreachable because %q", n, v, why)
+					}
+				}
+				wantFrom(t, obs, "axonserver-1", true, "_admin", "default")
+			},
+		},
+		{
+			name: "Raft status forbidden: reachable, with the error, without Raft",
+			nodes: func(t *testing.T) fakes {
+				return adminFailing(t, "RaftStatus", &axonserver.Error{StatusCode: http.StatusForbidden, Path: "/internal/raft/status"})
+			},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				v := obs.Nodes["axonserver-1"]
+				if !v.Reachable || !axonserver.IsForbidden(v.Err) || v.Raft != nil {
+					t.Errorf("axonserver-1: %+v", v)
+				}
+				wantFrom(t, obs, "axonserver-1", true, "_admin", "default")
+			},
+		},
+		{
+			name: "admin node fails /v1/public: the next node gives the cluster view",
+			nodes: func(t *testing.T) fakes {
+				admin := eeNode(t, "axonserver-1", true)
+				admin.errs = map[string]error{"Public": errors.New("boom")}
+				return fakes{"axonserver-1": admin, "axonserver-2": eeNode(t, "axonserver-2", false)}
+			},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				wantFrom(t, obs, "axonserver-2", true, "_admin", "default")
+				if f["axonserver-1"].count("Public") != 1 || f["axonserver-1"].count("ReplicationGroups") != 0 {
+					t.Errorf("admin node calls %v", f["axonserver-1"].calls)
+				}
+			},
+		},
+		{
+			name: "4.3: no replication groups endpoint, groups from contexts",
+			nodes: func(t *testing.T) fakes {
+				f := adminFailing(t, "ReplicationGroups", notFound("/v1/public/replicationgroups"))
+				f["axonserver-1"].ctxs = fixture[[]axonserver.Context](t, "ee-4.3/context.json")
+				return f
+			},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				wantFrom(t, obs, "axonserver-1", true, "_admin", "default")
+				d := obs.Groups[1]
+				want := []axonserver.NodeRole{{Node: "axonserver-1", Role: "PRIMARY"}, {Node: "axonserver-2", Role: "PRIMARY"}, {Node: "axonserver-3", Role: "MESSAGING_ONLY"}}
+				if d.Leader != "axonserver-2" || !reflect.DeepEqual(d.Roles, want) || len(d.Contexts) != 1 || d.Contexts[0].Context != "default" {
+					t.Errorf("default group %+v", d)
+				}
+				if f["axonserver-1"].count("Contexts") != 1 || obs.Calls != 7 {
+					t.Errorf("Contexts calls %d, Calls %d", f["axonserver-1"].count("Contexts"), obs.Calls)
+				}
+			},
+		},
+		{
+			name: "replication groups fail otherwise: no fallback, cluster error",
+			nodes: func(t *testing.T) fakes {
+				return adminFailing(t, "ReplicationGroups", &axonserver.Error{StatusCode: http.StatusForbidden, Message: "Invalid token"})
+			},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				if obs.From != "" || !axonserver.IsForbidden(obs.ClusterErr) || obs.Groups != nil {
+					t.Errorf("From %q, ClusterErr %v, Groups %v", obs.From, obs.ClusterErr, obs.Groups)
+				}
+				if f["axonserver-1"].count("Contexts") != 0 {
+					t.Error("fell back to contexts on a 403")
+				}
+			},
+		},
+		{
+			name: "SE: no groups, no Raft",
+			nodes: func(t *testing.T) fakes {
+				n := &fakeAPI{
+					info:   &axonserver.Info{},
+					me:     ptr(fixture[axonserver.NodeInfo](t, "se/me.json")),
+					public: fixture[[]axonserver.Node](t, "se/public.json"),
+					health: ptr(fixture[axonserver.Health](t, "se/health-up.json")),
+					errs:   map[string]error{"RaftStatus": notFound("/internal/raft/status"), "ReplicationGroups": notFound("/v1/public/replicationgroups")},
+				}
+				return fakes{"axonserver": n}
+			},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				wantFrom(t, obs, "axonserver", false)
+				if v := obs.Nodes["axonserver"]; v.Err != nil || !v.Reachable {
+					t.Errorf("SE node: %+v (a 404 on Raft status is no error)", v)
+				}
+				if f["axonserver"].count("ReplicationGroups")+f["axonserver"].count("Contexts") != 0 {
+					t.Errorf("asked SE for groups: %v", f["axonserver"].calls)
+				}
+			},
+		},
+		{
+			name: "nobody answers",
+			nodes: func(t *testing.T) fakes {
+				return adminFailing(t, "*", errRefused)
+			},
+			nilAPI: map[string]string{"axonserver-2": "no pod"},
+			check: func(t *testing.T, obs *Observation, f fakes) {
+				if obs.From != "" || obs.ClusterErr == nil || obs.ClusterErr.Error() != "no Axon Server node answered" || obs.Public != nil {
+					t.Errorf("From %q, ClusterErr %v, Public %v", obs.From, obs.ClusterErr, obs.Public)
+				}
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := tc.nodes(t)
+			var targets []Target
+			for _, n := range sortedKeys(f) { // in order: From is the first admin, else the first answering node
+				targets = append(targets, Target{Node: n, API: f[n]})
+			}
+			for _, n := range sortedKeys(tc.nilAPI) {
+				targets = append(targets, Target{Node: n, Why: tc.nilAPI[n]})
+			}
+			obs := Observe(context.Background(), targets, Options{})
+			if len(obs.Nodes) != len(targets) {
+				t.Fatalf("%d node views for %d targets", len(obs.Nodes), len(targets))
+			}
+			tc.check(t, obs, f)
+		})
+	}
+}
+
+// wantFrom checks where the cluster view came from and what it holds.
+func wantFrom(t *testing.T, obs *Observation, from string, clustered bool, groups ...string) {
+	t.Helper()
+	if obs.From != from || obs.ClusterErr != nil || obs.Clustered != clustered {
+		t.Errorf("From %q ClusterErr %v Clustered %v; want From %q Clustered %v", obs.From, obs.ClusterErr, obs.Clustered, from, clustered)
+	}
+	if len(obs.Public) == 0 {
+		t.Error("no /v1/public")
+	}
+	var got []string
+	for _, g := range obs.Groups {
+		got = append(got, g.Name)
+	}
+	if strings.Join(got, ",") != strings.Join(groups, ",") {
+		t.Errorf("groups %q, want %q", got, groups)
+	}
+}
+
+func TestObserveConcurrencyBound(t *testing.T) {
+	for _, tc := range []struct{ concurrency, nodes, atMost int }{
+		{1, 3, 1}, {2, 5, 2}, {0, 9, 16}, {64, 2, 8},
+	} {
+		tr := &inflight{}
+		var targets []Target
+		var apis []*fakeAPI
+		for i := range tc.nodes {
+			api := eeNode(t, "n", i == 0)
+			api.delay, api.tracker = 5*time.Millisecond, tr
+			apis = append(apis, api)
+			targets = append(targets, Target{Node: string(rune('a' + i)), API: api})
+		}
+		obs := Observe(context.Background(), targets, Options{Concurrency: tc.concurrency})
+		peak := int(tr.max.Load())
+		if peak > tc.atMost {
+			t.Errorf("concurrency %d, %d nodes: %d calls in flight, want at most %d", tc.concurrency, tc.nodes, peak, tc.atMost)
+		}
+		// The bound is used, not just respected: with several calls waiting, more than one runs.
+		if want := min(tc.atMost, 4*tc.nodes); want > 1 && peak < 2 {
+			t.Errorf("concurrency %d, %d nodes: peak %d, calls ran one by one", tc.concurrency, tc.nodes, peak)
+		}
+		if obs.From != "a" || obs.Calls != 4*tc.nodes+2 {
+			t.Errorf("From %q, Calls %d", obs.From, obs.Calls)
+		}
+	}
+}
+
+func TestObserveTimeout(t *testing.T) {
+	slow := eeNode(t, "axonserver-1", true)
+	slow.block = true
+	start := time.Now()
+	obs := Observe(context.Background(), []Target{{Node: "axonserver-1", API: slow}}, Options{Timeout: 20 * time.Millisecond})
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Observe took %v with a 20ms timeout", took)
+	}
+	v := obs.Nodes["axonserver-1"]
+	if v.Reachable || !errors.Is(v.Err, context.DeadlineExceeded) {
+		t.Errorf("node view %+v, want a deadline error", v)
+	}
+	if obs.ClusterErr == nil || obs.From != "" {
+		t.Errorf("ClusterErr %v From %q", obs.ClusterErr, obs.From)
+	}
+}
+
+func TestGroupsFromContexts(t *testing.T) {
+	ctxs := []axonserver.Context{
+		{Context: "orders", ReplicationGroup: "shop", Leader: "n2", Roles: []axonserver.NodeRole{{Node: "n2", Role: "PRIMARY"}}},
+		{Context: "_admin", Leader: "n1", Nodes: []string{"n1", "n2"}},
+		{Context: "carts", ReplicationGroup: "shop", Leader: "n2", ChangePending: true},
+	}
+	got := groupsFromContexts(ctxs)
+	if len(got) != 2 || got[0].Name != "_admin" || got[1].Name != "shop" {
+		t.Fatalf("groups %+v", got)
+	}
+	if want := []axonserver.NodeRole{{Node: "n1", Role: "PRIMARY"}, {Node: "n2", Role: "PRIMARY"}}; !reflect.DeepEqual(got[0].Roles, want) {
+		t.Errorf("_admin roles %v, want %v (4.3 nodes as PRIMARY)", got[0].Roles, want)
+	}
+	if shop := got[1]; shop.Leader != "n2" || len(shop.Contexts) != 2 || len(shop.Roles) != 1 {
+		t.Errorf("shop %+v", shop)
+	}
+}
