@@ -237,7 +237,7 @@ func (c *Cluster) Events() []Event {
 }
 
 // WaitFor waits until cond holds for the cluster's events (checked after every event and
-// every tick) or timeout passes.
+// every tick) or timeout passes. cond runs without the cluster lock held.
 func (c *Cluster) WaitFor(timeout time.Duration, cond func(events []Event) bool) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -245,10 +245,10 @@ func (c *Cluster) WaitFor(timeout time.Duration, cond func(events []Event) bool)
 	defer tick.Stop()
 	for {
 		c.mu.Lock()
-		ok := cond(c.events)
+		ev := c.events[:len(c.events):len(c.events)]
 		ch := c.changed
 		c.mu.Unlock()
-		if ok {
+		if cond(ev) {
 			return nil
 		}
 		select {

@@ -23,6 +23,7 @@ type healthComponent struct {
 
 // localHealth computes a node's own components. Caller holds c.mu.
 func (c *Cluster) localHealth(n *Node) (string, map[string]healthComponent) {
+	v45 := versionAtLeast(n.version, 4, 5)
 	comps := map[string]healthComponent{}
 	// cluster: one <node>.connection per peer.
 	cl := healthComponent{Status: "UP", Details: map[string]any{}}
@@ -56,9 +57,10 @@ func (c *Cluster) localHealth(n *Node) (string, map[string]healthComponent) {
 			rf.Status = worse(rf.Status, "WARN")
 		}
 		rf.Details[g.name+".leader"] = ld
-		if g.leader != n.name {
-			continue
+		if g.leader != n.name || !v45 {
+			continue // follower states are reported from 4.5 on
 		}
+		behind := false
 		for _, m := range g.members {
 			if m.node == n.name {
 				continue
@@ -68,20 +70,27 @@ func (c *Cluster) localHealth(n *Node) (string, map[string]healthComponent) {
 			case !c.up(m.node):
 				st = "NO_ACK_RECEIVED"
 			case !m.caughtUp:
-				st = "BEHIND"
+				st, behind = "BEHIND", true
 			}
 			if st != "UP" {
 				rf.Status = worse(rf.Status, "WARN")
 			}
 			rf.Details[g.name+".follower."+m.node+".status"] = st
 		}
+		if behind {
+			rf.Details[g.name+".status"] = "BEHIND"
+		}
 	}
 	if len(groups) > 0 && leaderless == len(groups) {
 		rf.Status = "DOWN"
 	}
 	comps["raft"] = rf
-	comps["diskSpace"] = healthComponent{Status: "UP", Details: map[string]any{
-		"total": int64(107374182400), "free": int64(53687091200), "threshold": int64(10485760)}}
+	disk := map[string]any{"total": int64(107374182400), "free": int64(53687091200), "threshold": int64(10485760)}
+	if v45 {
+		disk["path"] = n.dataDir
+		comps["license"] = healthComponent{Status: "UP"}
+	}
+	comps["diskSpace"] = healthComponent{Status: "UP", Details: disk}
 	comps["ping"] = healthComponent{Status: "UP"}
 	status := "UP"
 	for _, comp := range comps {
@@ -115,10 +124,11 @@ func (h *nodeHandler) health(w http.ResponseWriter, r *http.Request) {
 	}
 	version := n.version
 	c.mu.Unlock()
-	key := "details" // Spring Boot 2.1 (Axon Server up to 4.4)
+	key, ctype := "details", "application/vnd.spring-boot.actuator.v2+json" // Spring Boot 2.1 (Axon Server up to 4.4)
 	if versionAtLeast(version, 4, 5) {
-		key = "components"
+		key, ctype = "components", "application/vnd.spring-boot.actuator.v3+json"
 	}
+	w.Header().Set("Content-Type", ctype)
 	code := http.StatusOK
 	if status == "DOWN" || status == "OUT_OF_SERVICE" {
 		code = http.StatusServiceUnavailable

@@ -82,6 +82,8 @@ func (tc *testCluster) waitStable() {
 }
 
 func (tc *testCluster) stable() bool {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
 	for _, g := range tc.groups {
 		if g.leader == "" || g.quorum != 1 || g.pending != nil {
 			return false

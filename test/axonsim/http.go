@@ -77,7 +77,7 @@ type JSONContext struct {
 	Context          string            `json:"context"`
 	ReplicationGroup string            `json:"replicationGroup"`
 	Leader           *string           `json:"leader"`
-	Roles            []JSONNodeAndRole `json:"roles"`
+	Roles            []JSONNodeAndRole `json:"roles"` // null inside /v1/public/replicationgroups
 	ChangePending    bool              `json:"changePending"`
 	PendingSince     int64             `json:"pendingSince"`
 	MetaData         map[string]string `json:"metaData"`
@@ -102,7 +102,7 @@ type JSONRestResponse struct {
 // JSONRaftStatus is an element of GET /internal/raft/status (RaftStatusRestController.RaftContext).
 type JSONRaftStatus struct {
 	NodeID              string              `json:"nodeId"`
-	ReplicationGroup    string              `json:"replicationGroup"`
+	Context             string              `json:"context"`
 	CommitIndex         int64               `json:"commitIndex"`
 	CommitTerm          int64               `json:"commitTerm"`
 	LastAppliedIndex    int64               `json:"lastAppliedIndex"`
@@ -125,13 +125,11 @@ type JSONRaftStatus struct {
 	Configuration       []JSONRaftNodeEntry `json:"configuration"`
 }
 
-// JSONRaftNodeEntry is an element of configuration in /internal/raft/status.
+// JSONRaftNodeEntry is an element of configuration in /internal/raft/status (RaftStatusRestController.Nodes).
 type JSONRaftNodeEntry struct {
 	ID   string `json:"id"`
-	Name string `json:"name"`
-	Host string `json:"host"`
 	Port int    `json:"port"`
-	Role string `json:"role"`
+	Host string `json:"host"`
 }
 
 // JSONTask is an element of GET /v1/tasks (taskscheduler.Task).
@@ -208,11 +206,18 @@ func (h *nodeHandler) guard(next http.Handler) http.Handler {
 					got = r.URL.Query().Get("AxonIQ-Access-Token")
 				}
 				if got == "" {
-					writeCode(w, ErrorCode{"AXONIQ-1000", http.StatusForbidden}, "Missing token")
+					// WebSecurityConfigurer.handleAccessDenied: sendError(403) -> Spring Boot error JSON.
+					writeJSON(w, http.StatusForbidden, map[string]any{
+						"timestamp": time.Now().UTC().Format("2006-01-02T15:04:05.000+00:00"), "status": 403,
+						"error": "Forbidden", "message": "Forbidden", "path": p})
 					return
 				}
 				if got != tok {
-					writeCode(w, ErrInvalidToken, "Invalid token")
+					// TokenAuthenticationFilter: status of AUTHENTICATION_INVALID_TOKEN (AXONIQ-1001, 403),
+					// body "Invalid token" + newline, no AxonIQ-ErrorCode header, no content type.
+					w.Header()["Content-Type"] = nil
+					w.WriteHeader(ErrInvalidToken.Status)
+					_, _ = w.Write([]byte("Invalid token\n"))
 					return
 				}
 			}
@@ -222,7 +227,9 @@ func (h *nodeHandler) guard(next http.Handler) http.Handler {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
@@ -251,9 +258,8 @@ func writeRestError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &pe) {
 		pe = &PlatformError{ErrOther, err.Error()}
 	}
-	if pe.Code != "" {
-		w.Header().Set("AxonIQ-ErrorCode", pe.Code)
-	}
+	// RestResponse.asResponseEntity sets only the status: no AxonIQ-ErrorCode header;
+	// the code is the "[AXONIQ-xxxx]" prefix of the message.
 	msg := pe.Error()
 	if pe.Code == "" {
 		msg = pe.Text
@@ -265,6 +271,7 @@ func (h *nodeHandler) info(w http.ResponseWriter, r *http.Request) {
 	h.c.mu.Lock()
 	v := h.n.version
 	h.c.mu.Unlock()
+	w.Header().Set("Content-Type", "application/vnd.spring-boot.actuator.v3+json")
 	writeJSON(w, http.StatusOK, map[string]any{"app": map[string]string{
 		"name": "Axon Server", "description": "AxonIQ", "version": v}})
 }
@@ -348,7 +355,7 @@ func (h *nodeHandler) me(w http.ResponseWriter, r *http.Request) {
 		AdminNode: c.isAdminNode(n)}
 	for _, g := range c.memberGroups(n) {
 		out.ContextNames = append(out.ContextNames, g.contexts...)
-		if m := g.member(n.name); m.role != RoleMessagingOnly {
+		if m := g.member(n.name); m.role != RoleMessagingOnly && g.name != "_admin" {
 			out.StorageContextNames = append(out.StorageContextNames, g.contexts...)
 		}
 	}
@@ -529,7 +536,8 @@ func (h *nodeHandler) replicationGroups(w http.ResponseWriter, r *http.Request) 
 		j := JSONReplicationGroup{Name: g.name, Leader: leaderPtr(g), Roles: groupRoles(g),
 			ChangePending: g.changePending(), PendingSince: pendingMillis(g), Contexts: []JSONContext{}}
 		for _, ctx := range g.contexts {
-			j.Contexts = append(j.Contexts, contextJSON(g, ctx))
+			// new ContextJSON(AdminContext): no leader, no roles, nothing pending.
+			j.Contexts = append(j.Contexts, JSONContext{Context: ctx, ReplicationGroup: g.name, MetaData: map[string]string{}})
 		}
 		out = append(out, j)
 	}
@@ -608,11 +616,11 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 		if g.leader == n.name {
 			last = g.lastIndex
 		}
-		st := JSONRaftStatus{NodeID: raftNodeID(g.name, n.name), ReplicationGroup: g.name,
+		st := JSONRaftStatus{NodeID: raftNodeID(g.name, n.name), Context: g.name,
 			CommitIndex: commit, CommitTerm: g.term, LastAppliedIndex: commit, LastAppliedTerm: g.term,
 			LastLogIndex: last, LastLogTerm: g.term, FirstLogIndex: 1, FirstLogTerm: 1,
 			MinElectionTimeout: to * 2 / 3, MaxElectionTimeout: to, HeartbeatTimeout: 300,
-			MaxEntriesPerBatch: 10, MaxReplicationRound: 10, FlowBuffer: 100,
+			MaxEntriesPerBatch: 10, MaxReplicationRound: 10, FlowBuffer: 1000,
 			CurrentTerm: g.term, IsLeader: g.leader == n.name, Configuration: []JSONRaftNodeEntry{}}
 		if v := g.votedFor[n.name]; v != "" {
 			st.VotedFor = strPtr(raftNodeID(g.name, v))
@@ -623,7 +631,7 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, x := range g.members {
 			st.Configuration = append(st.Configuration, JSONRaftNodeEntry{ID: raftNodeID(g.name, x.node),
-				Name: x.node, Host: c.hostOf(c.nodes[x.node]), Port: grpcInternalPort, Role: x.role})
+				Port: grpcInternalPort, Host: c.hostOf(c.nodes[x.node])})
 		}
 		out = append(out, st)
 	}
@@ -651,20 +659,25 @@ func (h *nodeHandler) storedContext(ctx string) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[c.ctxGroup[ctx]]
-	if g == nil || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
+	if g == nil || g.name == "_admin" || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
 		return "", perr(ErrContextNotFound, "%s: context not found", ctx)
 	}
 	return filepath.Join(n.dataDir, "events", ctx), nil
 }
 
-// segmentFiles lists the event store files of one type with a segment number above after.
+// segmentFiles lists the event store files of one type (EVENT: .events/.index, SNAPSHOT:
+// .snapshots/.sindex) whose segment number is above after, and the highest segment number.
 func segmentFiles(dir, typ string, after int64) ([]string, int64) {
-	ext := ".events"
+	exts := map[string]bool{".events": true, ".index": true}
 	if strings.EqualFold(typ, "SNAPSHOT") {
-		ext = ".snapshots"
+		exts = map[string]bool{".snapshots": true, ".sindex": true}
 	}
 	out, last := []string{}, int64(-1)
-	for _, f := range listFiles(dir, ext) {
+	for _, f := range listFiles(dir, "") {
+		ext := filepath.Ext(f)
+		if !exts[ext] {
+			continue
+		}
 		seg, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(f), ext), 10, 64)
 		if err != nil {
 			continue
@@ -734,7 +747,7 @@ func (h *nodeHandler) backupLogFilenames(w http.ResponseWriter, r *http.Request)
 
 func (h *nodeHandler) controlDbBackup(w http.ResponseWriter, r *http.Request) {
 	h.c.mu.Lock()
-	dir := filepath.Join(h.n.dataDir, "controldb", "backup")
+	dir := h.n.dataDir
 	h.c.mu.Unlock()
 	p := filepath.Join(dir, fmt.Sprintf("controldb%d.zip", time.Now().UnixMilli()))
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -46,17 +46,18 @@ func perr(code ErrorCode, format string, args ...any) *PlatformError {
 
 // task is an entry of /v1/tasks (io.axoniq.axonserver.taskscheduler.Task).
 type task struct {
-	ID       string
-	Executor string
-	Payload  map[string]string
-	Created  time.Time
-	Context  string
-	node     string // for unregister tasks
+	ID          string
+	Executor    string
+	PayloadType string
+	Payload     map[string]string
+	Created     time.Time
+	Context     string
+	node        string // for unregister tasks
 }
 
-func (c *Cluster) newTask(executor, node string, payload map[string]string) *task {
+func (c *Cluster) newTask(executor, payloadType, node string, payload map[string]string) *task {
 	c.taskSeq++
-	t := &task{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", c.taskSeq), Executor: executor,
+	t := &task{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", c.taskSeq), Executor: executor, PayloadType: payloadType,
 		Payload: payload, Created: time.Now(), Context: "_admin", node: node}
 	c.tasks = append(c.tasks, t)
 	return t
@@ -70,6 +71,12 @@ func (c *Cluster) removeTask(id string) {
 		}
 	}
 }
+
+// Task executors as Axon names them.
+const (
+	taskDeleteNode = "io.axoniq.axonserver.enterprise.taskscheduler.task.DeleteNodeFromReplicationGroupTask"
+	taskUnregister = "io.axoniq.axonserver.enterprise.taskscheduler.task.UnregisterNodeTask"
+)
 
 // AddMember starts adding node to group with role (POST /v1/replicationgroups/{group}/{node}).
 func (c *Cluster) AddMember(groupName, node, role string) error {
@@ -94,7 +101,7 @@ func (c *Cluster) addMember(groupName, node, role string) error {
 		return perr(ErrNoSuchNode, "%s: node not found", node)
 	}
 	if g.changePending() {
-		return perr(ErrUpdateInProgress, "%s: a member change is in progress", groupName)
+		return perr(ErrUpdateInProgress, "%s: Another update is pending", groupName)
 	}
 	if m := g.member(node); m != nil && m.role == role {
 		return nil // nothing to change
@@ -126,12 +133,12 @@ func (c *Cluster) removeMember(groupName, node string) error {
 		return perr(ErrNoSuchNode, "%s: node is not a member of %s", node, groupName)
 	}
 	if g.changePending() {
-		return perr(ErrUpdateInProgress, "%s: a member change is in progress", groupName)
+		return perr(ErrUpdateInProgress, "%s: Another update is pending", groupName)
 	}
 	if len(g.members) == 1 {
-		return perr(ErrLastNode, "%s: cannot remove last node %s", groupName, node)
+		return perr(ErrLastNode, "%s: Cannot remove last node from replication group", groupName)
 	}
-	t := c.newTask("PrepareDeleteNodeFromContextTask", node, map[string]string{"replicationGroup": groupName, "node": node})
+	t := c.newTask(taskDeleteNode, "io.axoniq.axonserver.grpc.internal.DeleteNodeFromReplicationGroup", node, map[string]string{"replicationGroup": groupName, "node": node})
 	g.pending, g.pendingSince = &change{node: node, taskID: t.ID}, time.Now()
 	return nil
 }
@@ -146,17 +153,17 @@ func (c *Cluster) Unregister(node string) {
 		return
 	}
 	for _, t := range c.tasks {
-		if t.Executor == "UnregisterNodeTask" && t.node == node {
+		if t.Executor == taskUnregister && t.node == node {
 			return
 		}
 	}
-	c.newTask("UnregisterNodeTask", node, map[string]string{"node": node})
+	c.newTask(taskUnregister, "io.axoniq.axonserver.grpc.internal.NodeName", node, map[string]string{"node": node})
 }
 
 // processTasks drives unregistering: one group at a time, then the cluster entry.
 func (c *Cluster) processTasks(now time.Time) {
 	for _, t := range append([]*task(nil), c.tasks...) {
-		if t.Executor != "UnregisterNodeTask" {
+		if t.Executor != taskUnregister {
 			continue
 		}
 		done := true
@@ -211,6 +218,9 @@ func (c *Cluster) processJoins(now time.Time) {
 		}
 		n.knowsCluster, n.registered, n.joinTarget, n.joinContext = true, true, "", nil
 		c.emit(Event{Event: EvNodeJoined, Node: name, Reason: "registered with " + target})
+		for _, g := range c.memberGroups(n) {
+			c.ensureGroupFiles(n, g) // still a member: it will copy the whole log
+		}
 		_ = c.writeNodeState(n)
 		var want []string // groups to join as PRIMARY
 		switch {
@@ -389,11 +399,11 @@ func (c *Cluster) ensureGroupFiles(n *Node, g *group) {
 	}
 	m := g.member(n.name)
 	_ = touch(filepath.Join(n.dataDir, "log", g.name, fmt.Sprintf("%020d.log", 1)))
-	if m != nil && m.role == RoleMessagingOnly {
-		return
+	if (m != nil && m.role == RoleMessagingOnly) || g.name == "_admin" {
+		return // no event store
 	}
 	for _, ctx := range g.contexts {
-		for _, ext := range []string{"events", "snapshots"} {
+		for _, ext := range []string{"events", "index", "snapshots", "sindex"} {
 			_ = touch(filepath.Join(n.dataDir, "events", ctx, fmt.Sprintf("%020d.%s", 0, ext)))
 		}
 	}
