@@ -35,7 +35,7 @@ func TestTokenNeverFormatted(t *testing.T) {
 		tok Token
 		src TokenSource
 		env *EnvToken
-	}{tok, StaticToken(tok), &EnvToken{Var: "X", tok: tok}}
+	}{tok, StaticToken(tok), func() *EnvToken { e := &EnvToken{Var: "X"}; e.lazy.tok = tok; return e }()}
 	c, _ := New("http://x", nil, WithToken(StaticToken(tok)))
 	js, _ := json.Marshal(holder)
 	for _, s := range []string{

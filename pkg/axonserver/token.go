@@ -82,49 +82,56 @@ func (s StaticToken) Token(context.Context) (Token, error) { return Token(s), ni
 // NoToken sends no token (access control disabled).
 var NoToken TokenSource = StaticToken{}
 
-// EnvToken reads the token from an environment variable on first use.
-type EnvToken struct {
-	Var  string
+// Lazy loads a token once and caches the result (token or error); embed it in
+// token sources that read from somewhere.
+type Lazy struct {
 	once sync.Once
 	tok  Token
 	err  error
 }
 
+// Get returns the cached result, calling load on first use.
+func (l *Lazy) Get(load func() (Token, error)) (Token, error) {
+	l.once.Do(func() { l.tok, l.err = load() })
+	return l.tok, l.err
+}
+
+// EnvToken reads the token from an environment variable on first use.
+type EnvToken struct {
+	Var  string
+	lazy Lazy
+}
+
 // Token implements TokenSource.
 func (e *EnvToken) Token(context.Context) (Token, error) {
-	e.once.Do(func() {
+	return e.lazy.Get(func() (Token, error) {
 		v, ok := os.LookupEnv(e.Var)
 		if !ok || strings.TrimSpace(v) == "" {
-			e.err = fmt.Errorf("access token: environment variable %s is not set or empty", e.Var)
-			return
+			return Token{}, fmt.Errorf("access token: environment variable %s is not set or empty", e.Var)
 		}
-		e.tok = NewToken(v)
+		return NewToken(v), nil
 	})
-	return e.tok, e.err
 }
 
 // FileToken reads the token from a file (e.g. Axon Server's security/.token) on
 // first use.
 type FileToken struct {
 	Path string
-	once sync.Once
-	tok  Token
-	err  error
+	lazy Lazy
 }
 
 // Token implements TokenSource.
 func (f *FileToken) Token(context.Context) (Token, error) {
-	f.once.Do(func() {
+	return f.lazy.Get(func() (Token, error) {
 		b, err := os.ReadFile(f.Path)
 		if err != nil {
 			// os.PathError holds only the path and the errno, never the content.
-			f.err = fmt.Errorf("access token: %w", err)
-			return
+			return Token{}, fmt.Errorf("access token: %w", err)
 		}
-		f.tok = NewToken(string(b))
-		if f.tok.Empty() {
-			f.err = fmt.Errorf("access token: file %s is empty", f.Path)
+		tok := NewToken(string(b))
+		if tok.Empty() {
+			return Token{}, fmt.Errorf("access token: file %s is empty", f.Path)
 		}
+		return tok, nil
 	})
-	return f.tok, f.err
 }

@@ -3,8 +3,8 @@ package transport
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
-	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -44,9 +44,7 @@ type SecretToken struct {
 	Namespace string
 	Ref       SecretRef
 
-	once sync.Once
-	tok  axonserver.Token
-	err  error
+	lazy axonserver.Lazy
 }
 
 // NewSecretToken returns a token source for ref in namespace.
@@ -56,29 +54,22 @@ func NewSecretToken(c kubernetes.Interface, namespace string, ref SecretRef) *Se
 
 // Token implements axonserver.TokenSource.
 func (s *SecretToken) Token(ctx context.Context) (axonserver.Token, error) {
-	s.once.Do(func() {
+	return s.lazy.Get(func() (axonserver.Token, error) {
 		where := fmt.Sprintf("token secret %s/%s", s.Namespace, s.Ref.Name)
 		sec, err := s.Client.CoreV1().Secrets(s.Namespace).Get(ctx, s.Ref.Name, metav1.GetOptions{})
 		if err != nil {
-			s.err = fmt.Errorf("%s: %w", where, err)
-			return
+			return axonserver.Token{}, fmt.Errorf("%s: %w", where, err)
 		}
 		v, ok := sec.Data[s.Ref.Key]
 		if !ok {
-			if sv, ok2 := sec.StringData[s.Ref.Key]; ok2 {
-				v, ok = []byte(sv), true
-			}
+			return axonserver.Token{}, fmt.Errorf("%s: no key %q (keys: %s)", where, s.Ref.Key, strings.Join(keys(sec.Data), ", "))
 		}
-		if !ok {
-			s.err = fmt.Errorf("%s: no key %q (keys: %s)", where, s.Ref.Key, strings.Join(keys(sec.Data), ", "))
-			return
+		tok := axonserver.NewToken(string(v))
+		if tok.Empty() {
+			return axonserver.Token{}, fmt.Errorf("%s: key %q is empty", where, s.Ref.Key)
 		}
-		s.tok = axonserver.NewToken(string(v))
-		if s.tok.Empty() {
-			s.err = fmt.Errorf("%s: key %q is empty", where, s.Ref.Key)
-		}
+		return tok, nil
 	})
-	return s.tok, s.err
 }
 
 func keys(m map[string][]byte) []string {
@@ -86,11 +77,6 @@ func keys(m map[string][]byte) []string {
 	for k := range m {
 		out = append(out, k)
 	}
-	// stable order for messages
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	sort.Strings(out) // stable order for messages
 	return out
 }

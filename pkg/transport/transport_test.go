@@ -307,9 +307,9 @@ func (c *fakeConn) CreateStream(h http.Header) (httpstream.Stream, error) {
 	}
 	return &fakeStream{h: h, ReadWriteCloser: nc}, nil
 }
-func (c *fakeConn) Close() error                        { c.once.Do(func() { close(c.closed) }); return nil }
-func (c *fakeConn) CloseChan() <-chan bool              { return c.closed }
-func (c *fakeConn) SetIdleTimeout(time.Duration)        {}
+func (c *fakeConn) Close() error                       { c.once.Do(func() { close(c.closed) }); return nil }
+func (c *fakeConn) CloseChan() <-chan bool             { return c.closed }
+func (c *fakeConn) SetIdleTimeout(time.Duration)       {}
 func (c *fakeConn) RemoveStreams(...httpstream.Stream) {}
 
 type fakeStream struct {
