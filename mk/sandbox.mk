@@ -37,6 +37,7 @@ SANDBOX_BIN_PKGS := \
 
 .PHONY: sandbox-bins axon-sandbox e2e sandbox-clean-bins
 
+## sandbox-bins: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s v1.37.2, cached)
 sandbox-bins:
 	@mkdir -p $(BIN)
 	@set -e; for pair in $(SANDBOX_BIN_PKGS); do \
@@ -47,16 +48,19 @@ sandbox-bins:
 		echo "sandbox-bins: $(BIN)/$$name ready in $$(( $$(date +%s) - start ))s"; \
 	done
 
+## axon-sandbox: bin/axon-sandbox (up --topology FILE --dir DIR | down --dir DIR | exec --dir DIR -- CMD)
 axon-sandbox:
 	@mkdir -p $(BIN)
 	@echo "axon-sandbox: building $(BIN)/axon-sandbox"
 	@cd $(SANDBOX_MOD) && $(GO) build -o $(SANDBOX_BIN_ABS)/axon-sandbox ./cmd/axon-sandbox
 
 # The e2e suite needs the upstream binaries, axon-sandbox and kubectl-axon in
-# $(BIN); it builds kubectl-axon itself if the root Makefile has not.
-e2e: sandbox-bins axon-sandbox
+# $(BIN) (`build` is the root Makefile's); run alone (go test -tags e2e) it
+# builds kubectl-axon and axon-sandbox itself.
+## e2e: end-to-end tests of kubectl axon against sandboxes (needs root); E2E_RUN=regexp to select
+e2e: build sandbox-bins axon-sandbox
 	@echo "e2e: go test -tags e2e ./test/e2e/... (timeout $(E2E_TIMEOUT))"
-	AXON_E2E_BIN=$(SANDBOX_BIN_ABS) $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v $(if $(E2E_RUN),-run '$(E2E_RUN)') $(E2E_FLAGS) ./test/e2e/...
+	AXON_E2E_BIN=$(SANDBOX_BIN_ABS) AXON_E2E_BUILT=1 $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v $(if $(E2E_RUN),-run '$(E2E_RUN)') $(E2E_FLAGS) ./test/e2e/...
 
 sandbox-clean-bins:
 	rm -f $(addprefix $(BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kubectl axon-sandbox)

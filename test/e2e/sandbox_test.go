@@ -74,7 +74,13 @@ func (s *Sandbox) dumpLogs() {
 		if err != nil {
 			continue
 		}
-		lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+		var lines []string
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			// the control plane's errors and warnings only; all of the agent
+			if name == "agent" || strings.HasPrefix(l, "E") || strings.HasPrefix(l, "W") {
+				lines = append(lines, l)
+			}
+		}
 		if len(lines) > 40 {
 			lines = lines[len(lines)-40:]
 		}

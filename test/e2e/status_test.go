@@ -96,8 +96,12 @@ func TestStatus(t *testing.T) {
 			verb, res, ns, want string
 		}{
 			{"get", "pods/proxy", ns, "yes"},
+			{"create", "pods/proxy", ns, "yes"},
 			{"patch", "statefulsets", ns, "yes"},
 			{"create", "pods/eviction", ns, "yes"},
+			{"create", "pods/portforward", ns, "yes"},
+			{"patch", "pods", ns, "no"},
+			{"update", "pods/status", ns, "no"},
 			{"list", "nodes", "", "yes"},
 			{"create", "statefulsets", ns, "no"},
 			{"delete", "statefulsets", ns, "no"},
@@ -105,7 +109,11 @@ func TestStatus(t *testing.T) {
 			{"get", "secrets", "kube-system", "no"},
 			{"delete", "nodes", "", "no"},
 		} {
-			args := []string{"kubectl", "auth", "can-i", c.verb, c.res}
+			res, sub, _ := strings.Cut(c.res, "/")
+			args := []string{"kubectl", "auth", "can-i", c.verb, res}
+			if sub != "" {
+				args = append(args, "--subresource="+sub)
+			}
 			if c.ns != "" {
 				args = append(args, "-n", c.ns)
 			}
@@ -121,7 +129,18 @@ func TestStatus(t *testing.T) {
 		// Less than the documented Role does not work: a user bound to the
 		// Role minus pods/proxy cannot reach any node with the default transport.
 		kc := limitedUser(t, s, "pods/proxy")
-		st, r := s.Status(false, "--kubeconfig", kc)
+		r := s.Run(kc, "kubectl", "axon", "status", "-n", ns, "-o", "json")
+		if r.Code != 0 && r.Code != 3 {
+			// refused outright: the error must name what is missing
+			if !strings.Contains(r.Stderr, "pods/proxy") {
+				t.Errorf("status without pods/proxy failed without naming it:\n%s", r)
+			}
+			return
+		}
+		var st Status
+		if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+			t.Fatalf("%v\n%s", err, r)
+		}
 		if st.Healthy {
 			t.Errorf("status without pods/proxy says healthy:\n%s", r)
 		}

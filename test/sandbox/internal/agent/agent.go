@@ -45,7 +45,7 @@ type Agent struct {
 	pvs  corelisters.PersistentVolumeLister
 
 	mu       sync.Mutex
-	podRuns  map[string]*podRun     // by pod UID
+	podRuns  map[string]*podRun       // by pod UID
 	axonLock map[string]chan struct{} // one running pod per Axon node
 	ips      *ipPool
 	reports  map[string]sandbox.NodeReport

@@ -58,11 +58,11 @@ func (a *Agent) registerNodes(ctx context.Context) error {
 	for _, name := range sortedNames(a.workers) {
 		w := a.workers[name]
 		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
-			"kubernetes.io/hostname":        name,
-			"kubernetes.io/os":              "linux",
-			"kubernetes.io/arch":            "amd64",
-			"topology.kubernetes.io/region": "sandbox",
-			"topology.kubernetes.io/zone":   w.Zone,
+			"kubernetes.io/hostname":           name,
+			"kubernetes.io/os":                 "linux",
+			"kubernetes.io/arch":               "amd64",
+			"topology.kubernetes.io/region":    "sandbox",
+			"topology.kubernetes.io/zone":      w.Zone,
 			"node.kubernetes.io/instance-type": "axon-sandbox",
 		}}}
 		if w.Zone == "" {
@@ -107,7 +107,7 @@ func (a *Agent) renewLease(ctx context.Context, node string) {
 	if apierrors.IsNotFound(err) {
 		_, err = leases.Create(ctx, &coordinationv1.Lease{
 			ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr(node), LeaseDurationSeconds: ptr(int32(leaseSeconds)), RenewTime: &now},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr(node), LeaseDurationSeconds: ptr(int32(leaseSeconds)), RenewTime: &now},
 		}, metav1.CreateOptions{})
 		if err != nil {
 			a.logf("lease %s: %v", node, err)

@@ -49,9 +49,10 @@ const MaxIndex = 256
 
 // addressing for sandbox index i (0 <= i < 256), all inside 198.18.0.0/15, the
 // range RFC 2544 sets aside for benchmarking, so nothing real lives there:
-//   veth /30:      198.18.(i/64).(i%64*4) : host .1, namespace .2
-//   pods:          198.19.i.0/25 (addresses on the namespace's lo)
-//   services:      198.19.i.128/25 (never routed; API objects only)
+//
+//	veth /30:      198.18.(i/64).(i%64*4) : host .1, namespace .2
+//	pods:          198.19.i.0/25 (addresses on the namespace's lo)
+//	services:      198.19.i.128/25 (never routed; API objects only)
 func addressing(i int) (hostIP, nsIP, podCIDR, svcCIDR string) {
 	base := net.IPv4(198, 18, byte(i/64), byte(i%64*4)).To4()
 	h := append(net.IP(nil), base...)

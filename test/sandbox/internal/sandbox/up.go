@@ -143,8 +143,8 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 		return os.WriteFile(path, kubeconfig(s.Server, k.caPEM, user, k.tokens[user], topo.Namespace), 0o600)
 	}
 	for path, user := range map[string]string{
-		s.Path("kubeconfig"):                            adminUser,
-		s.Path("kubeconfig-operator"):                   operatorUser,
+		s.Path("kubeconfig"):                                adminUser,
+		s.Path("kubeconfig-operator"):                       operatorUser,
 		s.Path("pki", "kube-controller-manager.kubeconfig"): "system:kube-controller-manager",
 		s.Path("pki", "kube-scheduler.kubeconfig"):          "system:kube-scheduler",
 		s.Path("pki", "agent.kubeconfig"):                   "axon-sandbox-agent",
