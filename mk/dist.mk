@@ -16,9 +16,11 @@ DIST_MK_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 DIST_DIR ?= dist
 
 .PHONY: dist dist-clean
+## dist: cross-built archives for krew and dist/axon.yaml, validated (VERSION=v1.2.3)
 dist:
 	VERSION="$(VERSION)" COMMIT="$(COMMIT)" DIST_DIR="$(DIST_DIR)" \
 		bash "$(DIST_MK_ROOT)/hack/dist.sh"
 
+## dist-clean: remove dist/
 dist-clean:
 	cd "$(DIST_MK_ROOT)" && rm -rf -- "$(DIST_DIR)"
