@@ -264,11 +264,16 @@ func (c *Cluster) becomeLeader(g *group, cand *member, reason string) {
 	if g.commitIndex > g.lastIndex {
 		g.commitIndex = g.lastIndex
 	}
+	c.emit(Event{Event: EvLeaderElected, Group: g.name, Node: cand.node, Term: g.term, Index: g.lastIndex, Reason: reason})
 	for _, m := range g.members {
+		was := m.caughtUp
 		m.catchingUp = false
 		m.caughtUp = c.up(m.node) && m.logIndex == g.lastIndex
+		if m.caughtUp && !was && m.node != cand.node {
+			// a returning follower whose log already matches the new leader's
+			c.emit(Event{Event: EvCaughtUp, Group: g.name, Node: m.node, Index: m.logIndex})
+		}
 	}
-	c.emit(Event{Event: EvLeaderElected, Group: g.name, Node: cand.node, Term: g.term, Index: g.lastIndex, Reason: reason})
 }
 
 // applyChange moves the group's pending membership change forward; a change needs a leader
