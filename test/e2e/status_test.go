@@ -85,6 +85,22 @@ func TestStatus(t *testing.T) {
 		}
 	})
 
+	t.Run("Transports", func(t *testing.T) {
+		s.t = t
+		// proxy is the default; port-forward goes through the simulated
+		// kubelet's streaming endpoint; direct dials pod IPs, which the host
+		// reaches through its route into the sandbox's namespace.
+		for _, tr := range []string{"proxy", "port-forward", "direct"} {
+			st, r := s.Status(false, "--transport", tr)
+			if !allHealthy(st) {
+				t.Errorf("--transport %s: not healthy:\n%s", tr, r)
+			}
+		}
+		if out := s.Kubectl("-n", ns, "logs", "axonserver-1-0"); !strings.Contains(out, "started container") {
+			t.Errorf("kubectl logs: %q", out)
+		}
+	})
+
 	t.Run("Operator", func(t *testing.T) {
 		s.t = t
 		st, r := s.Status(true)

@@ -49,6 +49,8 @@ type Agent struct {
 	axonLock map[string]chan struct{} // one running pod per Axon node
 	ips      *ipPool
 	reports  map[string]sandbox.NodeReport
+	podIPs   map[string]podAddr // ns/pod -> address, while its container may run
+	logs     podLogs
 }
 
 func (a *Agent) logf(format string, args ...any) { a.logger.Printf(format, args...) }
@@ -70,7 +72,7 @@ func Run(ctx context.Context, dir string) error {
 		st: st, topo: topo, logger: log.New(os.Stderr, "agent: ", log.LstdFlags|log.Lmicroseconds),
 		workers: map[string]axonsim.Worker{}, workerIP: map[string]string{},
 		podRuns: map[string]*podRun{}, axonLock: map[string]chan struct{}{},
-		reports: map[string]sandbox.NodeReport{},
+		reports: map[string]sandbox.NodeReport{}, podIPs: map[string]podAddr{},
 	}
 	a.ips, err = newIPPool(st.PodCIDR)
 	if err != nil {
@@ -122,6 +124,9 @@ func Run(ctx context.Context, dir string) error {
 		return err
 	}
 	go a.heartbeat(ctx)
+	if err := a.serveKubelets(ctx); err != nil {
+		return err
+	}
 
 	f := informers.NewSharedInformerFactory(a.cs, 0)
 	podInf := f.Core().V1().Pods().Informer()

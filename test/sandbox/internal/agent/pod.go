@@ -93,7 +93,9 @@ func (r *podRun) notify() {
 }
 
 func (r *podRun) logf(format string, args ...any) {
-	r.a.logf("%s/%s (%s on %s): %s", r.ns, r.name, r.axon, r.node, fmt.Sprintf(format, args...))
+	msg := fmt.Sprintf(format, args...)
+	r.a.logf("%s/%s (%s on %s): %s", r.ns, r.name, r.axon, r.node, msg)
+	r.a.logs.add(r.ns+"/"+r.name, "[axon-sandbox kubelet] "+msg)
 }
 
 // current returns the pod as the informer sees it, nil if it is gone (or
@@ -163,7 +165,17 @@ func (r *podRun) run() {
 		return
 	}
 	r.ip = ip
+	key := r.ns + "/" + r.name
+	r.a.mu.Lock()
+	r.a.podIPs[key] = podAddr{ip: ip, uid: string(r.uid), worker: r.node}
+	r.a.mu.Unlock()
 	defer func() {
+		r.a.mu.Lock()
+		if r.a.podIPs[key].uid == string(r.uid) {
+			delete(r.a.podIPs, key)
+		}
+		r.a.mu.Unlock()
+		r.a.logs.drop(key)
 		delAddr(ip)
 		r.a.ips.release(ip)
 	}()

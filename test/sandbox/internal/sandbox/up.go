@@ -178,6 +178,7 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 		"--token-auth-file="+filepath.Join(pki, "tokens.csv"),
 		"--service-cluster-ip-range="+svcCIDR,
 		"--cert-dir="+pki,
+		"--kubelet-preferred-address-types=InternalIP",
 		"--profiling=false",
 		"--v=1"); err != nil {
 		return err
