@@ -350,6 +350,25 @@ func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
 	case <-c.stop:
 		return
 	}
+	// Create the data files of the node's groups without holding the cluster lock (a node
+	// with hundreds of contexts writes a few thousand empty files).
+	c.mu.Lock()
+	var files []string
+	if fileExists(filepath.Join(n.dataDir, stateFile)) || !n.everStarted {
+		for _, gname := range c.gnames {
+			if g := c.groups[gname]; g.member(n.name) != nil {
+				if fs := groupFiles(n, g); !fileExists(fs[0]) {
+					files = append(files, fs[1:]...)
+					files = append(files, fs[0])
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range files {
+		_ = touch(f)
+	}
+
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n.gen != gen || n.state != Starting {

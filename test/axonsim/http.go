@@ -699,32 +699,32 @@ func intParam(r *http.Request, name string, def int64) int64 {
 	return def
 }
 
-func (h *nodeHandler) backupFilenames(w http.ResponseWriter, r *http.Request) {
-	ctx := r.URL.Query().Get("context")
+// eventFiles answers the event store backup listings: ctxParam names the context, afterParam
+// the last segment already backed up.
+func (h *nodeHandler) eventFiles(w http.ResponseWriter, r *http.Request, ctxParam, afterParam string) ([]string, int64, bool) {
+	ctx := r.URL.Query().Get(ctxParam)
 	if ctx == "" {
 		ctx = "default"
 	}
 	dir, err := h.storedContext(ctx)
 	if err != nil {
 		writePlatformError(w, err)
-		return
+		return nil, 0, false
 	}
-	files, _ := segmentFiles(dir, r.URL.Query().Get("type"), intParam(r, "lastSegmentBackedUp", -1))
-	writeJSON(w, http.StatusOK, files)
+	files, last := segmentFiles(dir, r.URL.Query().Get("type"), intParam(r, afterParam, -1))
+	return files, last, true
+}
+
+func (h *nodeHandler) backupFilenames(w http.ResponseWriter, r *http.Request) {
+	if files, _, ok := h.eventFiles(w, r, "context", "lastSegmentBackedUp"); ok {
+		writeJSON(w, http.StatusOK, files)
+	}
 }
 
 func (h *nodeHandler) backupEventStore(w http.ResponseWriter, r *http.Request) {
-	ctx := r.URL.Query().Get("targetContext")
-	if ctx == "" {
-		ctx = "default"
+	if files, last, ok := h.eventFiles(w, r, "targetContext", "lastClosedSegmentBackedUp"); ok {
+		writeJSON(w, http.StatusOK, JSONBackupEventStore{LastClosedSegment: last, Filenames: files})
 	}
-	dir, err := h.storedContext(ctx)
-	if err != nil {
-		writePlatformError(w, err)
-		return
-	}
-	files, last := segmentFiles(dir, r.URL.Query().Get("type"), intParam(r, "lastClosedSegmentBackedUp", -1))
-	writeJSON(w, http.StatusOK, JSONBackupEventStore{LastClosedSegment: last, Filenames: files})
 }
 
 func (h *nodeHandler) backupLogFilenames(w http.ResponseWriter, r *http.Request) {

@@ -392,21 +392,34 @@ func (c *Cluster) loadNodeData(n *Node) error {
 	return nil
 }
 
-// ensureGroupFiles creates the files the backup endpoints list for a member of g.
+// groupFiles lists the files a member of g keeps (what the backup endpoints list): the
+// replication log, and the event store unless the group has none for it.
+func groupFiles(n *Node, g *group) []string {
+	out := []string{filepath.Join(n.dataDir, "log", g.name, fmt.Sprintf("%020d.log", 1))}
+	if m := g.member(n.name); (m != nil && m.role == RoleMessagingOnly) || g.name == "_admin" {
+		return out // no event store
+	}
+	for _, ctx := range g.contexts {
+		for _, ext := range []string{"events", "index", "snapshots", "sindex"} {
+			out = append(out, filepath.Join(n.dataDir, "events", ctx, fmt.Sprintf("%020d.%s", 0, ext)))
+		}
+	}
+	return out
+}
+
+// ensureGroupFiles creates the files of a member of g; the log file marks a complete set.
 func (c *Cluster) ensureGroupFiles(n *Node, g *group) {
 	if n == nil || n.dataDir == "" {
 		return
 	}
-	m := g.member(n.name)
-	_ = touch(filepath.Join(n.dataDir, "log", g.name, fmt.Sprintf("%020d.log", 1)))
-	if (m != nil && m.role == RoleMessagingOnly) || g.name == "_admin" {
-		return // no event store
+	files := groupFiles(n, g)
+	if fileExists(files[0]) {
+		return
 	}
-	for _, ctx := range g.contexts {
-		for _, ext := range []string{"events", "index", "snapshots", "sindex"} {
-			_ = touch(filepath.Join(n.dataDir, "events", ctx, fmt.Sprintf("%020d.%s", 0, ext)))
-		}
+	for _, f := range files[1:] {
+		_ = touch(f)
 	}
+	_ = touch(files[0])
 }
 
 func touch(p string) error {

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -125,6 +124,6 @@ func listenAddrs(base string, n int) ([]string, error) {
 		out[i] = ln.Addr().String()
 		defer ln.Close()
 	}
-	fmt.Fprintln(os.Stderr, "axonsim: per-node loopback addresses unusable; using distinct ports on", base, strings.Repeat("", 0))
+	fmt.Fprintln(os.Stderr, "axonsim: per-node loopback addresses unusable; using distinct ports on", base)
 	return out, nil
 }
