@@ -17,6 +17,7 @@ import (
 // controller recreates pods on the same claims, the simulated kubelet kills a
 // node whose grace period runs out, and a deleted claim takes its data along.
 func TestKubernetes(t *testing.T) {
+	t.Parallel()
 	s := StartSandbox(t, "testdata/three.yaml")
 	ns := s.Namespace
 	pvOf := func(claim string) string {

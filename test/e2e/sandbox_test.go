@@ -186,6 +186,21 @@ func (s *Sandbox) Scale(sts string, replicas int) {
 	s.Kubectl("-n", s.Namespace, "rollout", "status", "statefulset/"+sts, "--timeout=180s")
 }
 
+// ScaleAll scales several StatefulSets at once, then waits for each.
+func (s *Sandbox) ScaleAll(replicas int, sts ...string) {
+	s.t.Helper()
+	for _, name := range sts {
+		s.Kubectl("-n", s.Namespace, "scale", "statefulset", name, fmt.Sprintf("--replicas=%d", replicas))
+	}
+	for _, name := range sts {
+		if replicas == 0 {
+			s.Kubectl("-n", s.Namespace, "wait", "--for=delete", "pod/"+name+"-0", "--timeout=180s")
+		} else {
+			s.Kubectl("-n", s.Namespace, "rollout", "status", "statefulset/"+name, "--timeout=180s")
+		}
+	}
+}
+
 // AuditMark is a position in the audit log.
 type AuditMark int
 

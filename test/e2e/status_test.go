@@ -16,6 +16,7 @@ import (
 // status -o json` against the simulator's audit log at each step. The
 // subtests run in order and share the sandbox.
 func TestStatus(t *testing.T) {
+	t.Parallel() // each test group has a sandbox of its own; they coexist
 	s := StartSandbox(t, "testdata/five.yaml")
 	ns := s.Namespace
 
@@ -240,8 +241,7 @@ func TestStatus(t *testing.T) {
 	t.Run("Recovered", func(t *testing.T) {
 		s.t = t
 		mark := s.AuditMark()
-		s.Scale("axonserver-4", 1)
-		s.Scale("axonserver-5", 1)
+		s.ScaleAll(1, "axonserver-4", "axonserver-5")
 		s.WaitAudit(mark, 60*time.Second, "quorum-restored", "orders", "")
 		s.WaitStatus(90*time.Second, "a healthy cluster again", allHealthy)
 		// The StatefulSet controller recreated the pod with the same claim:
