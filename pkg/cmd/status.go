@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"time"
 
@@ -16,12 +15,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
-	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/status"
 	"github.com/kubectl-axon/kubectl-axon/pkg/table"
 )
@@ -145,106 +143,28 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// collect runs the whole pipeline for the selected cluster.
+// collect takes one look at the selected cluster.
 func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
-	if o.Flags.AxonOnly() {
-		targets, err := o.session.AxonOnlyTargets(ctx)
-		if err != nil {
-			return nil, err
-		}
-		obs := inspect.Observe(ctx, targets, o.inspectOptions())
-		if err := fatalAxonError(obs); err != nil {
-			return nil, err
-		}
-		return status.Build(status.Input{Cluster: o.Flags.AxonURL, Obs: obs, MinActiveBackups: o.MinActiveBackups, Now: time.Now()}), nil
-	}
-	found, err := discovery.Discover(ctx, o.session.Kube, o.query(false))
+	snap, err := snapshot.Take(ctx, o.session, o.snapshotOptions(false))
 	if err != nil {
-		return nil, o.explain(err)
-	}
-	clusters := found.Clusters()
-	if len(clusters) > 1 {
-		names := make([]string, len(clusters))
-		for i, c := range clusters {
-			names[i] = c[1]
-		}
-		return nil, cli.Usagef("namespace %s holds several Axon Server clusters (%s): choose one with --axon-cluster", o.session.Namespace, strings.Join(names, ", "))
-	}
-	r, obs := o.report(ctx, found, clusters[0][0], clusters[0][1])
-	if err := fatalAxonError(obs); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return snap.Report, nil
 }
 
-func (o *StatusOptions) report(ctx context.Context, found *discovery.Found, ns, cluster string) (*status.Report, *inspect.Observation) {
-	members := found.Only(ns, cluster)
-	obs := inspect.Observe(ctx, o.session.Targets(ctx, members), o.inspectOptions())
-	return status.Build(status.Input{
-		Cluster: cluster, Namespace: ns, Members: members, Obs: obs,
-		Warnings: found.Warnings, MinActiveBackups: o.MinActiveBackups, Now: time.Now(),
-	}), obs
-}
-
-// fatalAxonError: when no node gave the cluster-wide view because of how we talk to
-// Axon Server (a refused token, a TLS mismatch, answers that are not Axon Server's),
-// a report would only mislead, so it is an error with the way out. Nodes that are
-// merely down or unreachable are not: status shows them.
-func fatalAxonError(obs *inspect.Observation) error {
-	if obs.From != "" {
-		return nil
-	}
-	for _, n := range sortedNodeViews(obs) {
-		err := n.Err
-		switch {
-		case err == nil:
-		case axonserver.IsInvalidToken(err):
-			return fmt.Errorf("%v: Axon Server refused the access token; give a valid one with --token-secret NAME/KEY, --token-file or $%s", err, connect.TokenEnv)
-		case axonserver.IsForbidden(err):
-			return fmt.Errorf("%v: the access token lacks rights (kubectl axon needs an ADMIN token)", err)
-		case errors.Is(err, axonserver.ErrTLS), errors.Is(err, axonserver.ErrMalformedResponse):
-			return err
-		}
-	}
-	return nil
-}
-
-func sortedNodeViews(obs *inspect.Observation) []*inspect.NodeView {
-	out := make([]*inspect.NodeView, 0, len(obs.Nodes))
-	for _, v := range obs.Nodes {
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
-	return out
-}
-
-func (o *StatusOptions) query(all bool) discovery.Query {
-	return discovery.Query{Namespace: o.session.Namespace, AllNamespaces: all, Selector: o.Flags.Selector, Cluster: o.Flags.Cluster}
-}
-
-func (o *StatusOptions) inspectOptions() inspect.Options {
-	return inspect.Options{Concurrency: o.Flags.Concurrency, Timeout: o.Flags.AxonTimeout}
-}
-
-// explain turns Kubernetes errors into one actionable line.
-func (o *StatusOptions) explain(err error) error {
-	var nf *discovery.NotFoundError
-	if errors.As(err, &nf) {
-		return err
-	}
-	return explainKube(err)
+func (o *StatusOptions) snapshotOptions(all bool) snapshot.Options {
+	return snapshot.Options{Query: o.session.Query(all), Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups}
 }
 
 // runAll lists every cluster in every namespace, one line each (or all reports as data).
 func (o *StatusOptions) runAll(ctx context.Context) error {
-	found, err := discovery.Discover(ctx, o.session.Kube, o.query(true))
+	snaps, err := snapshot.TakeAll(ctx, o.session, o.snapshotOptions(true))
 	if err != nil {
-		return o.explain(err)
+		return err
 	}
-	var reports []*status.Report
-	for _, c := range found.Clusters() {
-		r, _ := o.report(ctx, found, c[0], c[1])
-		reports = append(reports, r)
+	reports := make([]*status.Report, len(snaps))
+	for i, sn := range snaps {
+		reports[i] = sn.Report
 	}
 	switch o.Output {
 	case status.FormatJSON, status.FormatYAML:

@@ -120,6 +120,22 @@ func (f *Flags) Validate() error {
 // AxonOnly says whether Kubernetes is left out (--axon-url).
 func (f *Flags) AxonOnly() bool { return f.AxonURL != "" }
 
+// AxonOnly says whether this session has no Kubernetes (--axon-url).
+func (s *Session) AxonOnly() bool { return s.flags.AxonOnly() }
+
+// AxonURL is --axon-url.
+func (s *Session) AxonURL() string { return s.flags.AxonURL }
+
+// Query is the discovery query the flags select, in the session's namespace.
+func (s *Session) Query(allNamespaces bool) discovery.Query {
+	return discovery.Query{Namespace: s.Namespace, AllNamespaces: allNamespaces, Selector: s.flags.Selector, Cluster: s.flags.Cluster}
+}
+
+// InspectOptions are the flags' bounds for talking to Axon Server.
+func (s *Session) InspectOptions() inspect.Options {
+	return inspect.Options{Concurrency: s.flags.Concurrency, Timeout: s.flags.AxonTimeout}
+}
+
 // Session holds the clients of one command run.
 type Session struct {
 	flags      *Flags

@@ -101,19 +101,11 @@ type Input struct {
 
 // Build assembles the report. It is pure: everything it needs is in in.
 func Build(in Input) *Report {
-	pods := map[string]inspect.PodState{}
 	byNode := map[string]discovery.Member{}
 	for _, m := range in.Members {
 		byNode[m.NodeName] = m
-		pods[m.NodeName] = inspect.PodState{Ready: discovery.PodReady(m.Pod) && discovery.OnCurrentRevision(m.StatefulSet, m.Pod)}
 	}
-	if in.Members == nil {
-		// Axon-only mode: no pods to ask about; count what answered as ready.
-		for n, v := range in.Obs.Nodes {
-			pods[n] = inspect.PodState{Ready: v.Reachable}
-		}
-	}
-	model := inspect.BuildModel(in.Obs, pods, in.MinActiveBackups)
+	model := inspect.BuildModel(in.Obs, PodStates(in), in.MinActiveBackups)
 	r := &Report{
 		Kind: Kind, SchemaVersion: SchemaVersion, Cluster: in.Cluster, Namespace: in.Namespace,
 		ObservedAt: in.Now.UTC(), Edition: edition(in.Obs), Warnings: append([]string{}, in.Warnings...),
@@ -145,6 +137,21 @@ func Build(in Input) *Report {
 		r.Healthy = r.Healthy && g.CanCommit
 	}
 	return r
+}
+
+// PodStates is what Kubernetes says of each node's pod: Ready on the StatefulSet's
+// current revision. In Axon-only mode (no Members) a node that answered counts as ready.
+func PodStates(in Input) map[string]inspect.PodState {
+	pods := map[string]inspect.PodState{}
+	for _, m := range in.Members {
+		pods[m.NodeName] = inspect.PodState{Ready: discovery.PodReady(m.Pod) && discovery.OnCurrentRevision(m.StatefulSet, m.Pod)}
+	}
+	if in.Members == nil {
+		for n, v := range in.Obs.Nodes {
+			pods[n] = inspect.PodState{Ready: v.Reachable}
+		}
+	}
+	return pods
 }
 
 func edition(obs *inspect.Observation) string {
