@@ -49,7 +49,9 @@ type Snapshot struct {
 func (s *Snapshot) Quorum() quorum.Cluster { return s.Model.Cluster }
 
 // Member returns the member named by Axon node name or StatefulSet name.
-func (s *Snapshot) Member(name string) (discovery.Member, bool) { return discovery.Find(s.Members, name) }
+func (s *Snapshot) Member(name string) (discovery.Member, bool) {
+	return discovery.Find(s.Members, name)
+}
 
 // Take looks at the one cluster the options select. Several clusters in the
 // namespace without a choice is a usage error.
