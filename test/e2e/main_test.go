@@ -8,11 +8,15 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -70,5 +74,47 @@ func run(m *testing.M) int {
 	}
 	// kubectl finds the plugin on PATH, as a user's kubectl does.
 	os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	return m.Run()
+
+	// t.Cleanup does not run when the binary dies of -timeout or a signal:
+	// tear the sandboxes down ourselves then.
+	flag.Parse()
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d > time.Minute {
+			time.AfterFunc(d-30*time.Second, func() {
+				fmt.Println("e2e: the test timeout is near: tearing the sandboxes down")
+				downAll()
+			})
+		}
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sig
+		fmt.Printf("e2e: %v: tearing the sandboxes down\n", s)
+		downAll()
+		os.Exit(1)
+	}()
+	code := m.Run()
+	downAll() // normally a no-op: each test downs its own
+	return code
+}
+
+var (
+	liveMu sync.Mutex
+	live   = map[string]bool{} // sandbox directories up
+)
+
+func downAll() {
+	liveMu.Lock()
+	dirs := make([]string, 0, len(live))
+	for d := range live {
+		dirs = append(dirs, d)
+	}
+	liveMu.Unlock()
+	for _, d := range dirs {
+		_ = exec.Command(filepath.Join(binDir, "axon-sandbox"), "down", "--dir", d).Run()
+		liveMu.Lock()
+		delete(live, d)
+		liveMu.Unlock()
+	}
 }

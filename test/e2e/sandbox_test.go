@@ -41,7 +41,13 @@ func StartSandbox(t *testing.T, topology string) *Sandbox {
 		t.Fatal(err)
 	}
 	s := &Sandbox{t: t, Dir: dir, Topology: topo, Namespace: topo.Namespace}
+	liveMu.Lock()
+	live[dir] = true
+	liveMu.Unlock()
 	t.Cleanup(func() {
+		liveMu.Lock()
+		delete(live, dir)
+		liveMu.Unlock()
 		if t.Failed() {
 			s.dumpLogs()
 		}
