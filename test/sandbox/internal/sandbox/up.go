@@ -101,6 +101,14 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	// A sandbox starts afresh: remove what an earlier one left in DIR (only
+	// the sandbox's own entries; DIR may hold other things).
+	for _, sub := range []string{"etcd", "volumes", "agent", "logs", "pki", "audit.jsonl",
+		"kubeconfig", "kubeconfig-operator", stateFile} {
+		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+			return err
+		}
+	}
 	for _, sub := range []string{"", "logs", "pki", "etcd", "volumes"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return err
