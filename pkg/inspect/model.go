@@ -15,7 +15,8 @@ const BehindThreshold = 100
 // Lag is how far one member trails its group's leader.
 type Lag struct {
 	// Status is the leader's word for the member when its health said so (UP, BEHIND,
-	// NO_ACK_RECEIVED), else "LEADER", "DOWN", or "UNKNOWN" when nothing told.
+	// NO_ACK_RECEIVED), else "LEADER", "DOWN", "NO_LEADER" (the group has none), or
+	// "UNKNOWN" when nothing told.
 	Status string `json:"status"`
 	// Behind is the leader's commit index minus the member's last log index, when both
 	// were read; -1 when unknown.
@@ -68,7 +69,9 @@ func BuildModel(obs *Observation, pods map[string]PodState, minActiveBackups int
 			lags[r.Node] = lag
 			qg.Members = append(qg.Members, quorum.Member{
 				Node: r.Node, Role: quorum.Role(r.Role), Up: up,
-				CaughtUp: up && (lag.Status == "LEADER" || lag.Status == axonserver.StatusUp),
+				// Without a leader there is nothing to trail: the commit rule then
+				// speaks of who is up, which names the real cause (a lost voter).
+				CaughtUp: up && (leader == "" || lag.Status == "LEADER" || lag.Status == axonserver.StatusUp),
 			})
 		}
 		m.Cluster.Groups = append(m.Cluster.Groups, qg)
@@ -123,6 +126,9 @@ func raftOf(v *NodeView, group string) *axonserver.RaftStatus {
 func memberLag(obs *Observation, group, leader, node string, up bool) Lag {
 	if !up {
 		return Lag{Status: "DOWN", Behind: -1}
+	}
+	if leader == "" {
+		return Lag{Status: "NO_LEADER", Behind: -1}
 	}
 	if node == leader {
 		return Lag{Status: "LEADER", Behind: 0}

@@ -98,9 +98,12 @@ func writeTable(w io.Writer, r *Report, wide bool) error {
 		t = table.New(w, "REPLICATION GROUP", "LEADER", "MEMBERS", "CAN COMMIT", "TOLERATES", "BEHIND", "CONTEXTS")
 		for _, g := range r.Groups {
 			commit := "yes"
-			if !g.CanCommit {
+			switch {
+			case !g.CanCommit:
 				commit = "NO: " + g.Reason
-			} else if g.ChangePending {
+			case g.Leader == "":
+				commit = "yes, once it has elected a leader"
+			case g.ChangePending:
 				commit = "yes (change pending)"
 			}
 			tol := strconv.Itoa(g.FaultTolerance)
@@ -147,6 +150,7 @@ func members(g GroupStatus) string {
 		switch {
 		case !m.Up:
 			s += "(down)"
+		case m.Status == "NO_LEADER":
 		case !m.CaughtUp && m.Behind > 0:
 			s += fmt.Sprintf("(behind %d)", m.Behind)
 		case !m.CaughtUp:
