@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PKG     := github.com/kubectl-axon/kubectl-axon
 LDFLAGS := -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/axonserver.Version=$(VERSION)
 
-.PHONY: all build test lint check demo bench install clean help
+.PHONY: all build test lint check demo docs bench install clean help
 all: build
 
 ## build: the plugin and the simulator, into bin/
@@ -33,6 +33,10 @@ check: lint test e2e
 ## demo: a five-node cluster in the sandbox, kubectl axon run against it, torn down (needs root)
 demo: build sandbox-bins axon-sandbox
 	BIN=$(BIN) hack/demo.sh
+
+## docs: regenerate docs/commands.md from the commands
+docs:
+	$(GO) run ./hack/gendocs
 
 ## bench: Go benchmarks of the plugin's pipelines
 bench:
