@@ -35,7 +35,7 @@ SANDBOX_BIN_PKGS := \
 	kube-scheduler:k8s.io/kubernetes/cmd/kube-scheduler \
 	kubectl:k8s.io/kubernetes/cmd/kubectl
 
-.PHONY: sandbox-bins axon-sandbox e2e sandbox-clean-bins
+.PHONY: sandbox-bins axon-sandbox sandbox-test e2e sandbox-clean-bins
 
 ## sandbox-bins: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl (k8s v1.37.2, cached)
 sandbox-bins:
@@ -58,9 +58,13 @@ axon-sandbox:
 # $(BIN) (`build` is the root Makefile's); run alone (go test -tags e2e) it
 # builds kubectl-axon and axon-sandbox itself.
 ## e2e: end-to-end tests of kubectl axon against sandboxes (needs root); E2E_RUN=regexp to select
-e2e: build sandbox-bins axon-sandbox
+e2e: build sandbox-bins axon-sandbox sandbox-test
 	@echo "e2e: go test -tags e2e ./test/e2e/... (timeout $(E2E_TIMEOUT))"
 	AXON_E2E_BIN=$(SANDBOX_BIN_ABS) AXON_E2E_BUILT=1 $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v $(if $(E2E_RUN),-run '$(E2E_RUN)') $(E2E_FLAGS) ./test/e2e/...
+
+## sandbox-test: unit tests of the sandbox module (test/sandbox)
+sandbox-test:
+	cd $(SANDBOX_MOD) && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 sandbox-clean-bins:
 	rm -f $(addprefix $(BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kubectl axon-sandbox)
