@@ -18,6 +18,9 @@ E2E_RUN ?=
 E2E_FLAGS ?=
 
 SANDBOX_MOD := test/sandbox
+# -mod=mod: the sandbox module requires the root module (replace ../..); when
+# the root module gains a dependency, Go records it here instead of failing.
+SANDBOX_GOFLAGS := -mod=mod
 K8S_VERSION := v1.37.2
 SANDBOX_BIN_ABS := $(abspath $(BIN))
 K8S_LDFLAGS := -s -w \
@@ -44,7 +47,7 @@ sandbox-bins:
 		name=$${pair%%:*}; pkg=$${pair#*:}; \
 		start=$$(date +%s); \
 		echo "sandbox-bins: building $(BIN)/$$name from $$pkg (cached builds take seconds, a cold one minutes)"; \
-		(cd $(SANDBOX_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(SANDBOX_BIN_ABS)/$$name $$pkg); \
+		(cd $(SANDBOX_MOD) && $(GO) build $(SANDBOX_GOFLAGS) -ldflags "$(K8S_LDFLAGS)" -o $(SANDBOX_BIN_ABS)/$$name $$pkg); \
 		echo "sandbox-bins: $(BIN)/$$name ready in $$(( $$(date +%s) - start ))s"; \
 	done
 
@@ -52,7 +55,7 @@ sandbox-bins:
 axon-sandbox:
 	@mkdir -p $(BIN)
 	@echo "axon-sandbox: building $(BIN)/axon-sandbox"
-	@cd $(SANDBOX_MOD) && $(GO) build -o $(SANDBOX_BIN_ABS)/axon-sandbox ./cmd/axon-sandbox
+	@cd $(SANDBOX_MOD) && $(GO) build $(SANDBOX_GOFLAGS) -o $(SANDBOX_BIN_ABS)/axon-sandbox ./cmd/axon-sandbox
 
 # The e2e suite needs the upstream binaries, axon-sandbox and kubectl-axon in
 # $(BIN) (`build` is the root Makefile's); run alone (go test -tags e2e) it
@@ -64,7 +67,7 @@ e2e: build sandbox-bins axon-sandbox sandbox-test
 
 ## sandbox-test: unit tests of the sandbox module (test/sandbox)
 sandbox-test:
-	cd $(SANDBOX_MOD) && $(GO) vet ./... && $(GO) test -count=1 ./...
+	cd $(SANDBOX_MOD) && $(GO) vet $(SANDBOX_GOFLAGS) ./... && $(GO) test $(SANDBOX_GOFLAGS) -count=1 ./...
 
 sandbox-clean-bins:
 	rm -f $(addprefix $(BIN)/,etcd kube-apiserver kube-controller-manager kube-scheduler kubectl axon-sandbox)

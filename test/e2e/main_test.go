@@ -56,7 +56,7 @@ func run(m *testing.M) int {
 	// and build IDs make this a no-op when they are up to date.
 	builds := [][]string{
 		{repoRoot, "go", "build", "-o", filepath.Join(binDir, "kubectl-axon"), "./cmd/kubectl-axon"},
-		{filepath.Join(repoRoot, "test", "sandbox"), "go", "build", "-o", filepath.Join(binDir, "axon-sandbox"), "./cmd/axon-sandbox"},
+		{filepath.Join(repoRoot, "test", "sandbox"), "go", "build", "-mod=mod", "-o", filepath.Join(binDir, "axon-sandbox"), "./cmd/axon-sandbox"},
 	}
 	if os.Getenv("AXON_E2E_BUILT") != "" { // make e2e built them
 		builds = nil
