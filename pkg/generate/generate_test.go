@@ -1,0 +1,269 @@
+package generate
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+func statefulSets(objs []runtime.Object) []*appsv1.StatefulSet {
+	var out []*appsv1.StatefulSet
+	for _, o := range objs {
+		if s, ok := o.(*appsv1.StatefulSet); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func kinds(objs []runtime.Object) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, FileName(o))
+	}
+	return out
+}
+
+func TestManifestsLayout(t *testing.T) {
+	objs, err := Manifests(Options{Namespace: "axon", Nodes: 3, Name: "orders", StorageClass: "fast", EventsSize: "50Gi", Zones: []string{"z1", "z2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"role-kubectl-axon.yaml", "clusterrole-kubectl-axon.yaml", "configmap-orders-properties.yaml",
+		"service-orders-http.yaml", "poddisruptionbudget-orders.yaml",
+		"service-orders-1.yaml", "statefulset-orders-1.yaml",
+		"service-orders-2.yaml", "statefulset-orders-2.yaml",
+		"service-orders-3.yaml", "statefulset-orders-3.yaml",
+	}
+	if got := kinds(objs); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("objects:\n got %v\nwant %v", got, want)
+	}
+	for i, s := range statefulSets(objs) {
+		name := []string{"orders-1", "orders-2", "orders-3"}[i]
+		if s.Name != name || s.Spec.ServiceName != name || *s.Spec.Replicas != 1 || s.Namespace != "axon" {
+			t.Errorf("%s: name/serviceName/replicas/namespace: %s %s %d %s", name, s.Name, s.Spec.ServiceName, *s.Spec.Replicas, s.Namespace)
+		}
+		for _, ls := range []map[string]string{s.Labels, s.Spec.Template.Labels, s.Spec.Selector.MatchLabels} {
+			if ls["app"] != name || ls["cluster"] != "orders" {
+				t.Errorf("%s: labels %v", name, ls)
+			}
+		}
+		c := s.Spec.Template.Spec.Containers[0]
+		if c.Env[0].Name != "AXONIQ_AXONSERVER_NAME" || c.Env[0].Value != name {
+			t.Errorf("%s: env %v", name, c.Env[0])
+		}
+		for _, p := range []*corev1.Probe{c.StartupProbe, c.LivenessProbe, c.ReadinessProbe} {
+			if p == nil || p.HTTPGet.Path != "/actuator/info" || p.HTTPGet.Scheme != corev1.URISchemeHTTP {
+				t.Errorf("%s: probe %+v", name, p)
+			}
+		}
+		if *s.Spec.Template.Spec.TerminationGracePeriodSeconds != 120 {
+			t.Errorf("%s: grace", name)
+		}
+		if len(s.Spec.VolumeClaimTemplates) != 4 {
+			t.Fatalf("%s: %d claim templates", name, len(s.Spec.VolumeClaimTemplates))
+		}
+		ev := s.Spec.VolumeClaimTemplates[0]
+		if ev.Name != "events" || *ev.Spec.StorageClassName != "fast" || ev.Spec.Resources.Requests.Storage().String() != "50Gi" {
+			t.Errorf("%s: events claim %+v", name, ev.Spec)
+		}
+		zone := s.Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[0].Values[0]
+		if want := []string{"z1", "z2", "z1"}[i]; zone != want {
+			t.Errorf("%s: zone %s, want %s", name, zone, want)
+		}
+	}
+	for _, o := range objs {
+		switch v := o.(type) {
+		case *policyv1.PodDisruptionBudget:
+			if v.Spec.MaxUnavailable.IntValue() != 1 || v.Spec.Selector.MatchLabels["cluster"] != "orders" {
+				t.Errorf("pdb: %+v", v.Spec)
+			}
+		case *corev1.ConfigMap:
+			p := v.Data[PropertiesKey]
+			for _, want := range []string{
+				"axoniq.axonserver.autocluster.first=orders-1.axon.svc.cluster.local\n",
+				"axoniq.axonserver.autocluster.contexts=_admin,default\n",
+				"axoniq.axonserver.internal-domain=axon.svc.cluster.local\n",
+				"axoniq.axonserver.accesscontrol.enabled=true\n",
+			} {
+				if !strings.Contains(p, want) {
+					t.Errorf("properties lack %q:\n%s", want, p)
+				}
+			}
+			if strings.Contains(p, "ssl") {
+				t.Errorf("ssl properties without --tls")
+			}
+		case *rbacv1.Role:
+			if v.Namespace != "axon" || v.Name != "kubectl-axon" {
+				t.Errorf("role %s/%s", v.Namespace, v.Name)
+			}
+		}
+	}
+}
+
+func TestManifestsNoZonesSpreads(t *testing.T) {
+	objs, err := Manifests(Options{Namespace: "axon"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := statefulSets(objs)
+	if len(ss) != 3 {
+		t.Fatalf("default nodes: %d", len(ss))
+	}
+	spec := ss[0].Spec.Template.Spec
+	if spec.Affinity.NodeAffinity != nil || len(spec.TopologySpreadConstraints) != 1 || spec.TopologySpreadConstraints[0].TopologyKey != ZoneLabel {
+		t.Errorf("without zones: node affinity %v, spread %v", spec.Affinity.NodeAffinity, spec.TopologySpreadConstraints)
+	}
+	if c := spec.Containers[0]; c.Image != DefaultImage || ss[0].Spec.VolumeClaimTemplates[0].Spec.StorageClassName != nil {
+		t.Errorf("defaults: image %s, class %v", c.Image, ss[0].Spec.VolumeClaimTemplates[0].Spec.StorageClassName)
+	}
+}
+
+func TestManifestsOnly(t *testing.T) {
+	objs, err := Manifests(Options{Namespace: "axon", Nodes: 4, Only: []string{"axonserver-4"}, Zones: []string{"a", "b", "c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(kinds(objs), " "); got != "service-axonserver-4.yaml statefulset-axonserver-4.yaml" {
+		t.Fatalf("--only axonserver-4: %s", got)
+	}
+	// Node 4 lands in the zone the full layout gives it.
+	zone := statefulSets(objs)[0].Spec.Template.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[0].Values[0]
+	if zone != "a" {
+		t.Errorf("zone %s", zone)
+	}
+	// The same node is byte for byte what the full layout holds.
+	all, _ := Manifests(Options{Namespace: "axon", Nodes: 4, Zones: []string{"a", "b", "c"}})
+	a, _ := Marshal(all[len(all)-1])
+	b, _ := Marshal(objs[1])
+	if !bytes.Equal(a, b) {
+		t.Errorf("--only differs from the full layout")
+	}
+	if _, err := Manifests(Options{Namespace: "axon", Nodes: 3, Only: []string{"axonserver-4"}}); err == nil {
+		t.Errorf("--only beyond --nodes accepted")
+	}
+}
+
+func TestManifestsTLS(t *testing.T) {
+	objs, err := Manifests(Options{Namespace: "axon", Nodes: 1, TLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := statefulSets(objs)[0]
+	if p := s.Spec.Template.Spec.Containers[0].StartupProbe; p.HTTPGet.Scheme != corev1.URISchemeHTTPS {
+		t.Errorf("TLS probe scheme %s", p.HTTPGet.Scheme)
+	}
+	var tls bool
+	for _, v := range s.Spec.Template.Spec.Volumes {
+		if v.Projected != nil && v.Projected.Sources[0].Secret.Name == "axonserver-1-tls" {
+			tls = true
+		}
+	}
+	if !tls {
+		t.Errorf("no per-node TLS secret volume")
+	}
+	if sec := Secrets(Options{Namespace: "axon", Nodes: 1, TLS: true}); len(sec) != 4 || !strings.Contains(sec[3], "axonserver-1-tls") {
+		t.Errorf("secrets: %v", sec)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    Options
+		want string // "" means valid
+	}{
+		{"defaults", Options{Namespace: "axon"}, ""},
+		{"digest", Options{Namespace: "axon", Image: "reg.example.com:5000/axoniq/axonserver@sha256:abc"}, ""},
+		{"tag and digest", Options{Namespace: "axon", Image: "axoniq/axonserver:2024.1.0@sha256:abc"}, ""},
+		{"nodes", Options{Namespace: "axon", Nodes: -1}, "nodes must be at least 1"},
+		{"name", Options{Namespace: "axon", Name: "Axon_Server"}, `name "Axon_Server"`},
+		{"long name", Options{Namespace: "axon", Name: strings.Repeat("a", 51)}, "at most 52"},
+		{"namespace", Options{}, "namespace: must be given"},
+		{"latest", Options{Namespace: "axon", Image: "axoniq/axonserver:latest"}, "pin a version"},
+		{"no tag", Options{Namespace: "axon", Image: "reg.example.com:5000/axoniq/axonserver"}, "has no tag"},
+		{"size", Options{Namespace: "axon", EventsSize: "lots"}, `events size "lots"`},
+		{"negative size", Options{Namespace: "axon", DataSize: "-1Gi"}, "must be positive"},
+		{"class", Options{Namespace: "axon", StorageClass: "Fast SSD"}, "storage class"},
+		{"zone", Options{Namespace: "axon", Zones: []string{""}}, "empty zone"},
+		{"only", Options{Namespace: "axon", Only: []string{"other-1"}}, "not one of the 3 nodes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Manifests(c.o)
+			switch {
+			case c.want == "" && err != nil:
+				t.Errorf("unexpected error: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Errorf("error %v, want one containing %q", err, c.want)
+			case err != nil && strings.Contains(err.Error(), "\n"):
+				t.Errorf("error is not one line: %q", err)
+			}
+		})
+	}
+}
+
+func TestRenderClean(t *testing.T) {
+	objs, err := Manifests(Options{Namespace: "axon", Nodes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	if err := Render(&a, objs); err != nil {
+		t.Fatal(err)
+	}
+	objs2, _ := Manifests(Options{Namespace: "axon", Nodes: 2})
+	_ = Render(&b, objs2)
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Errorf("output is not stable")
+	}
+	out := a.String()
+	for _, noise := range []string{"creationTimestamp", "status:", "resources: {}", "updateStrategy: {}"} {
+		if strings.Contains(out, noise) {
+			t.Errorf("output holds %q", noise)
+		}
+	}
+	if n := strings.Count(out, "---\n"); n != len(objs) {
+		t.Errorf("%d documents for %d objects", n, len(objs))
+	}
+}
+
+func TestWriteDir(t *testing.T) {
+	objs, _ := Manifests(Options{Namespace: "axon", Nodes: 1})
+	dir := filepath.Join(t.TempDir(), "out")
+	paths, err := WriteDir(dir, objs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != len(objs) {
+		t.Fatalf("%d files for %d objects", len(paths), len(objs))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "statefulset-axonserver-1.yaml"))
+	if err != nil || !strings.HasPrefix(string(b), "apiVersion: apps/v1\nkind: StatefulSet\n") {
+		t.Errorf("statefulset file: %v %q", err, b[:min(len(b), 60)])
+	}
+}
+
+// TestRBACMatchesDocs: the embedded copy is docs/rbac.yaml (run `go generate
+// ./pkg/generate` after changing it).
+func TestRBACMatchesDocs(t *testing.T) {
+	docs, err := os.ReadFile(filepath.Join("..", "..", "docs", "rbac.yaml"))
+	if err != nil {
+		t.Skipf("docs/rbac.yaml: %v", err)
+	}
+	if !bytes.Equal(docs, RBACYAML()) {
+		t.Fatal("pkg/generate/rbac.yaml differs from docs/rbac.yaml: run `go generate ./pkg/generate`")
+	}
+	objs, err := RBAC("ns")
+	if err != nil || len(objs) != 2 {
+		t.Fatalf("RBAC: %v, %d objects", err, len(objs))
+	}
+}
