@@ -153,3 +153,26 @@ func (r *Recorder) Event(ctx context.Context, sts *appsv1.StatefulSet, warning b
 	}
 	return nil
 }
+
+// Reason builds an Event reason from an operation name and a stage:
+// Reason("upgrade", "Started") is AxonUpgradeStarted, Reason("replace-node",
+// "Forced") AxonReplaceNodeForced.
+func Reason(operation, stage string) string {
+	var b []byte
+	b = append(b, "Axon"...)
+	up := true
+	for i := 0; i < len(operation); i++ {
+		c := operation[i]
+		switch {
+		case c == '-' || c == '_' || c == ' ':
+			up = true
+		case up && c >= 'a' && c <= 'z':
+			b = append(b, c-'a'+'A')
+			up = false
+		default:
+			b = append(b, c)
+			up = false
+		}
+	}
+	return string(b) + stage
+}

@@ -1,0 +1,496 @@
+package stepper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/record"
+	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
+)
+
+// Action does a step's change to its node once the preflight has passed: upgrade
+// patches the pod template (and deletes the pod under OnDelete), replace-node deletes
+// the pod, drain-node evicts it. It must be idempotent, since a rerun calls it again
+// for the step it was interrupted in, and it reports whether the node's pod will be
+// replaced as a result (false when the pod already runs the change).
+type Action func(ctx context.Context, m discovery.Member) (restart bool, err error)
+
+// Observer takes one look at the cluster (snapshot.Take with the command's options).
+type Observer func(ctx context.Context) (*snapshot.Snapshot, error)
+
+// Runner takes a Plan's steps one at a time.
+type Runner struct {
+	Kube      kubernetes.Interface
+	Namespace string
+	Observe   Observer
+	Act       Action
+	// Op names the operation for annotations and Events (Operation, Detail, Holder);
+	// Step, Steps and Started are filled in per step.
+	Op record.Op
+	// Recorder writes annotations and Events; nil records nothing.
+	Recorder *record.Recorder
+	Progress progress.Sink
+	// Force proceeds when the safety check still fails after SafetyTimeout (at once
+	// for a Structural step), with a warning and an Event. It never skips the wait for
+	// a node to become healthy.
+	Force bool
+	// SafetyTimeout bounds the wait for a step's preflight (default 5 min);
+	// NodeTimeout the wait for a node to come back healthy (default 15 min); Pause is
+	// waited between steps; Poll is the interval of Axon Server polls (default 250 ms).
+	SafetyTimeout, NodeTimeout, Pause, Poll time.Duration
+	// Resume is the command line that resumes the operation (for messages).
+	Resume string
+	// RollBack returns the command line that undoes the step on node ("" if none).
+	RollBack func(node string) string
+}
+
+// NodeResult is what one step did and how long it took.
+type NodeResult struct {
+	Node   string `json:"node"`
+	Step   int    `json:"step,omitempty"`
+	Result string `json:"result"` // done, skipped, failed, interrupted, pending
+	// ShutdownSeconds: the old pod's deletion until it was gone (its clean shutdown).
+	ShutdownSeconds float64 `json:"shutdownSeconds"`
+	GraceSeconds    int64   `json:"gracePeriodSeconds,omitempty"`
+	// DownSeconds: the old pod's deletion until the new pod was Ready.
+	DownSeconds float64 `json:"downSeconds"`
+	// ToHealthySeconds: the old pod's deletion until the node was healthy in Axon
+	// Server's terms (connected, caught up, every group with a leader): the node's own
+	// restart-until-healthy time.
+	ToHealthySeconds float64 `json:"toHealthySeconds"`
+	// StepSeconds: the whole step, preflight to every node healthy.
+	StepSeconds float64 `json:"stepSeconds"`
+	// OverheadSeconds: what the step added beyond the node's own restart-until-healthy
+	// time (preflight, acting, detection, the final all-healthy check, recording).
+	OverheadSeconds float64 `json:"overheadSeconds"`
+	// Elections: groups whose leader changed during the step.
+	Elections int  `json:"elections"`
+	Forced    bool `json:"forced,omitempty"`
+	Restarted bool `json:"restarted"`
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Operation string       `json:"operation"`
+	Nodes     []NodeResult `json:"nodes"`
+	// Elections counts, per group, the leader changes observed over the run.
+	Elections      map[string]int `json:"elections"`
+	ElapsedSeconds float64        `json:"elapsedSeconds"`
+	// MeanOverheadSeconds and MaxOverheadSeconds over the steps that restarted a node.
+	MeanOverheadSeconds float64 `json:"meanOverheadSeconds"`
+	MaxOverheadSeconds  float64 `json:"maxOverheadSeconds"`
+	// StoppedAt names the node the run stopped at, "" when it finished.
+	StoppedAt string `json:"stoppedAt,omitempty"`
+}
+
+// ErrInterrupted is returned (wrapped) when the context was cancelled (Ctrl-C).
+var ErrInterrupted = errors.New("interrupted")
+
+// NodeError says a node did not come back healthy.
+type NodeError struct {
+	Node string
+	// Stuck: Kubernetes reports it cannot make progress (crash loop, image pull
+	// error, unschedulable); otherwise it was still starting when the time ran out.
+	Stuck     bool
+	Why       string
+	Diagnosis []string
+}
+
+func (e *NodeError) Error() string {
+	state := "did not become healthy in time"
+	if e.Stuck {
+		state = "is stuck"
+	}
+	return fmt.Sprintf("%s %s (%s)", e.Node, state, e.Why)
+}
+
+func (r *Runner) defaults() {
+	if r.SafetyTimeout <= 0 {
+		r.SafetyTimeout = 5 * time.Minute
+	}
+	if r.NodeTimeout <= 0 {
+		r.NodeTimeout = 15 * time.Minute
+	}
+	if r.Poll <= 0 {
+		r.Poll = 250 * time.Millisecond
+	}
+	if r.Progress == nil {
+		r.Progress = progress.Discard
+	}
+}
+
+// Run takes the plan's steps in order and stops at the first that fails. The
+// summary lists every step, done or not.
+func (r *Runner) Run(ctx context.Context, p Plan) (*Summary, error) {
+	r.defaults()
+	start := time.Now()
+	sum := &Summary{Operation: r.Op.Operation, Elections: map[string]int{}}
+	for _, s := range p.Skipped {
+		sum.Nodes = append(sum.Nodes, NodeResult{Node: s.Node, Result: "skipped"})
+	}
+	first := len(sum.Nodes)
+	for i, s := range p.Steps {
+		sum.Nodes = append(sum.Nodes, NodeResult{Node: s.Node, Step: i + 1, Result: "pending"})
+	}
+	var err error
+	for i, s := range p.Steps {
+		if i > 0 && r.Pause > 0 {
+			r.emit(progress.Event{Kind: "pause", Step: i + 1, Steps: len(p.Steps), Message: fmt.Sprintf("pausing %s before the next node", r.Pause)})
+			if err = sleep(ctx, r.Pause); err != nil {
+				err = r.ctxErr(ctx, s.Node)
+				sum.StoppedAt = s.Node
+				sum.Nodes[first+i].Result = "interrupted"
+				break
+			}
+		}
+		res := &sum.Nodes[first+i]
+		if err = r.step(ctx, i, len(p.Steps), s, res, sum); err != nil {
+			sum.StoppedAt = s.Node
+			break
+		}
+	}
+	sum.ElapsedSeconds = secs(time.Since(start))
+	var n int
+	for _, nr := range sum.Nodes {
+		if nr.Result == "done" && nr.Restarted {
+			n++
+			sum.MeanOverheadSeconds += nr.OverheadSeconds
+			sum.MaxOverheadSeconds = max(sum.MaxOverheadSeconds, nr.OverheadSeconds)
+		}
+	}
+	if n > 0 {
+		sum.MeanOverheadSeconds /= float64(n)
+	}
+	return sum, err
+}
+
+func secs(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }
+
+func (r *Runner) emit(e progress.Event) { r.Progress.Emit(e) }
+
+// ctxErr turns the end of ctx into the run's error: --timeout (exit 4) or an
+// interruption.
+func (r *Runner) ctxErr(ctx context.Context, node string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return cli.Timeoutf("the time limit of the whole run (--timeout) was reached at %s; %s", node, r.resumeHint())
+	}
+	return fmt.Errorf("%w at %s; %s", ErrInterrupted, node, r.resumeHint())
+}
+
+func (r *Runner) resumeHint() string {
+	if r.Resume == "" {
+		return "rerun the same command to resume"
+	}
+	return "rerun to resume: " + r.Resume
+}
+
+// step runs one step: preflight, act, wait, record.
+func (r *Runner) step(ctx context.Context, i, n int, s Step, res *NodeResult, sum *Summary) error {
+	start := time.Now()
+	ev := func(kind, msg string, data any) progress.Event {
+		return progress.Event{Kind: kind, Node: s.Node, Step: i + 1, Steps: n, Message: msg, Data: data}
+	}
+	r.emit(ev("step-started", fmt.Sprintf("%s (%s; groups %s)", r.describe(), s.Kind, listOr(s.Groups, "none")), s))
+
+	snap, forced, err := r.preflight(ctx, s, ev)
+	if err != nil {
+		res.Result = "failed"
+		if ctx.Err() != nil {
+			res.Result = "interrupted"
+			return r.ctxErr(ctx, s.Node)
+		}
+		return err
+	}
+	res.Forced = forced
+	m, ok := snap.Member(s.Node)
+	if !ok || m.StatefulSet == nil {
+		res.Result = "failed"
+		return fmt.Errorf("%s: no StatefulSet found for the node", s.Node)
+	}
+	before := leaders(snap.Quorum())
+	op := r.Op
+	op.Step, op.Steps, op.Started = i+1, n, time.Now().UTC()
+	r.begin(ctx, m.StatefulSet, op, s)
+
+	pw, err := r.watchPod(ctx, m)
+	if err != nil {
+		res.Result = "failed"
+		r.end(m.StatefulSet, op, "failed: "+err.Error(), nil)
+		return err
+	}
+	defer pw.stop()
+	restart, err := r.Act(ctx, m)
+	if err != nil {
+		res.Result = "failed"
+		if ctx.Err() != nil {
+			res.Result = "interrupted"
+			r.end(m.StatefulSet, op, "interrupted", nil)
+			return r.ctxErr(ctx, s.Node)
+		}
+		r.end(m.StatefulSet, op, "failed: "+err.Error(), nil)
+		return fmt.Errorf("%s: %w", s.Node, err)
+	}
+	res.Restarted = restart
+	r.emit(ev("acted", r.describe()+" applied", nil))
+
+	nctx, cancel := context.WithTimeout(ctx, r.NodeTimeout)
+	defer cancel()
+	t, err := r.waitPod(nctx, pw, m, restart, ev)
+	res.ShutdownSeconds, res.GraceSeconds = secs(t.shutdown()), t.grace
+	var last *snapshot.Snapshot
+	if err == nil {
+		last, err = r.waitAxon(nctx, s.Node, &t, ev)
+	}
+	if err != nil {
+		return r.fail(ctx, nctx, m, op, s, res, err)
+	}
+	after := leaders(last.Quorum())
+	for g, l := range before {
+		if after[g] != l {
+			res.Elections++
+			sum.Elections[g]++
+		}
+	}
+	extra := map[string]string{}
+	if restart && !t.gone.IsZero() {
+		for k, v := range record.Shutdown(t.shutdown(), t.grace) {
+			extra[k] = v
+		}
+	}
+	r.end(m.StatefulSet, op, "done", extra)
+	r.event(m.StatefulSet, false, record.Reason(r.Op.Operation, "Finished"),
+		fmt.Sprintf("%s: %s finished (step %d/%d)", s.Node, r.describe(), i+1, n))
+
+	res.Result = "done"
+	if !t.down.IsZero() {
+		res.DownSeconds = secs(t.ready.Sub(t.down))
+		res.ToHealthySeconds = secs(t.healthy.Sub(t.down))
+	}
+	res.StepSeconds = secs(time.Since(start))
+	res.OverheadSeconds = secs(time.Since(start) - t.healthy.Sub(t.down))
+	r.emit(ev("step-finished", fmt.Sprintf("done in %.1fs (down %.1fs, healthy after %.1fs, shutdown %.1fs, overhead %.2fs, elections %d)",
+		res.StepSeconds, res.DownSeconds, res.ToHealthySeconds, res.ShutdownSeconds, res.OverheadSeconds, res.Elections), *res))
+	return nil
+}
+
+func (r *Runner) describe() string {
+	if r.Op.Detail == "" {
+		return r.Op.Operation
+	}
+	return r.Op.Operation + " " + r.Op.Detail
+}
+
+// fail records a failed wait and builds the error.
+func (r *Runner) fail(ctx, nctx context.Context, m discovery.Member, op record.Op, s Step, res *NodeResult, err error) error {
+	res.Result = "failed"
+	if ctx.Err() != nil {
+		res.Result = "interrupted"
+		r.end(m.StatefulSet, op, "interrupted", nil)
+		return r.ctxErr(ctx, s.Node)
+	}
+	var ne *NodeError
+	if !errors.As(err, &ne) {
+		if nctx.Err() == nil {
+			r.end(m.StatefulSet, op, "failed: "+err.Error(), nil)
+			return err
+		}
+		ne = &NodeError{Node: s.Node, Why: fmt.Sprintf("not healthy within --node-timeout %s: %v", r.NodeTimeout, err)}
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ne.Diagnosis = append(ne.Diagnosis, Diagnose(dctx, r.Kube, m, r.Observe)...)
+	r.end(m.StatefulSet, op, "failed: "+ne.Error(), nil)
+	r.event(m.StatefulSet, true, record.Reason(r.Op.Operation, "Failed"), ne.Error())
+	for _, d := range ne.Diagnosis {
+		r.emit(progress.Event{Kind: "diagnosis", Level: progress.Error, Node: s.Node, Message: d})
+	}
+	ways := "fix it and rerun to resume (" + r.resumeHint() + ")"
+	if r.RollBack != nil {
+		if rb := r.RollBack(s.Node); rb != "" {
+			ways += ", or roll it back: " + rb
+		}
+	}
+	r.emit(progress.Event{Kind: "stopped", Level: progress.Error, Node: s.Node,
+		Message: "stopped here; no other node was touched. Two ways on: " + ways})
+	return cli.WithCode(cli.ExitTimeout, fmt.Errorf("%w; stopped, no other node touched; %s", ne, ways))
+}
+
+// preflight waits until the cluster is healthy apart from the node and the node may
+// be stopped; with Force it proceeds anyway (at once for a structural block, after
+// SafetyTimeout otherwise).
+func (r *Runner) preflight(ctx context.Context, s Step, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, bool, error) {
+	deadline := time.Now().Add(r.SafetyTimeout)
+	for {
+		snap, err := r.Observe(ctx)
+		var reasons []string
+		if err == nil {
+			c := snap.Quorum()
+			ok, hs := c.Healthy(s.Node)
+			v := c.CanStop(s.Node)
+			if ok && v.Safe {
+				return snap, false, nil
+			}
+			reasons = blockers(hs, v)
+			over := !time.Now().Before(deadline)
+			if r.Force && (s.Structural && !v.Safe && ok || over) {
+				msg := fmt.Sprintf("--force: stopping %s although it is not safe: %s", s.Node, strings.Join(reasons, "; "))
+				e := ev("forced", msg, v)
+				e.Level = progress.Warn
+				r.emit(e)
+				if m, ok := snap.Member(s.Node); ok && m.StatefulSet != nil {
+					r.event(m.StatefulSet, true, record.Reason(r.Op.Operation, "Forced"), msg)
+				}
+				return snap, true, nil
+			}
+			if over {
+				return nil, false, cli.Refusedf("%s: not safe to stop after waiting %s (--safety-timeout): %s; nothing was changed on this node",
+					s.Node, r.SafetyTimeout, strings.Join(reasons, "; "))
+			}
+		} else {
+			if ctx.Err() != nil {
+				return nil, false, ctx.Err()
+			}
+			reasons = []string{err.Error()}
+			if !time.Now().Before(deadline) {
+				return nil, false, err
+			}
+		}
+		e := ev("preflight", "waiting until safe to stop: "+strings.Join(reasons, "; "), nil)
+		e.Transient = true
+		r.emit(e)
+		if err := sleep(ctx, r.Poll); err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// blockers lists why a step may not start: unhealthy nodes, then the verdict.
+func blockers(hs []quorum.Health, v quorum.Verdict) []string {
+	var out []string
+	for _, h := range hs {
+		if !h.Healthy {
+			out = append(out, h.Node+" unhealthy: "+strings.Join(h.Problems, ", "))
+		}
+	}
+	for _, b := range v.Blocked {
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// waitAxon polls Axon Server until the node is healthy, then until every node is
+// (only the node itself with Force: the next preflight checks the rest).
+func (r *Runner) waitAxon(ctx context.Context, node string, t *timings, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, error) {
+	var lastErr error
+	for {
+		snap, err := r.Observe(ctx)
+		if err == nil {
+			c := snap.Quorum()
+			h := c.NodeHealth(node)
+			msg := ""
+			switch {
+			case !h.Healthy:
+				msg = "waiting for Axon Server: " + strings.Join(h.Problems, ", ")
+			default:
+				if t.healthy.IsZero() {
+					t.healthy = time.Now()
+					r.emit(ev("node-healthy", fmt.Sprintf("healthy in Axon Server (connected, caught up, every group led) %.1fs after the shutdown began", secs(t.healthy.Sub(t.down))), nil))
+				}
+				ok, hs := c.Healthy()
+				if ok || r.Force {
+					r.emit(ev("cluster-healthy", "every node healthy", nil))
+					return snap, nil
+				}
+				msg = "waiting for every node: " + strings.Join(blockers(hs, quorum.Verdict{}), "; ")
+			}
+			e := ev("waiting", msg, nil)
+			e.Transient = true
+			r.emit(e)
+			lastErr = errors.New(msg)
+		} else {
+			lastErr = err
+		}
+		if err := sleep(ctx, r.Poll); err != nil {
+			if lastErr != nil {
+				return nil, lastErr
+			}
+			return nil, err
+		}
+	}
+}
+
+func (r *Runner) begin(ctx context.Context, sts *appsv1.StatefulSet, op record.Op, s Step) {
+	if r.Recorder == nil {
+		return
+	}
+	if err := r.Recorder.Begin(ctx, sts.Name, op); err != nil {
+		r.emit(progress.Event{Kind: "warning", Level: progress.Warn, Node: s.Node, Message: err.Error()})
+	}
+	r.event(sts, false, record.Reason(r.Op.Operation, "Started"),
+		fmt.Sprintf("%s: %s (step %d/%d) by %s", s.Node, r.describe(), op.Step, op.Steps, op.Holder))
+}
+
+// end records the end of a step; it uses its own context so that an interrupted
+// run still records where it stopped.
+func (r *Runner) end(sts *appsv1.StatefulSet, op record.Op, result string, extra map[string]string) {
+	if r.Recorder == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Recorder.End(ctx, sts.Name, op, result, extra); err != nil {
+		r.emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+	}
+}
+
+func (r *Runner) event(sts *appsv1.StatefulSet, warning bool, reason, msg string) {
+	if r.Recorder == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Recorder.Event(ctx, sts, warning, reason, msg); err != nil {
+		r.emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+	}
+}
+
+// leaders maps each group to its usable leader ("" when none).
+func leaders(c quorum.Cluster) map[string]string {
+	out := map[string]string{}
+	for _, g := range c.Groups {
+		if g.HasLeader() {
+			out[g.Name] = g.Leader
+		} else {
+			out[g.Name] = ""
+		}
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func listOr(s []string, none string) string {
+	if len(s) == 0 {
+		return none
+	}
+	return strings.Join(s, ", ")
+}
