@@ -1,0 +1,576 @@
+package cmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/lock"
+	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/record"
+	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
+	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
+	"github.com/kubectl-axon/kubectl-axon/pkg/table"
+)
+
+const upgradeExample = `  # Move every node of the cluster in namespace axon to a new image, one at a time
+  kubectl axon upgrade -n axon --image axoniq/axonserver:2024.2.0-nonroot
+
+  # Show the plan (order, groups, safety verdicts) and change nothing
+  kubectl axon upgrade -n axon --image axoniq/axonserver:2024.2.0-nonroot --dry-run
+
+  # Two nodes only, one JSON event per line for a runbook
+  kubectl axon upgrade -n axon --image axoniq/axonserver:2024.2.0-nonroot axonserver-1 axonserver-2 -o json
+
+  # Roll one node back
+  kubectl axon upgrade -n axon --image axoniq/axonserver:2024.1.0-nonroot axonserver-3`
+
+// UpgradeOptions moves nodes to a new image, one singleton StatefulSet at a time.
+type UpgradeOptions struct {
+	genericiooptions.IOStreams
+	Flags *connect.Flags
+
+	Image            string
+	Container        string
+	Nodes            []string
+	Output           string
+	DryRun           bool
+	Force            bool
+	StealLock        bool
+	SafetyTimeout    time.Duration
+	NodeTimeout      time.Duration
+	Timeout          time.Duration
+	Pause            time.Duration
+	Poll             time.Duration
+	MinActiveBackups int
+	Progress         string
+
+	open    connect.Opener
+	session *connect.Session
+}
+
+// NewCmdUpgrade returns `kubectl axon upgrade`.
+func NewCmdUpgrade(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
+	o := &UpgradeOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open,
+		SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 250 * time.Millisecond,
+		MinActiveBackups: quorum.DefaultMinActiveBackups}
+	c := &cobra.Command{
+		Use:   "upgrade --image REF [NODE...]",
+		Short: "Rolling upgrade to a new image that never costs a replication group its quorum",
+		Long: `Move Axon Server nodes (default: every node of the cluster) to a new image, one
+singleton StatefulSet at a time: unhealthy nodes first, then followers, then the nodes
+that lead groups, ordered so each group sees as few leader elections as possible.
+Before each node the cluster must be healthy apart from it and stopping it must keep
+every group's quorum (waiting up to --safety-timeout for that); after it, the new pod
+must be Ready on the new revision and the node healthy in Axon Server's terms
+(connected, caught up, every group led), then every node. Nodes already on the image
+and healthy are skipped, so a rerun resumes. One operation at a time per cluster (a
+Lease). Exit 3 when a safety check refuses, 4 when a node does not come back.`,
+		Example:           upgradeExample,
+		ValidArgsFunction: completeNodeNames(o.Flags, open),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Nodes = args
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			defer o.session.Close()
+			return o.Run(c.Context())
+		},
+	}
+	o.Flags.AddFlags(c.Flags())
+	f := c.Flags()
+	f.StringVar(&o.Image, "image", o.Image, "the image to move to (required), e.g. axoniq/axonserver:2024.2.0-nonroot")
+	f.StringVar(&o.Container, "container", o.Container, "the container to change (default: the Axon Server container)")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
+	f.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the plan only; change nothing")
+	f.BoolVar(&o.Force, "force", o.Force, "proceed when a safety check still fails (loud warning and an Event); never skips waiting for a node to be healthy")
+	f.BoolVar(&o.StealLock, "steal-lock", o.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
+	f.DurationVar(&o.SafetyTimeout, "safety-timeout", o.SafetyTimeout, "how long to wait before a node for the cluster to be healthy and the node safe to stop")
+	f.DurationVar(&o.NodeTimeout, "node-timeout", o.NodeTimeout, "how long one node may take to come back healthy")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "time limit of the whole run (0: none)")
+	f.DurationVar(&o.Pause, "pause", o.Pause, "pause between nodes")
+	f.DurationVar(&o.Poll, "poll-interval", o.Poll, "how often to ask Axon Server while waiting")
+	f.IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
+	f.StringVar(&o.Progress, "progress", o.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
+	_ = f.MarkHidden("progress")
+	return c
+}
+
+// Validate checks the flags; nothing has been contacted yet.
+func (o *UpgradeOptions) Validate() error {
+	if err := o.Flags.Validate(); err != nil {
+		return err
+	}
+	if o.Image == "" {
+		return cli.Usagef("--image is required")
+	}
+	if err := ValidateImageRef(o.Image); err != nil {
+		return cli.Usagef("--image %q: %v", o.Image, err)
+	}
+	if o.Output != "" && o.Output != "json" {
+		return cli.Usagef("--output must be json, not %q", o.Output)
+	}
+	switch progress.Format(o.Progress) {
+	case progress.FormatAuto, progress.FormatSpinner, progress.FormatLines, progress.FormatNone:
+	default:
+		return cli.Usagef("--progress must be spinner, lines or none, not %q", o.Progress)
+	}
+	if o.Flags.AxonOnly() {
+		return cli.Usagef("upgrade changes StatefulSets: it needs Kubernetes, not --axon-url")
+	}
+	if o.SafetyTimeout <= 0 || o.NodeTimeout <= 0 || o.Timeout < 0 || o.Pause < 0 || o.Poll < 10*time.Millisecond {
+		return cli.Usagef("--safety-timeout and --node-timeout must be positive, --timeout and --pause not negative, --poll-interval at least 10ms")
+	}
+	if o.MinActiveBackups < 0 {
+		return cli.Usagef("--min-active-backups must not be negative")
+	}
+	return nil
+}
+
+// Complete opens the clients.
+func (o *UpgradeOptions) Complete() error {
+	s, err := o.open(o.Flags)
+	if err != nil {
+		return err
+	}
+	o.session = s
+	return nil
+}
+
+// The reference grammar of the OCI distribution spec (distribution/reference):
+// [domain[:port]/]path[:tag][@digest], path components lower case.
+var imageRef = func() *regexp.Regexp {
+	alnum := `[a-z0-9]+`
+	sep := `(?:[._]|__|[-]+)`
+	comp := alnum + `(?:` + sep + alnum + `)*`
+	domainComp := `(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])`
+	domain := `(?:` + domainComp + `(?:\.` + domainComp + `)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?`
+	tag := `[\w][\w.-]{0,127}`
+	digest := `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+	name := `(?:` + domain + `/)?` + comp + `(?:/` + comp + `)*`
+	return regexp.MustCompile(`^(` + name + `)(?::(` + tag + `))?(?:@(` + digest + `))?$`)
+}()
+
+// ValidateImageRef checks ref against the distribution spec's reference grammar and
+// wants a tag or a digest (an image without either would mean "latest").
+func ValidateImageRef(ref string) error {
+	m := imageRef.FindStringSubmatch(ref)
+	if m == nil {
+		if strings.ToLower(ref) != ref {
+			return errors.New("not a valid image reference (repository names are lower case)")
+		}
+		return errors.New("not a valid image reference ([registry/]repository[:tag][@digest])")
+	}
+	if len(m[1]) > 255 {
+		return errors.New("repository name longer than 255 characters")
+	}
+	if m[2] == "" && m[3] == "" {
+		return errors.New("give a tag or a digest (an image without one means \"latest\", which no rolling upgrade can pin)")
+	}
+	return nil
+}
+
+// upgradeTarget is one member with the container to change.
+type upgradeTarget struct {
+	member    discovery.Member
+	container string
+	image     string // the container's image now
+}
+
+// Run plans, prints the plan and, unless --dry-run, takes the steps.
+func (o *UpgradeOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	observe := func(ctx context.Context) (*snapshot.Snapshot, error) {
+		return snapshot.Take(ctx, o.session, snapshot.Options{Query: o.session.Query(false),
+			Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups})
+	}
+	snap, err := observe(ctx)
+	if err != nil {
+		return err
+	}
+	targets, err := o.targets(snap)
+	if err != nil {
+		return err
+	}
+	plan := o.plan(snap, targets)
+	if o.DryRun {
+		if o.Output == "json" {
+			return writeData(o.Out, o.planDoc(snap, plan), "json")
+		}
+		return o.printPlan(o.Out, snap, plan)
+	}
+	sink := o.sink()
+	defer sink.Close()
+	if o.Output == "json" {
+		sink.Emit(progress.Event{Kind: "plan", Message: fmt.Sprintf("%d steps", len(plan.Steps)), Data: o.planDoc(snap, plan)})
+	} else if err := o.printPlan(o.Out, snap, plan); err != nil {
+		return err
+	}
+	if b := plan.Blocked(); len(b) > 0 && !o.Force {
+		var why []string
+		for _, s := range b {
+			for _, i := range s.Verdict.Blocked {
+				why = append(why, s.Node+": "+i.String())
+			}
+		}
+		return cli.Refusedf("no safe order exists: even with every node healthy, %s; nothing was changed (--force overrides)", strings.Join(why, "; "))
+	}
+	if len(plan.Steps) == 0 {
+		sink.Emit(progress.Event{Kind: "summary", Message: "nothing to do: every node already runs " + o.Image + " and is healthy"})
+		return nil
+	}
+	holder := lock.Identity("upgrade to " + o.Image)
+	lk, err := lock.Acquire(ctx, o.session.Kube, lock.Options{Namespace: snap.Namespace, Cluster: snap.Cluster,
+		Holder: holder, Steal: o.StealLock, OnLost: func(err error) {
+			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "lost the operation Lease: " + err.Error()})
+			stop()
+		}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := lk.Release(rctx); err != nil {
+			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+		}
+	}()
+	if lk.Stolen != "" {
+		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: fmt.Sprintf("took over Lease %s from %s", lk.Name(), lk.Stolen)})
+	}
+	if o.Force {
+		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "--force: safety checks that still fail will be overridden; writes to a replication group may stop"})
+	}
+	byNode := map[string]upgradeTarget{}
+	for _, t := range targets {
+		byNode[t.member.NodeName] = t
+	}
+	r := &stepper.Runner{
+		Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe,
+		Act:      func(ctx context.Context, m discovery.Member) (bool, error) { return o.act(ctx, m, byNode[m.NodeName].container) },
+		Op:       record.Op{Operation: "upgrade", Detail: "to " + o.Image, Holder: holder},
+		Recorder: &record.Recorder{Kube: o.session.Kube, Namespace: snap.Namespace},
+		Progress: sink, Force: o.Force,
+		SafetyTimeout: o.SafetyTimeout, NodeTimeout: o.NodeTimeout, Pause: o.Pause, Poll: o.Poll,
+		Resume: o.commandLine(snap, o.Image, o.Nodes),
+		RollBack: func(node string) string {
+			if prev := previousImage(byNode[node], o.Image); prev != "" {
+				return o.commandLine(snap, prev, []string{node})
+			}
+			return ""
+		},
+	}
+	sum, runErr := r.Run(ctx, plan)
+	if o.Output == "json" {
+		sink.Emit(progress.Event{Kind: "summary", Message: summaryLine(sum, runErr), Data: sum})
+	} else {
+		sink.Close()
+		o.printSummary(o.Out, sum, runErr)
+	}
+	return runErr
+}
+
+// targets maps the NODE arguments (default: every node) to members and containers.
+func (o *UpgradeOptions) targets(snap *snapshot.Snapshot) ([]upgradeTarget, error) {
+	var names []string
+	for _, m := range snap.Members {
+		names = append(names, m.NodeName)
+	}
+	var members []discovery.Member
+	if len(o.Nodes) == 0 {
+		members = snap.Members
+	}
+	seen := map[string]bool{}
+	for _, n := range o.Nodes {
+		m, ok := snap.Member(n)
+		if !ok {
+			return nil, cli.Usagef("no node %q in cluster %s (nodes: %s)", n, snap.Cluster, strings.Join(names, ", "))
+		}
+		if !seen[m.NodeName] {
+			seen[m.NodeName] = true
+			members = append(members, m)
+		}
+	}
+	var out []upgradeTarget
+	for _, m := range members {
+		c := o.Container
+		if c == "" {
+			c = m.Container
+		}
+		img, ok := containerImage(m.StatefulSet, c)
+		if !ok {
+			return nil, cli.Usagef("StatefulSet %s has no container %q", m.StatefulSet.Name, c)
+		}
+		if ru := m.StatefulSet.Spec.UpdateStrategy.RollingUpdate; m.StatefulSet.Spec.UpdateStrategy.Type != appsv1.OnDeleteStatefulSetStrategyType &&
+			ru != nil && ru.Partition != nil && *ru.Partition > 0 {
+			return nil, cli.Usagef("StatefulSet %s has rollingUpdate.partition %d: its pod would come back on the old revision; set the partition to 0", m.StatefulSet.Name, *ru.Partition)
+		}
+		out = append(out, upgradeTarget{member: m, container: c, image: img})
+	}
+	return out, nil
+}
+
+func containerImage(sts *appsv1.StatefulSet, name string) (string, bool) {
+	for _, c := range sts.Spec.Template.Spec.Containers {
+		if c.Name == name {
+			return c.Image, true
+		}
+	}
+	return "", false
+}
+
+// plan: a node is done when its template has the image and its pod runs the update revision.
+func (o *UpgradeOptions) plan(snap *snapshot.Snapshot, targets []upgradeTarget) stepper.Plan {
+	done := map[string]bool{}
+	var names []string
+	for _, t := range targets {
+		names = append(names, t.member.NodeName)
+		done[t.member.NodeName] = t.image == o.Image && t.member.Pod != nil &&
+			discovery.OnCurrentRevision(t.member.StatefulSet, t.member.Pod) &&
+			t.member.StatefulSet.Status.ObservedGeneration >= t.member.StatefulSet.Generation
+	}
+	return stepper.NewPlan(stepper.Input{Cluster: snap.Quorum(), Targets: names, Done: done})
+}
+
+// act patches the pod template's image (idempotent), waits for the controller to
+// publish the new revision, and deletes the pod itself under OnDelete or when the
+// pod is not Ready (a StatefulSet rolling update does not replace a broken pod).
+func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container string) (bool, error) {
+	stss := o.session.Kube.AppsV1().StatefulSets(m.Namespace)
+	sts, err := stss.Get(ctx, m.StatefulSet.Name, metav1.GetOptions{})
+	if err != nil {
+		return false, err
+	}
+	if cur, _ := containerImage(sts, container); cur != o.Image {
+		patch, _ := json.Marshal(map[string]any{
+			"metadata": map[string]any{"annotations": map[string]string{record.PreviousImage: cur}},
+			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+				"containers": []map[string]string{{"name": container, "image": o.Image}}}}},
+		})
+		if sts, err = stss.Patch(ctx, sts.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: record.Component}); err != nil {
+			return false, fmt.Errorf("patching StatefulSet %s: %w", m.StatefulSet.Name, err)
+		}
+	}
+	for sts.Status.ObservedGeneration < sts.Generation {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if sts, err = stss.Get(ctx, sts.Name, metav1.GetOptions{}); err != nil {
+			return false, err
+		}
+	}
+	pods := o.session.Kube.CoreV1().Pods(m.Namespace)
+	pod, err := pods.Get(ctx, stepper.PodName(sts), metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if discovery.OnCurrentRevision(sts, pod) {
+		return false, nil
+	}
+	if pod.DeletionTimestamp == nil && (sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType || !discovery.PodReady(pod)) {
+		uid := pod.UID
+		err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return false, fmt.Errorf("deleting pod %s: %w", pod.Name, err)
+		}
+	}
+	return true, nil
+}
+
+// previousImage is the image to roll back to: the one before this run, or the
+// one recorded by the run that set the target image.
+func previousImage(t upgradeTarget, target string) string {
+	if t.image != "" && t.image != target {
+		return t.image
+	}
+	if t.member.StatefulSet != nil {
+		if prev := t.member.StatefulSet.Annotations[record.PreviousImage]; prev != target {
+			return prev
+		}
+	}
+	return ""
+}
+
+func (o *UpgradeOptions) commandLine(snap *snapshot.Snapshot, image string, nodes []string) string {
+	s := fmt.Sprintf("kubectl axon upgrade -n %s --axon-cluster %s --image %s", snap.Namespace, snap.Cluster, image)
+	if len(nodes) > 0 {
+		s += " " + strings.Join(nodes, " ")
+	}
+	return s
+}
+
+func (o *UpgradeOptions) sink() progress.Sink {
+	if o.Output == "json" {
+		return progress.New(progress.FormatJSON, o.Out, o.ErrOut)
+	}
+	return progress.New(progress.Format(o.Progress), o.Out, o.ErrOut)
+}
+
+// planDoc is the plan as data.
+func (o *UpgradeOptions) planDoc(snap *snapshot.Snapshot, p stepper.Plan) map[string]any {
+	steps := p.Steps
+	if steps == nil {
+		steps = []stepper.Step{}
+	}
+	return map[string]any{"kind": "AxonUpgradePlan", "cluster": snap.Cluster, "namespace": snap.Namespace,
+		"image": o.Image, "steps": steps, "skipped": p.Skipped, "elections": p.Elections, "safe": len(p.Blocked()) == 0}
+}
+
+func (o *UpgradeOptions) printPlan(w io.Writer, snap *snapshot.Snapshot, p stepper.Plan) error {
+	fmt.Fprintf(w, "Upgrade plan for cluster %s in namespace %s to %s\n", snap.Cluster, snap.Namespace, o.Image)
+	if len(p.Steps) > 0 {
+		t := table.New(w, "STEP", "NODE", "KIND", "GROUPS", "LEADS", "SAFE TO STOP")
+		for i, s := range p.Steps {
+			t.Row(fmt.Sprint(i+1), s.Node, string(s.Kind), listOr(s.Groups), listOr(s.Leads), verdictText(s))
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(p.Skipped) > 0 {
+		var names []string
+		for _, s := range p.Skipped {
+			names = append(names, s.Node)
+		}
+		fmt.Fprintf(w, "Skipped (already on the image and healthy): %s\n", strings.Join(names, ", "))
+	}
+	if len(p.Steps) == 0 {
+		fmt.Fprintln(w, "Nothing to do.")
+		return nil
+	}
+	var groups []string
+	for g := range p.Elections {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	var el []string
+	for _, g := range groups {
+		el = append(el, fmt.Sprintf("%s %d", g, p.Elections[g]))
+	}
+	fmt.Fprintf(w, "Leader elections per group (at most): %s\n", strings.Join(el, ", "))
+	return nil
+}
+
+func verdictText(s stepper.Step) string {
+	switch {
+	case s.Verdict.Safe && len(s.ElectionRisk) > 0:
+		return "yes (" + strings.Join(s.ElectionRisk, ", ") + " may see a second election)"
+	case s.Verdict.Safe:
+		return "yes"
+	case s.Structural:
+		return "NEVER: " + impacts(s.Verdict.Blocked)
+	default:
+		return "not now: " + impacts(s.Verdict.Blocked)
+	}
+}
+
+func impacts(is []quorum.Impact) string {
+	var out []string
+	for _, i := range is {
+		out = append(out, i.String())
+	}
+	return strings.Join(out, "; ")
+}
+
+func listOr(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+func summaryLine(sum *stepper.Summary, err error) string {
+	done := 0
+	for _, n := range sum.Nodes {
+		if n.Result == "done" {
+			done++
+		}
+	}
+	state := "finished"
+	if err != nil {
+		state = "stopped at " + sum.StoppedAt
+	}
+	return fmt.Sprintf("upgrade %s after %.1fs: %d of %d nodes upgraded; overhead per node %.2fs (max %.2fs)",
+		state, sum.ElapsedSeconds, done, len(sum.Nodes), sum.MeanOverheadSeconds, sum.MaxOverheadSeconds)
+}
+
+func (o *UpgradeOptions) printSummary(w io.Writer, sum *stepper.Summary, err error) {
+	fmt.Fprintln(w)
+	t := table.New(w, "NODE", "RESULT", "SHUTDOWN", "DOWN", "TO HEALTHY", "OVERHEAD", "ELECTIONS")
+	for _, n := range sum.Nodes {
+		if n.Result == "done" {
+			t.Row(n.Node, n.Result, fmt.Sprintf("%.1fs", n.ShutdownSeconds), fmt.Sprintf("%.1fs", n.DownSeconds),
+				fmt.Sprintf("%.1fs", n.ToHealthySeconds), fmt.Sprintf("%.2fs", n.OverheadSeconds), fmt.Sprint(n.Elections))
+		} else {
+			t.Row(n.Node, n.Result, "-", "-", "-", "-", "-")
+		}
+	}
+	_ = t.Flush()
+	fmt.Fprintln(w, summaryLine(sum, err))
+}
+
+// completeNodeNames completes NODE arguments with the Axon Server node names of the
+// cluster the flags select; upgrade, replace-node and drain-node share it.
+func completeNodeNames(flags *connect.Flags, open connect.Opener) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		s, err := open(flags)
+		if err != nil || s.Kube == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		found, err := discovery.Discover(ctx, s.Kube, s.Query(false))
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		given := map[string]bool{}
+		for _, a := range args {
+			given[a] = true
+		}
+		var out []string
+		for _, m := range found.Members {
+			if !given[m.NodeName] && strings.HasPrefix(m.NodeName, toComplete) {
+				out = append(out, m.NodeName)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}
