@@ -31,7 +31,7 @@ func fromObjects(t testing.TB, objs []any, sc *storagev1.StorageClass, zones []s
 	in := doctor.Input{Namespace: "axon", Cluster: "axonserver", PVCs: []corev1.PersistentVolumeClaim{}, PVs: []corev1.PersistentVolume{},
 		StorageClasses: []storagev1.StorageClass{*sc}, PDBs: []policyv1.PodDisruptionBudget{}, Services: []corev1.Service{},
 		ConfigMaps: []corev1.ConfigMap{},
-		Token: doctor.Token{Source: doctor.TokenSecret, SecretName: "axonserver-token", SecretKey: "token", SecretFound: true, KeyFound: true}}
+		Token:      doctor.Token{Source: doctor.TokenSecret, SecretName: "axonserver-token", SecretKey: "token", SecretFound: true, KeyFound: true}}
 	admin := quorum.Group{Name: "_admin"}
 	i := 0
 	for _, o := range objs {
