@@ -184,6 +184,15 @@ func ValidateImageRef(ref string) error {
 		}
 		return errors.New("not a valid image reference ([registry/]repository[:tag][@digest])")
 	}
+	// As Docker normalises names: the first component is a registry only when it
+	// has a dot or a port or is localhost; everything else is the lower-case path.
+	path := m[1]
+	if first, rest, ok := strings.Cut(m[1], "/"); ok && (strings.ContainsAny(first, ".:") || first == "localhost") {
+		path = rest
+	}
+	if strings.ToLower(path) != path {
+		return errors.New("not a valid image reference (repository names are lower case)")
+	}
 	if len(m[1]) > 255 {
 		return errors.New("repository name longer than 255 characters")
 	}
