@@ -288,7 +288,9 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 	}
 	r := &stepper.Runner{
 		Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe,
-		Act:      func(ctx context.Context, m discovery.Member) (bool, error) { return o.act(ctx, m, byNode[m.NodeName].container) },
+		Act: func(ctx context.Context, m discovery.Member) (bool, error) {
+			return o.act(ctx, m, byNode[m.NodeName].container)
+		},
 		Op:       record.Op{Operation: "upgrade", Detail: "to " + o.Image, Holder: holder},
 		Recorder: &record.Recorder{Kube: o.session.Kube, Namespace: snap.Namespace},
 		Progress: sink, Force: o.Force,

@@ -112,9 +112,9 @@ func TestNewPlan(t *testing.T) {
 			risk:      map[string][]string{"a": {"g1"}},
 		},
 		{
-			name:      "a group of one member: no safe order exists",
-			c:         cl("g:a:a=P,b=P,c=P", "solo:c:c=P"),
-			targets:   []string{"a", "b", "c"},
+			name:    "a group of one member: no safe order exists",
+			c:       cl("g:a:a=P,b=P,c=P", "solo:c:c=P"),
+			targets: []string{"a", "b", "c"},
 			// c first among the leaders: restarting a while c is still to go could
 			// make c g's new leader.
 			order:     []string{"b/follower", "c/leader", "a/leader"},
