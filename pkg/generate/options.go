@@ -89,55 +89,67 @@ func (o Options) NodeNames() []string {
 // "NAME-<10 characters>", and label values are at most 63 characters.
 const maxNameLength = 52
 
-// Validate checks the options (after WithDefaults); each error is one line naming the
-// flag's field.
+// OptionError is a bad option: Field is its name as the command line spells it
+// ("events-size"), Msg one line.
+type OptionError struct {
+	Field string
+	Msg   string
+}
+
+func (e *OptionError) Error() string { return e.Field + ": " + e.Msg }
+
+func bad(field, format string, args ...any) error {
+	return &OptionError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the options (after WithDefaults); errors are *OptionError.
 func (o Options) Validate() error {
 	if o.Nodes < 1 {
-		return fmt.Errorf("nodes must be at least 1, not %d", o.Nodes)
+		return bad("nodes", "must be at least 1, not %d", o.Nodes)
 	}
 	if errs := validation.IsDNS1123Label(o.Name); len(errs) > 0 {
-		return fmt.Errorf("name %q: %s", o.Name, errs[0])
+		return bad("name", "%q: %s", o.Name, errs[0])
 	}
 	if l := len(o.NodeName(o.Nodes)); l > maxNameLength {
-		return fmt.Errorf("name %q: node names like %s are %d characters; StatefulSet names may have at most %d", o.Name, o.NodeName(o.Nodes), l, maxNameLength)
+		return bad("name", "%q: node names like %s are %d characters; StatefulSet names may have at most %d", o.Name, o.NodeName(o.Nodes), l, maxNameLength)
 	}
 	if o.Namespace == "" {
-		return fmt.Errorf("namespace: must be given")
+		return bad("namespace", "must be given")
 	}
 	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
-		return fmt.Errorf("namespace %q: %s", o.Namespace, errs[0])
+		return bad("namespace", "%q: %s", o.Namespace, errs[0])
 	}
 	if errs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(errs) > 0 {
-		return fmt.Errorf("cluster domain %q: %s", o.ClusterDomain, errs[0])
+		return bad("cluster-domain", "%q: %s", o.ClusterDomain, errs[0])
 	}
 	if err := ValidateImage(o.Image); err != nil {
-		return err
+		return bad("image", "%v", err)
 	}
 	if o.StorageClass != "" {
 		if errs := validation.IsDNS1123Subdomain(o.StorageClass); len(errs) > 0 {
-			return fmt.Errorf("storage class %q: %s", o.StorageClass, errs[0])
+			return bad("storage-class", "%q: %s", o.StorageClass, errs[0])
 		}
 	}
-	for _, s := range []struct{ what, v string }{{"events size", o.EventsSize}, {"data size", o.DataSize}, {"log size", o.LogSize}, {"plugins size", o.PluginsSize}} {
+	for _, s := range []struct{ what, v string }{{"events-size", o.EventsSize}, {"data-size", o.DataSize}, {"log-size", o.LogSize}, {"plugins-size", o.PluginsSize}} {
 		q, err := resource.ParseQuantity(s.v)
 		if err != nil {
-			return fmt.Errorf("%s %q is not a quantity like 10Gi or 500Mi", s.what, s.v)
+			return bad(s.what, "%q is not a quantity like 10Gi or 500Mi", s.v)
 		}
 		if q.Sign() <= 0 {
-			return fmt.Errorf("%s %q must be positive", s.what, s.v)
+			return bad(s.what, "%q must be positive", s.v)
 		}
 	}
 	for _, z := range o.Zones {
 		if z == "" {
-			return fmt.Errorf("zones: empty zone name")
+			return bad("zones", "empty zone name")
 		}
 		if errs := validation.IsValidLabelValue(z); len(errs) > 0 {
-			return fmt.Errorf("zone %q: %s", z, errs[0])
+			return bad("zones", "%q: %s", z, errs[0])
 		}
 	}
 	for _, c := range o.Contexts {
 		if c == "" || strings.ContainsAny(c, ", \t") {
-			return fmt.Errorf("context %q: must be a name without commas or spaces", c)
+			return bad("contexts", "%q: must be a name without commas or spaces", c)
 		}
 	}
 	names := map[string]bool{}
@@ -146,7 +158,7 @@ func (o Options) Validate() error {
 	}
 	for _, n := range o.Only {
 		if !names[n] {
-			return fmt.Errorf("only: %q is not one of the %d nodes (%s-1 ... %s)", n, o.Nodes, o.Name, o.NodeName(o.Nodes))
+			return bad("only", "%q is not one of the %d nodes (%s ... %s)", n, o.Nodes, o.NodeName(1), o.NodeName(o.Nodes))
 		}
 	}
 	return nil
@@ -156,23 +168,23 @@ func (o Options) Validate() error {
 // optional digest), or with a digest alone.
 func ValidateImage(image string) error {
 	if image == "" || strings.ContainsAny(image, " \t\n") {
-		return fmt.Errorf("image %q is not an image reference", image)
+		return fmt.Errorf("%q is not an image reference", image)
 	}
 	ref, digest, hasDigest := strings.Cut(image, "@")
 	if hasDigest && !strings.Contains(digest, ":") {
-		return fmt.Errorf("image %q: the digest must look like sha256:...", image)
+		return fmt.Errorf("%q: the digest must look like sha256:...", image)
 	}
 	last := ref[strings.LastIndex(ref, "/")+1:]
 	name, tag, hasTag := strings.Cut(last, ":")
 	switch {
 	case name == "":
-		return fmt.Errorf("image %q is not an image reference", image)
+		return fmt.Errorf("%q is not an image reference", image)
 	case hasTag && tag == "latest":
-		return fmt.Errorf("image %q: pin a version; :latest changes under a restarted node", image)
+		return fmt.Errorf("%q: pin a version; :latest changes under a restarted node", image)
 	case hasTag && tag == "":
-		return fmt.Errorf("image %q: empty tag", image)
+		return fmt.Errorf("%q: empty tag", image)
 	case !hasTag && !hasDigest:
-		return fmt.Errorf("image %q has no tag: pin a version, e.g. %s:2024.1.0-nonroot", image, ref)
+		return fmt.Errorf("%q has no tag: pin a version, e.g. %s:2024.1.0-nonroot", image, ref)
 	}
 	return nil
 }
