@@ -44,6 +44,8 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 	root.AddCommand(
 		NewCmdVersion(streams),
 		NewCmdStatus(streams, open),
+		NewCmdDoctor(streams, open),
+		NewCmdGenerate(streams),
 		NewCmdUpgrade(streams, open),
 		NewCmdCompletion(streams),
 	)
