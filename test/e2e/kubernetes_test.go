@@ -101,6 +101,25 @@ func TestKubernetes(t *testing.T) {
 		}
 	})
 
+	t.Run("ForceDelete", func(t *testing.T) {
+		s.t = t
+		// The API object goes at once; the kubelet kills the container, and the
+		// StatefulSet's new pod waits until it is gone.
+		mark := s.AuditMark()
+		r := s.Run(s.Kubeconfig(false), "kubectl", "-n", ns, "delete", "pod", "axonserver-2-0", "--force", "--grace-period=0")
+		if r.Code != 0 {
+			t.Fatalf("%s", r)
+		}
+		s.WaitAudit(mark, 30*time.Second, "node-killed", "", "axonserver-2")
+		s.Kubectl("-n", ns, "rollout", "status", "statefulset/axonserver-2", "--timeout=180s")
+		s.Kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/axonserver-2-0", "--timeout=180s")
+		since := s.AuditSince(mark)
+		killed, started := FindEvents(since, "node-killed", "", "axonserver-2"), FindEvents(since, "node-started", "", "axonserver-2")
+		if len(killed) != 1 || len(started) != 1 || started[0].Time.Before(killed[0].Time) {
+			t.Errorf("want one kill, then one start of axonserver-2:\n%s", fmtEvents(since))
+		}
+	})
+
 	t.Run("DeletedClaimTakesData", func(t *testing.T) {
 		s.t = t
 		pv := pvOf("data-axonserver-3-0")
