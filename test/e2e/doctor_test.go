@@ -76,6 +76,9 @@ func TestDoctor(t *testing.T) {
 					t.Errorf("operator=%v: %s %s: %s", op, f.Check, f.Object, f.Problem)
 				}
 			}
+			if !op {
+				t.Logf("doctor on the sandbox: %v\n%s", d.Summary, d)
+			}
 			if d.Cluster != s.Topology.Name {
 				t.Errorf("cluster %q", d.Cluster)
 			}
