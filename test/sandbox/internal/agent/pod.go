@@ -214,6 +214,21 @@ func (r *podRun) run() {
 			break
 		}
 		now := time.Now()
+		if len(p.Spec.Containers) > 0 && p.Spec.Containers[0].Image != r.image {
+			// an in-place image change: the kubelet restarts the container
+			r.logf("image changed from %s to %s: restarting the container", r.image, p.Spec.Containers[0].Image)
+			r.ready = false
+			r.patch(ctx)
+			grace := int64(30)
+			if r.spec.TerminationGracePeriodSeconds != nil {
+				grace = *r.spec.TerminationGracePeriodSeconds
+			}
+			r.stopContainer(time.Duration(grace)*time.Second, "Completed", 0)
+			r.container = p.Spec.Containers[0]
+			r.image = r.container.Image
+			r.restartAt = time.Now()
+			continue
+		}
 		if r.running {
 			if st := r.state(); st == axonsim.Stopped {
 				r.logf("container exited (process stopped)")
