@@ -2,7 +2,7 @@
 #
 #   make sandbox-bins   etcd, kube-apiserver, kube-controller-manager,
 #                       kube-scheduler and kubectl, built from the Go module
-#                       proxy in the test/sandbox module (k8s.io/kubernetes
+#                       proxy in the test/sandbox/k8s module (k8s.io/kubernetes
 #                       $(K8S_VERSION)); cold build ~10 min on 2 cores, then cached
 #   make axon-sandbox   $(BIN)/axon-sandbox (up/down/exec of a sandbox)
 #   make e2e            the end-to-end suite in test/e2e against sandboxes
@@ -18,6 +18,9 @@ E2E_RUN ?=
 E2E_FLAGS ?=
 
 SANDBOX_MOD := test/sandbox
+# the upstream binaries come from a module of their own, which does not see the
+# root module's dependencies: changes there never rebuild Kubernetes
+SANDBOX_K8S_MOD := test/sandbox/k8s
 # -mod=mod: the sandbox module requires the root module (replace ../..); when
 # the root module gains a dependency, Go records it here instead of failing.
 SANDBOX_GOFLAGS := -mod=mod
@@ -47,7 +50,7 @@ sandbox-bins:
 		name=$${pair%%:*}; pkg=$${pair#*:}; \
 		start=$$(date +%s); \
 		echo "sandbox-bins: building $(BIN)/$$name from $$pkg (cached builds take seconds, a cold one minutes)"; \
-		(cd $(SANDBOX_MOD) && $(GO) build $(SANDBOX_GOFLAGS) -ldflags "$(K8S_LDFLAGS)" -o $(SANDBOX_BIN_ABS)/$$name $$pkg); \
+		(cd $(SANDBOX_K8S_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(SANDBOX_BIN_ABS)/$$name $$pkg); \
 		echo "sandbox-bins: $(BIN)/$$name ready in $$(( $$(date +%s) - start ))s"; \
 	done
 
