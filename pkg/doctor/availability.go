@@ -206,27 +206,24 @@ func checkPlacement(c *ctx) []Finding {
 		}
 		return out
 	}
+	// Only a place holding two or more members of a group is a placement problem; a
+	// group stopped by losing one member is a layout problem (see checkGroups).
+	losses := func(g quorum.Group, places map[string][]string, sev Severity, check, what, why, fix string) {
+		for _, p := range sortedKeys(places) {
+			if down := set(places[p]); members(g, down) > 1 && stopsGroup(g, down) {
+				out = append(out, finding(sev, check, "group/"+g.Name, why, fix,
+					"losing %s %s (%s) stops the group", what, p, strings.Join(inGroup(g, down), ", ")))
+			}
+		}
+	}
 	for _, g := range c.Axon.Groups {
-		for _, w := range sortedKeys(byWorker) {
-			// Only a worker holding two or more members is a placement problem; a
-			// group stopped by losing one member is a layout problem (see checkGroups).
-			if down := set(byWorker[w]); members(g, down) > 1 && stopsGroup(g, down) {
-				out = append(out, finding(Error, "availability/worker-quorum", "group/"+g.Name,
-					"one worker failing or being drained stops the group's writes",
-					"spread the pods (see availability/spread), then delete one of them so it is rescheduled on another worker",
-					"losing worker %s (%s) stops the group", w, strings.Join(inGroup(g, down), ", ")))
-			}
-		}
-		if len(byZone) < 2 {
-			continue
-		}
-		for _, z := range sortedKeys(byZone) {
-			if down := set(byZone[z]); members(g, down) > 1 && stopsGroup(g, down) {
-				out = append(out, finding(Warning, "availability/zone-quorum", "group/"+g.Name,
-					"an outage of one zone stops the group's writes although the cluster spans several",
-					"place the group's voters in different zones: move a member to a node in another zone (`kubectl axon` replication-group commands) or reschedule its pod",
-					"losing zone %s (%s) stops the group", z, strings.Join(inGroup(g, down), ", ")))
-			}
+		losses(g, byWorker, Error, "availability/worker-quorum", "worker",
+			"one worker failing or being drained stops the group's writes",
+			"spread the pods (see availability/spread), then delete one of them so it is rescheduled on another worker")
+		if len(byZone) > 1 {
+			losses(g, byZone, Warning, "availability/zone-quorum", "zone",
+				"an outage of one zone stops the group's writes although the cluster spans several",
+				"place the group's voters in different zones: reschedule a member's pod to another zone, or move the group's membership to a node there")
 		}
 	}
 	return out

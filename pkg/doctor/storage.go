@@ -2,8 +2,9 @@ package doctor
 
 import (
 	"fmt"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -357,14 +358,7 @@ func checkAccessModes(c *ctx) []Finding {
 		"event store volumes are ReadWriteOnce (%s)", strings.Join(rwo, ", "))}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 func uniq(s []string) []string {
 	seen := map[string]bool{}
