@@ -52,6 +52,14 @@ type Runner struct {
 	Resume string
 	// RollBack returns the command line that undoes the step on node ("" if none).
 	RollBack func(node string) string
+	// Check replaces CanStop in the preflight when set (replace-node --fresh-volume
+	// asks whether every group can lose the node's membership instead).
+	Check func(c quorum.Cluster, node string) quorum.Verdict
+	// AfterReady, when set, runs once the node's new pod is Ready and before the wait
+	// for the node to be healthy in Axon Server's terms (replace-node --fresh-volume
+	// re-registers the node and gives it back its group memberships there). It runs
+	// under the --node-timeout context.
+	AfterReady func(ctx context.Context, m discovery.Member) error
 }
 
 // NodeResult is what one step did and how long it took.
@@ -248,6 +256,9 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, res *NodeResult, su
 	t, err := r.waitPod(nctx, pw, m, restart, ev)
 	res.ShutdownSeconds, res.GraceSeconds = secs(t.shutdown()), t.grace
 	var last *snapshot.Snapshot
+	if err == nil && r.AfterReady != nil {
+		err = r.AfterReady(nctx, m)
+	}
 	if err == nil {
 		last, err = r.waitAxon(nctx, s.Node, &t, ev)
 	}
@@ -337,6 +348,9 @@ func (r *Runner) preflight(ctx context.Context, s Step, ev func(kind, msg string
 			c := snap.Quorum()
 			ok, hs := c.Healthy(s.Node)
 			v := c.CanStop(s.Node)
+			if r.Check != nil {
+				v = r.Check(c, s.Node)
+			}
 			if ok && v.Safe {
 				return snap, false, nil
 			}
