@@ -53,6 +53,15 @@ func down(c quorum.Cluster, node string) quorum.Cluster {
 	return c
 }
 
+func noLeader(c quorum.Cluster, group string) quorum.Cluster {
+	for i := range c.Groups {
+		if c.Groups[i].Name == group {
+			c.Groups[i].Leader = ""
+		}
+	}
+	return c
+}
+
 func order(p Plan) []string {
 	var out []string
 	for _, s := range p.Steps {
@@ -110,6 +119,16 @@ func TestNewPlan(t *testing.T) {
 			order:     []string{"c/follower", "a/leader", "b/leader"},
 			elections: map[string]int{"g1": 2, "g2": 1},
 			risk:      map[string][]string{"a": {"g1"}},
+		},
+		{
+			name: "an interrupted step: its group between leaders does not make the done nodes redo or the others jump the queue",
+			// c was restarting (done: on the new image) and led g; g has no leader yet.
+			c:         noLeader(down(cl("g:c:a=P,b=P,c=P,d=P,e=P", "h:a:a=P,b=P,d=P"), "c"), "g"),
+			targets:   []string{"a", "b", "c", "d", "e"},
+			done:      []string{"c", "d"},
+			order:     []string{"c/unhealthy", "b/follower", "e/follower", "a/leader"},
+			skipped:   []string{"d"},
+			elections: map[string]int{"g": 0, "h": 1},
 		},
 		{
 			name:    "a group of one member: no safe order exists",
