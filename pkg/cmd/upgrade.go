@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"regexp"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,20 +47,10 @@ type UpgradeOptions struct {
 	genericiooptions.IOStreams
 	Flags *connect.Flags
 
-	Image            string
-	Container        string
-	Nodes            []string
-	Output           string
-	DryRun           bool
-	Force            bool
-	StealLock        bool
-	SafetyTimeout    time.Duration
-	NodeTimeout      time.Duration
-	Timeout          time.Duration
-	Pause            time.Duration
-	Poll             time.Duration
-	MinActiveBackups int
-	Progress         string
+	RollingFlags
+	Image     string
+	Container string
+	Nodes     []string
 
 	open    connect.Opener
 	session *connect.Session
@@ -71,9 +58,7 @@ type UpgradeOptions struct {
 
 // NewCmdUpgrade returns `kubectl axon upgrade`.
 func NewCmdUpgrade(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &UpgradeOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open,
-		SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 250 * time.Millisecond,
-		MinActiveBackups: quorum.DefaultMinActiveBackups}
+	o := &UpgradeOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, RollingFlags: DefaultRollingFlags()}
 	c := &cobra.Command{
 		Use:   "upgrade --image REF [NODE...]",
 		Short: "Rolling upgrade to a new image that never costs a replication group its quorum",
@@ -104,24 +89,13 @@ Lease). Exit 3 when a safety check refuses, 4 when a node does not come back.`,
 	f := c.Flags()
 	f.StringVar(&o.Image, "image", o.Image, "the image to move to (required), e.g. axoniq/axonserver:2024.2.0-nonroot")
 	f.StringVar(&o.Container, "container", o.Container, "the container to change (default: the Axon Server container)")
-	f.StringVarP(&o.Output, "output", "o", o.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
-	f.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the plan only; change nothing")
-	f.BoolVar(&o.Force, "force", o.Force, "proceed when a safety check still fails (loud warning and an Event); never skips waiting for a node to be healthy")
-	f.BoolVar(&o.StealLock, "steal-lock", o.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
-	f.DurationVar(&o.SafetyTimeout, "safety-timeout", o.SafetyTimeout, "how long to wait before a node for the cluster to be healthy and the node safe to stop")
-	f.DurationVar(&o.NodeTimeout, "node-timeout", o.NodeTimeout, "how long one node may take to come back healthy")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "time limit of the whole run (0: none)")
-	f.DurationVar(&o.Pause, "pause", o.Pause, "pause between nodes")
-	f.DurationVar(&o.Poll, "poll-interval", o.Poll, "how often to ask Axon Server while waiting")
-	f.IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
-	f.StringVar(&o.Progress, "progress", o.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
-	_ = f.MarkHidden("progress")
+	o.RollingFlags.AddFlags(f)
 	return c
 }
 
 // Validate checks the flags; nothing has been contacted yet.
 func (o *UpgradeOptions) Validate() error {
-	if err := o.Flags.Validate(); err != nil {
+	if err := o.RollingFlags.Validate(o.Flags, "upgrade changes StatefulSets"); err != nil {
 		return err
 	}
 	if o.Image == "" {
@@ -129,23 +103,6 @@ func (o *UpgradeOptions) Validate() error {
 	}
 	if err := ValidateImageRef(o.Image); err != nil {
 		return cli.Usagef("--image %q: %v", o.Image, err)
-	}
-	if o.Output != "" && o.Output != "json" {
-		return cli.Usagef("--output must be json, not %q", o.Output)
-	}
-	switch progress.Format(o.Progress) {
-	case progress.FormatAuto, progress.FormatSpinner, progress.FormatLines, progress.FormatNone:
-	default:
-		return cli.Usagef("--progress must be spinner, lines or none, not %q", o.Progress)
-	}
-	if o.Flags.AxonOnly() {
-		return cli.Usagef("upgrade changes StatefulSets: it needs Kubernetes, not --axon-url")
-	}
-	if o.SafetyTimeout <= 0 || o.NodeTimeout <= 0 || o.Timeout < 0 || o.Pause < 0 || o.Poll < 10*time.Millisecond {
-		return cli.Usagef("--safety-timeout and --node-timeout must be positive, --timeout and --pause not negative, --poll-interval at least 10ms")
-	}
-	if o.MinActiveBackups < 0 {
-		return cli.Usagef("--min-active-backups must not be negative")
 	}
 	return nil
 }
@@ -211,21 +168,9 @@ type upgradeTarget struct {
 
 // Run plans, prints the plan and, unless --dry-run, takes the steps.
 func (o *UpgradeOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
-	observe := func(ctx context.Context) (*snapshot.Snapshot, error) {
-		return snapshot.Take(ctx, o.session, snapshot.Options{Query: o.session.Query(false),
-			Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups})
-	}
-	snap, err := observe(ctx)
+	ctx, stop, cancel := o.runContext(ctx)
+	defer cancel()
+	snap, err := o.observer(o.session)(ctx)
 	if err != nil {
 		return err
 	}
@@ -240,7 +185,7 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 		}
 		return o.printPlan(o.Out, snap, plan)
 	}
-	sink := o.sink()
+	sink := o.sink(o.IOStreams)
 	defer sink.Close()
 	if o.Output == "json" {
 		sink.Emit(progress.Event{Kind: "plan", Message: fmt.Sprintf("%d steps", len(plan.Steps)), Data: o.planDoc(snap, plan)})
@@ -261,47 +206,26 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	holder := lock.Identity("upgrade to " + o.Image)
-	lk, err := lock.Acquire(ctx, o.session.Kube, lock.Options{Namespace: snap.Namespace, Cluster: snap.Cluster,
-		Holder: holder, Steal: o.StealLock, OnLost: func(err error) {
-			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "lost the operation Lease: " + err.Error()})
-			stop()
-		}})
+	release, err := o.holdLock(ctx, o.session.Kube, snap, holder, sink, stop)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := lk.Release(rctx); err != nil {
-			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
-		}
-	}()
-	if lk.Stolen != "" {
-		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: fmt.Sprintf("took over Lease %s from %s", lk.Name(), lk.Stolen)})
-	}
-	if o.Force {
-		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "--force: safety checks that still fail will be overridden; writes to a replication group may stop"})
-	}
+	defer release()
 	byNode := map[string]upgradeTarget{}
 	for _, t := range targets {
 		byNode[t.member.NodeName] = t
 	}
-	r := &stepper.Runner{
-		Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe,
-		Act: func(ctx context.Context, m discovery.Member) (bool, error) {
-			return o.act(ctx, m, byNode[m.NodeName].container)
-		},
-		Op:       record.Op{Operation: "upgrade", Detail: "to " + o.Image, Holder: holder},
-		Recorder: &record.Recorder{Kube: o.session.Kube, Namespace: snap.Namespace},
-		Progress: sink, Force: o.Force,
-		SafetyTimeout: o.SafetyTimeout, NodeTimeout: o.NodeTimeout, Pause: o.Pause, Poll: o.Poll,
-		Resume: o.commandLine(snap, o.Image, o.Nodes),
-		RollBack: func(node string) string {
-			if prev := previousImage(byNode[node], o.Image); prev != "" {
-				return o.commandLine(snap, prev, []string{node})
-			}
-			return ""
-		},
+	r := o.runner(o.session, snap, sink)
+	r.Act = func(ctx context.Context, m discovery.Member) (bool, error) {
+		return o.act(ctx, m, byNode[m.NodeName].container)
+	}
+	r.Op = record.Op{Operation: "upgrade", Detail: "to " + o.Image, Holder: holder}
+	r.Resume = o.commandLine(snap, o.Image, o.Nodes)
+	r.RollBack = func(node string) string {
+		if prev := previousImage(byNode[node], o.Image); prev != "" {
+			return o.commandLine(snap, prev, []string{node})
+		}
+		return ""
 	}
 	sum, runErr := r.Run(ctx, plan)
 	if o.Output == "json" {
@@ -445,13 +369,6 @@ func (o *UpgradeOptions) commandLine(snap *snapshot.Snapshot, image string, node
 		s += " " + strings.Join(nodes, " ")
 	}
 	return s
-}
-
-func (o *UpgradeOptions) sink() progress.Sink {
-	if o.Output == "json" {
-		return progress.New(progress.FormatJSON, o.Out, o.ErrOut)
-	}
-	return progress.New(progress.Format(o.Progress), o.Out, o.ErrOut)
 }
 
 // planDoc is the plan as data.

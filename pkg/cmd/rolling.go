@@ -1,0 +1,154 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/lock"
+	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/record"
+	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
+	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
+)
+
+// RollingFlags are the flags of the commands that step through the nodes one at
+// a time on the stepper (upgrade, replace-node, drain-node).
+type RollingFlags struct {
+	Output           string
+	DryRun           bool
+	Force            bool
+	StealLock        bool
+	SafetyTimeout    time.Duration
+	NodeTimeout      time.Duration
+	Timeout          time.Duration
+	Pause            time.Duration
+	Poll             time.Duration
+	MinActiveBackups int
+	Progress         string
+}
+
+// DefaultRollingFlags are the defaults of RollingFlags.
+func DefaultRollingFlags() RollingFlags {
+	return RollingFlags{SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 250 * time.Millisecond,
+		MinActiveBackups: quorum.DefaultMinActiveBackups}
+}
+
+// AddFlags registers the flags.
+func (r *RollingFlags) AddFlags(f *pflag.FlagSet) {
+	f.StringVarP(&r.Output, "output", "o", r.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
+	f.BoolVar(&r.DryRun, "dry-run", r.DryRun, "print the plan only; change nothing")
+	f.BoolVar(&r.Force, "force", r.Force, "proceed when a safety check still fails (loud warning and an Event); never skips waiting for a node to be healthy")
+	f.BoolVar(&r.StealLock, "steal-lock", r.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
+	f.DurationVar(&r.SafetyTimeout, "safety-timeout", r.SafetyTimeout, "how long to wait before a node for the cluster to be healthy and the node safe to stop")
+	f.DurationVar(&r.NodeTimeout, "node-timeout", r.NodeTimeout, "how long one node may take to come back healthy")
+	f.DurationVar(&r.Timeout, "timeout", r.Timeout, "time limit of the whole run (0: none)")
+	f.DurationVar(&r.Pause, "pause", r.Pause, "pause between nodes")
+	f.DurationVar(&r.Poll, "poll-interval", r.Poll, "how often to ask Axon Server while waiting")
+	f.IntVar(&r.MinActiveBackups, "min-active-backups", r.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
+	f.StringVar(&r.Progress, "progress", r.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
+	_ = f.MarkHidden("progress")
+}
+
+// Validate checks the flags; what says what the command changes ("upgrade changes
+// StatefulSets") for the refusal of --axon-url.
+func (r *RollingFlags) Validate(flags *connect.Flags, what string) error {
+	if err := flags.Validate(); err != nil {
+		return err
+	}
+	if r.Output != "" && r.Output != "json" {
+		return cli.Usagef("--output must be json, not %q", r.Output)
+	}
+	switch progress.Format(r.Progress) {
+	case progress.FormatAuto, progress.FormatSpinner, progress.FormatLines, progress.FormatNone:
+	default:
+		return cli.Usagef("--progress must be spinner, lines or none, not %q", r.Progress)
+	}
+	if flags.AxonOnly() {
+		return cli.Usagef("%s: it needs Kubernetes, not --axon-url", what)
+	}
+	if r.SafetyTimeout <= 0 || r.NodeTimeout <= 0 || r.Timeout < 0 || r.Pause < 0 || r.Poll < 10*time.Millisecond {
+		return cli.Usagef("--safety-timeout and --node-timeout must be positive, --timeout and --pause not negative, --poll-interval at least 10ms")
+	}
+	if r.MinActiveBackups < 0 {
+		return cli.Usagef("--min-active-backups must not be negative")
+	}
+	return nil
+}
+
+// runContext is the run's context: cancelled on Ctrl-C or SIGTERM (stop) and at
+// --timeout. cancel releases both.
+func (r *RollingFlags) runContext(ctx context.Context) (_ context.Context, stop, cancel func()) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	cancel = stop
+	if r.Timeout > 0 {
+		var c context.CancelFunc
+		ctx, c = context.WithTimeout(ctx, r.Timeout)
+		cancel = func() { c(); stop() }
+	}
+	return ctx, stop, cancel
+}
+
+// observer takes one look at the cluster the session selects.
+func (r *RollingFlags) observer(sess *connect.Session) stepper.Observer {
+	return func(ctx context.Context) (*snapshot.Snapshot, error) {
+		return snapshot.Take(ctx, sess, snapshot.Options{Query: sess.Query(false),
+			Inspect: sess.InspectOptions(), MinActiveBackups: r.MinActiveBackups})
+	}
+}
+
+// sink is the progress display: JSON lines on stdout with -o json, else --progress
+// on stderr.
+func (r *RollingFlags) sink(streams genericiooptions.IOStreams) progress.Sink {
+	if r.Output == "json" {
+		return progress.New(progress.FormatJSON, streams.Out, streams.ErrOut)
+	}
+	return progress.New(progress.Format(r.Progress), streams.Out, streams.ErrOut)
+}
+
+// holdLock takes the cluster's operation Lease for holder; losing it calls stop.
+// The returned release gives it back (and reports a failure to the sink).
+func (r *RollingFlags) holdLock(ctx context.Context, kube kubernetes.Interface, snap *snapshot.Snapshot, holder string, sink progress.Sink, stop func()) (release func(), err error) {
+	lk, err := lock.Acquire(ctx, kube, lock.Options{Namespace: snap.Namespace, Cluster: snap.Cluster,
+		Holder: holder, Steal: r.StealLock, OnLost: func(err error) {
+			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "lost the operation Lease: " + err.Error()})
+			stop()
+		}})
+	if err != nil {
+		return nil, err
+	}
+	if lk.Stolen != "" {
+		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: fmt.Sprintf("took over Lease %s from %s", lk.Name(), lk.Stolen)})
+	}
+	if r.Force {
+		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "--force: safety checks that still fail will be overridden; writes to a replication group may stop"})
+	}
+	return func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := lk.Release(rctx); err != nil {
+			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+		}
+	}, nil
+}
+
+// runner is a stepper.Runner with the flags' timeouts and policy.
+func (r *RollingFlags) runner(sess *connect.Session, snap *snapshot.Snapshot, sink progress.Sink) *stepper.Runner {
+	return &stepper.Runner{Kube: sess.Kube, Namespace: snap.Namespace, Observe: r.observer(sess),
+		Recorder: &record.Recorder{Kube: sess.Kube, Namespace: snap.Namespace},
+		Progress: sink, Force: r.Force,
+		SafetyTimeout: r.SafetyTimeout, NodeTimeout: r.NodeTimeout, Pause: r.Pause, Poll: r.Poll}
+}
