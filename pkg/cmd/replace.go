@@ -1,0 +1,584 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/lock"
+	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/rebuild"
+	"github.com/kubectl-axon/kubectl-axon/pkg/record"
+	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
+	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
+	"github.com/kubectl-axon/kubectl-axon/pkg/table"
+)
+
+const replaceExample = `  # Replace one node's pod (e.g. to pick up a new JVM or base image under the same tag)
+  kubectl axon replace-node -n axon axonserver-2
+
+  # Rolling restart of the whole cluster in the safe order (leaders last)
+  kubectl axon replace-node -n axon --all
+
+  # Show the plan and change nothing
+  kubectl axon replace-node -n axon --all --dry-run
+
+  # Rebuild a node whose volume was lost: unregister it, delete its PVCs and pod,
+  # and add the new node back to its groups with its former roles
+  kubectl axon replace-node -n axon --fresh-volume axonserver-3
+
+  # The same from a script (no prompt), one JSON event per line
+  kubectl axon replace-node -n axon --fresh-volume --yes -o json axonserver-3`
+
+// ReplaceOptions replaces nodes' pods, one singleton StatefulSet at a time, with or
+// without their volumes.
+type ReplaceOptions struct {
+	genericiooptions.IOStreams
+	Flags *connect.Flags
+
+	Nodes            []string
+	All              bool
+	FreshVolume      bool
+	Yes              bool
+	Output           string
+	DryRun           bool
+	Force            bool
+	StealLock        bool
+	SafetyTimeout    time.Duration
+	NodeTimeout      time.Duration
+	Timeout          time.Duration
+	Pause            time.Duration
+	Poll             time.Duration
+	JoinWait         time.Duration
+	MinActiveBackups int
+	Progress         string
+
+	open    connect.Opener
+	session *connect.Session
+}
+
+// NewCmdReplaceNode returns `kubectl axon replace-node`.
+func NewCmdReplaceNode(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
+	o := &ReplaceOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open,
+		SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 250 * time.Millisecond,
+		JoinWait: 20 * time.Second, MinActiveBackups: quorum.DefaultMinActiveBackups}
+	c := &cobra.Command{
+		Use:   "replace-node (NODE... | --all) [--fresh-volume]",
+		Short: "Replace nodes with freshly built ones, one at a time, optionally on fresh volumes",
+		Long: `Replace Axon Server nodes with freshly built ones, one singleton StatefulSet at a
+time: for each node, wait until the cluster is healthy apart from it and stopping it
+keeps every group's quorum, delete its pod, let the StatefulSet recreate it, and wait
+until the node and then every node is healthy. --all is a rolling restart of the
+whole cluster in the safe order (unhealthy nodes first, leaders last). NODE is an Axon
+Server node name or a StatefulSet name.
+
+--fresh-volume rebuilds each node on empty volumes (after a lost volume, or to start
+clean): it records the node's replication groups and roles on its StatefulSet, checks
+that every group keeps committing without the node for the whole rebuild (refusing
+otherwise), unregisters the node from the cluster (which moves leadership off it),
+deletes the pod's own PVCs and the pod, waits for the new node to register (autocluster,
+else POST /v1/cluster), adds it back to each group with its former role and waits
+until it has caught up everywhere. It asks for confirmation, naming the PVCs it deletes
+(--yes for scripts). Every step is recorded on the StatefulSet: rerun the same command
+to continue after an interruption. One operation at a time per cluster (a Lease).
+Exit 3 when a safety check refuses, 4 when a node does not come back.`,
+		Example:           replaceExample,
+		ValidArgsFunction: completeNodeNames(o.Flags, open),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.Nodes = args
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			defer o.session.Close()
+			return o.Run(c.Context())
+		},
+	}
+	o.Flags.AddFlags(c.Flags())
+	f := c.Flags()
+	f.BoolVar(&o.All, "all", o.All, "replace every node of the cluster (a rolling restart in the safe order)")
+	f.BoolVar(&o.FreshVolume, "fresh-volume", o.FreshVolume, "rebuild the nodes on empty volumes: unregister, delete the pod's PVCs and pod, rejoin with the former roles")
+	f.BoolVarP(&o.Yes, "yes", "y", o.Yes, "do not ask for confirmation before deleting PVCs (--fresh-volume)")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
+	f.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the plan only; change nothing")
+	f.BoolVar(&o.Force, "force", o.Force, "proceed when a safety check still fails (loud warning and an Event); not with --fresh-volume")
+	f.BoolVar(&o.StealLock, "steal-lock", o.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
+	f.DurationVar(&o.SafetyTimeout, "safety-timeout", o.SafetyTimeout, "how long to wait before a node for the cluster to be healthy and the node safe to stop")
+	f.DurationVar(&o.NodeTimeout, "node-timeout", o.NodeTimeout, "how long one node may take to come back healthy (with --fresh-volume: caught up in every group)")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "time limit of the whole run (0: none)")
+	f.DurationVar(&o.Pause, "pause", o.Pause, "pause between nodes")
+	f.DurationVar(&o.Poll, "poll-interval", o.Poll, "how often to ask Axon Server while waiting")
+	f.DurationVar(&o.JoinWait, "join-wait", o.JoinWait, "with --fresh-volume: how long the new node may take to register by itself (autocluster) before it is sent POST /v1/cluster")
+	f.IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
+	f.StringVar(&o.Progress, "progress", o.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
+	_ = f.MarkHidden("progress")
+	return c
+}
+
+// Validate checks the flags; nothing has been contacted yet.
+func (o *ReplaceOptions) Validate() error {
+	if err := o.Flags.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.All && len(o.Nodes) > 0:
+		return cli.Usagef("give NODE names or --all, not both")
+	case !o.All && len(o.Nodes) == 0:
+		return cli.Usagef("name the nodes to replace, or give --all")
+	case o.Output != "" && o.Output != "json":
+		return cli.Usagef("--output must be json, not %q", o.Output)
+	case o.Flags.AxonOnly():
+		return cli.Usagef("replace-node deletes pods: it needs Kubernetes, not --axon-url")
+	case o.FreshVolume && o.Force:
+		return cli.Usagef("--force does not apply to --fresh-volume: a rebuild that would cost a group its commit availability is always refused")
+	case o.SafetyTimeout <= 0 || o.NodeTimeout <= 0 || o.Timeout < 0 || o.Pause < 0 || o.Poll < 10*time.Millisecond || o.JoinWait < 0:
+		return cli.Usagef("--safety-timeout and --node-timeout must be positive, --timeout, --pause and --join-wait not negative, --poll-interval at least 10ms")
+	case o.MinActiveBackups < 0:
+		return cli.Usagef("--min-active-backups must not be negative")
+	case o.FreshVolume && !o.DryRun && !o.Yes && !isTerminalIn(o.In):
+		return cli.Usagef("--fresh-volume deletes PVCs and asks for confirmation, but stdin is not a terminal: give --yes")
+	}
+	switch progress.Format(o.Progress) {
+	case progress.FormatAuto, progress.FormatSpinner, progress.FormatLines, progress.FormatNone:
+	default:
+		return cli.Usagef("--progress must be spinner, lines or none, not %q", o.Progress)
+	}
+	return nil
+}
+
+func isTerminalIn(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// Complete opens the clients.
+func (o *ReplaceOptions) Complete() error {
+	s, err := o.open(o.Flags)
+	if err != nil {
+		return err
+	}
+	o.session = s
+	return nil
+}
+
+// replaceTarget is one node of the run with what the plan shows of it.
+type replaceTarget struct {
+	member  discovery.Member
+	groups  []rebuild.Membership
+	impacts []rebuild.GroupImpact
+	claims  []string
+}
+
+// Run plans, prints the plan, asks, and unless --dry-run takes the steps.
+func (o *ReplaceOptions) Run(ctx context.Context) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	observe := func(ctx context.Context) (*snapshot.Snapshot, error) {
+		return snapshot.Take(ctx, o.session, snapshot.Options{Query: o.session.Query(false),
+			Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups})
+	}
+	snap, err := observe(ctx)
+	if err != nil {
+		return err
+	}
+	members, err := o.members(snap)
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(members))
+	marks := map[string]rebuild.State{}
+	for i, m := range members {
+		names[i] = m.NodeName
+	}
+	for _, m := range snap.Members {
+		if v, ok := m.StatefulSet.Annotations[rebuild.Annotation]; ok {
+			st, err := rebuild.Parse(v)
+			if err != nil {
+				return fmt.Errorf("StatefulSet %s: %w", m.StatefulSet.Name, err)
+			}
+			marks[m.NodeName] = st
+		}
+	}
+	dec, err := rebuild.Decide(names, o.FreshVolume, marks, time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		return cli.Refusedf("%v", err)
+	}
+	c := snap.Quorum()
+	plan := stepper.NewPlan(stepper.Input{Cluster: c, Targets: names, Done: dec.Done})
+	targets := map[string]*replaceTarget{}
+	for _, m := range members {
+		t := &replaceTarget{member: m, groups: rebuild.Memberships(c, m.NodeName)}
+		if st, ok := marks[m.NodeName]; ok && st.Fresh && len(st.Groups) > 0 && (dec.Resume && st.Run == dec.Run || dec.Keep[m.NodeName].Run != "") {
+			t.groups = st.Groups // recorded before an earlier run unregistered the node
+		}
+		targets[m.NodeName] = t
+	}
+	if o.FreshVolume {
+		if err := o.freshPlan(snap, &plan, targets, marks); err != nil {
+			return err
+		}
+	}
+	if o.DryRun {
+		if o.Output == "json" {
+			return writeData(o.Out, o.planDoc(snap, plan, targets), "json")
+		}
+		return o.printPlan(o.Out, snap, plan, targets)
+	}
+	sink := o.sink()
+	defer sink.Close()
+	if o.Output == "json" {
+		sink.Emit(progress.Event{Kind: "plan", Message: fmt.Sprintf("%d steps", len(plan.Steps)), Data: o.planDoc(snap, plan, targets)})
+	} else if err := o.printPlan(o.Out, snap, plan, targets); err != nil {
+		return err
+	}
+	if b := plan.Blocked(); len(b) > 0 && !o.Force {
+		var why []string
+		for _, s := range b {
+			for _, i := range s.Verdict.Blocked {
+				why = append(why, s.Node+": "+i.String())
+			}
+		}
+		if o.FreshVolume {
+			return cli.Refusedf("refusing to rebuild: %s; nothing was changed", strings.Join(why, "; "))
+		}
+		return cli.Refusedf("no safe order exists: even with every node healthy, %s; nothing was changed (--force overrides)", strings.Join(why, "; "))
+	}
+	if len(plan.Steps) == 0 {
+		sink.Emit(progress.Event{Kind: "summary", Message: "nothing to do: every node was replaced by an earlier run and is healthy"})
+		return nil
+	}
+	if o.FreshVolume && !o.Yes {
+		if ok, err := o.confirm(plan, targets); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			return cli.Refusedf("not confirmed; nothing was changed")
+		}
+	}
+	what := "replace-node"
+	if o.FreshVolume {
+		what += " --fresh-volume"
+	}
+	holder := lock.Identity(what + " " + strings.Join(names, " "))
+	lk, err := lock.Acquire(ctx, o.session.Kube, lock.Options{Namespace: snap.Namespace, Cluster: snap.Cluster,
+		Holder: holder, Steal: o.StealLock, OnLost: func(err error) {
+			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "lost the operation Lease: " + err.Error()})
+			stop()
+		}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := lk.Release(rctx); err != nil {
+			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+		}
+	}()
+	if lk.Stolen != "" {
+		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: fmt.Sprintf("took over Lease %s from %s", lk.Name(), lk.Stolen)})
+	}
+	if o.Force {
+		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "--force: safety checks that still fail will be overridden; writes to a replication group may stop"})
+	}
+	rec := &record.Recorder{Kube: o.session.Kube, Namespace: snap.Namespace}
+	env := &rebuild.Env{Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe, Client: o.session.Client,
+		Recorder: rec, Progress: sink, Poll: o.Poll, JoinWait: o.JoinWait, UnregisterTimeout: o.NodeTimeout}
+	// Step 1: record each node still to do (kept as they are: marks of a resumed run,
+	// and the recorded groups of a node in the middle of a rebuild).
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	for _, s := range plan.Steps {
+		if st, ok := marks[s.Node]; ok && (dec.Resume && st.Run == dec.Run || dec.Keep[s.Node].Run != "") {
+			continue
+		}
+		st := rebuild.State{Run: dec.Run, Targets: sorted, Fresh: o.FreshVolume, Phase: rebuild.Pending}
+		if o.FreshVolume {
+			st.Groups = targets[s.Node].groups
+		}
+		if err := env.Save(ctx, targets[s.Node].member.StatefulSet.Name, st); err != nil {
+			return err
+		}
+	}
+	r := &stepper.Runner{
+		Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe, Act: env.Act,
+		Op:       record.Op{Operation: "replace-node", Detail: o.detail(), Holder: holder},
+		Recorder: rec,
+		Progress: finishingSink{Sink: sink, finish: func(node string) {
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := env.Finish(fctx, targets[node].member.StatefulSet.Name); err != nil {
+				sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Node: node, Message: err.Error()})
+			}
+		}},
+		Force:         o.Force,
+		SafetyTimeout: o.SafetyTimeout, NodeTimeout: o.NodeTimeout, Pause: o.Pause, Poll: o.Poll,
+		Resume: o.commandLine(snap),
+	}
+	if o.FreshVolume {
+		r.AfterReady = env.AfterReady
+		r.Check = func(c quorum.Cluster, node string) quorum.Verdict {
+			v, _ := rebuild.Removal(c, node, targets[node].groups)
+			return v
+		}
+	}
+	sum, runErr := r.Run(ctx, plan)
+	if o.Output == "json" {
+		sink.Emit(progress.Event{Kind: "summary", Message: replaceSummaryLine(sum, runErr), Data: sum})
+	} else {
+		sink.Close()
+		o.printSummary(o.Out, sum, runErr)
+	}
+	return runErr
+}
+
+// finishingSink removes a node's mark when its step finished, before passing the
+// event on.
+type finishingSink struct {
+	progress.Sink
+	finish func(node string)
+}
+
+func (f finishingSink) Emit(e progress.Event) {
+	if e.Kind == "step-finished" && e.Node != "" {
+		f.finish(e.Node)
+	}
+	f.Sink.Emit(e)
+}
+
+func (o *ReplaceOptions) detail() string {
+	if o.FreshVolume {
+		return "on a fresh volume"
+	}
+	return ""
+}
+
+// members maps the NODE arguments (or --all) to singleton StatefulSets.
+func (o *ReplaceOptions) members(snap *snapshot.Snapshot) ([]discovery.Member, error) {
+	var all []string
+	for _, m := range snap.Members {
+		all = append(all, m.NodeName)
+	}
+	var out []discovery.Member
+	if o.All {
+		out = append(out, snap.Members...)
+	}
+	seen := map[string]bool{}
+	for _, n := range o.Nodes {
+		m, ok := snap.Member(n)
+		if !ok {
+			return nil, cli.Usagef("no node %q in cluster %s (nodes: %s)", n, snap.Cluster, strings.Join(all, ", "))
+		}
+		if !seen[m.NodeName] {
+			seen[m.NodeName] = true
+			out = append(out, m)
+		}
+	}
+	for _, m := range out {
+		if r := m.StatefulSet.Spec.Replicas; r != nil && *r != 1 {
+			return nil, cli.Refusedf("StatefulSet %s has replicas=%d: replace-node handles singleton StatefulSets (one per Axon Server node) only", m.StatefulSet.Name, *r)
+		}
+	}
+	return out, nil
+}
+
+// freshPlan judges each step by Removal instead of CanStop and lists the PVCs.
+func (o *ReplaceOptions) freshPlan(snap *snapshot.Snapshot, plan *stepper.Plan, targets map[string]*replaceTarget, marks map[string]rebuild.State) error {
+	c := snap.Quorum()
+	for i := range plan.Steps {
+		s := &plan.Steps[i]
+		t := targets[s.Node]
+		v, impacts := rebuild.Removal(c, s.Node, t.groups)
+		t.impacts = impacts
+		s.Verdict, s.Structural = v, false
+		for _, gi := range impacts {
+			s.Structural = s.Structural || gi.Structural
+		}
+		if st, ok := marks[s.Node]; ok && st.Phase.AtLeast(rebuild.Deleting) {
+			for _, cl := range st.Claims {
+				t.claims = append(t.claims, cl.Name)
+			}
+			continue
+		}
+		claims, _, err := rebuild.OwnedClaims(t.member.StatefulSet, t.member.Pod)
+		if err != nil {
+			return cli.Refusedf("%s: %v", s.Node, err)
+		}
+		t.claims = claims
+	}
+	return nil
+}
+
+// confirm asks on the terminal, naming the PVCs.
+func (o *ReplaceOptions) confirm(plan stepper.Plan, targets map[string]*replaceTarget) (bool, error) {
+	fmt.Fprintln(o.ErrOut, "This deletes, one node at a time, these PersistentVolumeClaims and the data on their volumes:")
+	for _, s := range plan.Steps {
+		fmt.Fprintf(o.ErrOut, "  %s: %s\n", s.Node, strings.Join(targets[s.Node].claims, ", "))
+	}
+	fmt.Fprint(o.ErrOut, "Type yes to continue: ")
+	line, err := bufio.NewReader(o.In).ReadString('\n')
+	if err != nil && line == "" {
+		return false, cli.Refusedf("no answer; nothing was changed")
+	}
+	return strings.TrimSpace(line) == "yes", nil
+}
+
+func (o *ReplaceOptions) commandLine(snap *snapshot.Snapshot) string {
+	s := fmt.Sprintf("kubectl axon replace-node -n %s --axon-cluster %s", snap.Namespace, snap.Cluster)
+	if o.FreshVolume {
+		s += " --fresh-volume"
+	}
+	if o.All {
+		return s + " --all"
+	}
+	return s + " " + strings.Join(o.Nodes, " ")
+}
+
+func (o *ReplaceOptions) sink() progress.Sink {
+	if o.Output == "json" {
+		return progress.New(progress.FormatJSON, o.Out, o.ErrOut)
+	}
+	return progress.New(progress.Format(o.Progress), o.Out, o.ErrOut)
+}
+
+// replacePlanNode is a node's part of the plan document.
+type replacePlanNode struct {
+	Node   string                `json:"node"`
+	Groups []rebuild.GroupImpact `json:"groups"`
+	PVCs   []string              `json:"pvcs"`
+}
+
+func (o *ReplaceOptions) planDoc(snap *snapshot.Snapshot, p stepper.Plan, targets map[string]*replaceTarget) map[string]any {
+	steps := p.Steps
+	if steps == nil {
+		steps = []stepper.Step{}
+	}
+	doc := map[string]any{"kind": "AxonReplaceNodePlan", "cluster": snap.Cluster, "namespace": snap.Namespace,
+		"freshVolume": o.FreshVolume, "steps": steps, "skipped": p.Skipped, "elections": p.Elections, "safe": len(p.Blocked()) == 0}
+	if o.FreshVolume {
+		nodes := []replacePlanNode{}
+		for _, s := range p.Steps {
+			t := targets[s.Node]
+			nodes = append(nodes, replacePlanNode{Node: s.Node, Groups: t.impacts, PVCs: t.claims})
+		}
+		doc["rebuild"] = nodes
+	}
+	return doc
+}
+
+func (o *ReplaceOptions) printPlan(w io.Writer, snap *snapshot.Snapshot, p stepper.Plan, targets map[string]*replaceTarget) error {
+	how := "Replace"
+	if o.FreshVolume {
+		how = "Rebuild on fresh volumes"
+	}
+	fmt.Fprintf(w, "%s: plan for cluster %s in namespace %s\n", how, snap.Cluster, snap.Namespace)
+	if len(p.Steps) > 0 {
+		t := table.New(w, "STEP", "NODE", "KIND", "GROUPS", "LEADS", "SAFE")
+		for i, s := range p.Steps {
+			t.Row(fmt.Sprint(i+1), s.Node, string(s.Kind), listOr(s.Groups), listOr(s.Leads), verdictText(s))
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(p.Skipped) > 0 {
+		var names []string
+		for _, s := range p.Skipped {
+			names = append(names, s.Node)
+		}
+		fmt.Fprintf(w, "Skipped (replaced by an earlier run and healthy): %s\n", strings.Join(names, ", "))
+	}
+	if len(p.Steps) == 0 {
+		fmt.Fprintln(w, "Nothing to do.")
+		return nil
+	}
+	if o.FreshVolume {
+		fmt.Fprintln(w, "\nDuring each rebuild (fault tolerance: how many more voting members each group may lose):")
+		t := table.New(w, "NODE", "GROUP", "ROLE", "TOLERANCE NOW", "DURING", "VERDICT")
+		for _, s := range p.Steps {
+			for _, gi := range targets[s.Node].impacts {
+				verdict := "ok"
+				if gi.Blocked != "" {
+					verdict = "REFUSED: " + gi.Blocked
+				}
+				t.Row(s.Node, gi.Group, string(gi.Role), fmt.Sprint(gi.FaultTolerance), fmt.Sprint(gi.During), verdict)
+			}
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+		for _, s := range p.Steps {
+			fmt.Fprintf(w, "PVCs to delete for %s: %s\n", s.Node, strings.Join(targets[s.Node].claims, ", "))
+		}
+		return nil
+	}
+	var groups []string
+	for g := range p.Elections {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	var el []string
+	for _, g := range groups {
+		el = append(el, fmt.Sprintf("%s %d", g, p.Elections[g]))
+	}
+	fmt.Fprintf(w, "Leader elections per group (at most): %s\n", strings.Join(el, ", "))
+	return nil
+}
+
+func replaceSummaryLine(sum *stepper.Summary, err error) string {
+	done := 0
+	for _, n := range sum.Nodes {
+		if n.Result == "done" {
+			done++
+		}
+	}
+	state := "finished"
+	if err != nil {
+		state = "stopped at " + sum.StoppedAt
+	}
+	return fmt.Sprintf("replace-node %s after %.1fs: %d of %d nodes replaced; overhead per node %.2fs (max %.2fs)",
+		state, sum.ElapsedSeconds, done, len(sum.Nodes), sum.MeanOverheadSeconds, sum.MaxOverheadSeconds)
+}
+
+func (o *ReplaceOptions) printSummary(w io.Writer, sum *stepper.Summary, err error) {
+	fmt.Fprintln(w)
+	t := table.New(w, "NODE", "RESULT", "SHUTDOWN", "DOWN", "TO HEALTHY", "OVERHEAD", "ELECTIONS")
+	for _, n := range sum.Nodes {
+		if n.Result == "done" {
+			t.Row(n.Node, n.Result, fmt.Sprintf("%.1fs", n.ShutdownSeconds), fmt.Sprintf("%.1fs", n.DownSeconds),
+				fmt.Sprintf("%.1fs", n.ToHealthySeconds), fmt.Sprintf("%.2fs", n.OverheadSeconds), fmt.Sprint(n.Elections))
+		} else {
+			t.Row(n.Node, n.Result, "-", "-", "-", "-", "-")
+		}
+	}
+	_ = t.Flush()
+	fmt.Fprintln(w, replaceSummaryLine(sum, err))
+}

@@ -1,0 +1,544 @@
+package rebuild
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/record"
+	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
+	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
+)
+
+// Env is what the procedure needs: Kubernetes, a way to look at the cluster, Axon
+// Server clients, and where to report.
+type Env struct {
+	Kube      kubernetes.Interface
+	Namespace string
+	Observe   stepper.Observer
+	Client    func(ctx context.Context, m discovery.Member) (*axonserver.Client, error)
+	Recorder  *record.Recorder
+	Progress  progress.Sink
+	// Poll is the interval of Axon Server polls; JoinWait how long a new node may take
+	// to register by itself (autocluster) before it is sent POST /v1/cluster;
+	// UnregisterTimeout bounds step 3.
+	Poll, JoinWait, UnregisterTimeout time.Duration
+}
+
+func (e *Env) defaults() {
+	if e.Poll <= 0 {
+		e.Poll = 250 * time.Millisecond
+	}
+	if e.JoinWait <= 0 {
+		e.JoinWait = 20 * time.Second
+	}
+	if e.UnregisterTimeout <= 0 {
+		e.UnregisterTimeout = 5 * time.Minute
+	}
+	if e.Progress == nil {
+		e.Progress = progress.Discard
+	}
+}
+
+func (e *Env) emit(node, kind, msg string, transient bool, data any) {
+	e.Progress.Emit(progress.Event{Kind: kind, Node: node, Message: msg, Transient: transient, Data: data})
+}
+
+// Load reads a StatefulSet and its State ("" phase when it carries none).
+func (e *Env) Load(ctx context.Context, sts string) (*appsv1.StatefulSet, State, bool, error) {
+	s, err := e.Kube.AppsV1().StatefulSets(e.Namespace).Get(ctx, sts, metav1.GetOptions{})
+	if err != nil {
+		return nil, State{}, false, err
+	}
+	v, ok := s.Annotations[Annotation]
+	if !ok {
+		return s, State{}, false, nil
+	}
+	st, err := Parse(v)
+	return s, st, true, err
+}
+
+// Save writes the State on the StatefulSet.
+func (e *Env) Save(ctx context.Context, sts string, st State) error {
+	return e.Recorder.Annotate(ctx, sts, map[string]string{Annotation: st.String()})
+}
+
+// Finish removes the State: the node's step is done.
+func (e *Env) Finish(ctx context.Context, sts string) error {
+	return e.Recorder.Annotate(ctx, sts, map[string]string{Annotation: ""})
+}
+
+// Act is the stepper's action: a plain replacement deletes the pod; --fresh-volume
+// takes steps 3 and 4. Each part checks the State (and the cluster) first, so a rerun
+// redoes nothing that was done.
+func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
+	e.defaults()
+	sts, st, ok, err := e.Load(ctx, m.StatefulSet.Name)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, nil // done by an earlier run (its mark removed): only wait for it
+	}
+	pods := e.Kube.CoreV1().Pods(e.Namespace)
+	pod, err := pods.Get(ctx, stepper.PodName(sts), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		pod = nil
+	case err != nil:
+		return false, err
+	}
+	if !st.Fresh {
+		if st.OldPod != "" && (pod == nil || string(pod.UID) != st.OldPod) {
+			return pod == nil, nil // replaced already (an earlier run deleted it)
+		}
+		if pod == nil {
+			return true, nil
+		}
+		st.OldPod = string(pod.UID)
+		if err := e.Save(ctx, sts.Name, st); err != nil {
+			return false, err
+		}
+		return true, deletePod(ctx, e.Kube, pod)
+	}
+	if !st.Phase.AtLeast(Unregistered) {
+		st.Phase = Unregistering
+		if err := e.Save(ctx, sts.Name, st); err != nil {
+			return false, err
+		}
+		if err := e.unregister(ctx, m.NodeName); err != nil {
+			return false, err
+		}
+		st.Phase = Unregistered
+		if err := e.Save(ctx, sts.Name, st); err != nil {
+			return false, err
+		}
+	}
+	if !st.Phase.AtLeast(Deleting) {
+		claims, skipped, err := OwnedClaims(sts, pod)
+		if err != nil {
+			return false, err
+		}
+		ord, _ := Ordinal(sts, pod)
+		st.Claims = nil
+		for _, name := range claims {
+			pvc, err := e.Kube.CoreV1().PersistentVolumeClaims(e.Namespace).Get(ctx, name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return false, err
+			}
+			if err := ClaimBelongs(sts, ord, pvc); err != nil {
+				return false, err
+			}
+			st.Claims = append(st.Claims, Claim{Name: name, UID: string(pvc.UID)})
+		}
+		if len(skipped) > 0 {
+			e.emit(m.NodeName, "warning", "not deleting volumes that are not the StatefulSet's own: "+strings.Join(skipped, ", "), false, nil)
+		}
+		st.OldPod, st.Phase = string(pod.UID), Deleting
+		if err := e.Save(ctx, sts.Name, st); err != nil {
+			return false, err
+		}
+	}
+	restart := pod == nil || string(pod.UID) == st.OldPod
+	if !st.Phase.AtLeast(VolumesDeleted) {
+		for _, c := range st.Claims {
+			uid := types.UID(c.UID)
+			err := e.Kube.CoreV1().PersistentVolumeClaims(e.Namespace).Delete(ctx, c.Name,
+				metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return false, fmt.Errorf("deleting PVC %s: %w", c.Name, err)
+			}
+		}
+		if pod != nil && string(pod.UID) == st.OldPod {
+			if err := deletePod(ctx, e.Kube, pod); err != nil {
+				return false, err
+			}
+		}
+		e.emit(m.NodeName, "volumes-deleted", fmt.Sprintf("deleted PVCs %s and pod %s; the StatefulSet recreates them on fresh volumes",
+			claimNames(st.Claims), stepper.PodName(sts)), false, st.Claims)
+		st.Phase = VolumesDeleted
+		if err := e.Save(ctx, sts.Name, st); err != nil {
+			return false, err
+		}
+	}
+	return restart, nil
+}
+
+func claimNames(cs []Claim) string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	if len(out) == 0 {
+		return "(none left)"
+	}
+	return strings.Join(out, ", ")
+}
+
+func deletePod(ctx context.Context, kube kubernetes.Interface, pod *corev1.Pod) error {
+	if pod.DeletionTimestamp != nil {
+		return nil
+	}
+	uid := pod.UID
+	err := kube.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting pod %s: %w", pod.Name, err)
+	}
+	return nil
+}
+
+// peer returns a client for a node other than node that answers, preferring an
+// admin node: the one REST changes are sent to.
+func (e *Env) peer(ctx context.Context, node string) (*axonserver.Client, *snapshot.Snapshot, error) {
+	snap, err := e.Observe(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var best *discovery.Member
+	for i := range snap.Members {
+		m := snap.Members[i]
+		v := snap.Obs.Nodes[m.NodeName]
+		if m.NodeName == node || m.Pod == nil || v == nil || v.Me == nil {
+			continue
+		}
+		if best == nil || v.Me.AdminNode && !snap.Obs.Nodes[best.NodeName].Me.AdminNode {
+			best = &snap.Members[i]
+		}
+	}
+	if best == nil {
+		return nil, snap, fmt.Errorf("no Axon Server node other than %s answers", node)
+	}
+	c, err := e.Client(ctx, *best)
+	return c, snap, err
+}
+
+// unregister is step 3: DELETE /v1/cluster/{node} on another node (re-sent now and
+// then: it is idempotent), until no group lists the node and the cluster does not
+// know it.
+func (e *Env) unregister(ctx context.Context, node string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.UnregisterTimeout)
+	defer cancel()
+	var sent time.Time
+	for {
+		c, _, err := e.peer(ctx, node)
+		msg := ""
+		if err == nil {
+			if time.Since(sent) > 10*time.Second {
+				if err = c.RemoveNode(ctx, node); err == nil {
+					if sent.IsZero() {
+						e.emit(node, "unregistering", fmt.Sprintf("DELETE /v1/cluster/%s sent to %s (leadership moves off the node first)", node, c.Node()), false, nil)
+					}
+					sent = time.Now()
+				}
+			}
+			var in []string
+			var known bool
+			if err == nil {
+				in, known, err = listed(ctx, c, node)
+			}
+			if err == nil && len(in) == 0 && !known {
+				e.emit(node, "unregistered", node+" is in no replication group and unregistered from the cluster", false, nil)
+				return nil
+			}
+			if err == nil {
+				msg = "waiting until no group lists " + node + ": still in " + strings.Join(in, ", ")
+				if len(in) == 0 {
+					msg = "waiting until the cluster forgets " + node
+				}
+			}
+		}
+		if err != nil {
+			msg = err.Error()
+		}
+		e.emit(node, "waiting", msg, true, nil)
+		if err := sleep(ctx, e.Poll); err != nil {
+			return fmt.Errorf("unregistering %s: %s (%w)", node, msg, err)
+		}
+	}
+}
+
+// listed: the groups that list node, and whether the cluster knows it.
+func listed(ctx context.Context, c *axonserver.Client, node string) ([]string, bool, error) {
+	groups, err := c.ReplicationGroups(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var in []string
+	for _, g := range groups {
+		for _, r := range g.Roles {
+			if r.Node == node {
+				in = append(in, g.Name)
+			}
+		}
+	}
+	_, err = c.ClusterNode(ctx, node)
+	switch {
+	case err == nil:
+		return in, true, nil
+	case axonserver.IsNotFound(err):
+		return in, false, nil
+	}
+	return in, false, err
+}
+
+// AfterReady is steps 5 and 6 for --fresh-volume (nothing for a plain replacement):
+// the new pod is Ready; wait for the node to register, give it back its recorded
+// memberships, and wait until it has caught up in every group.
+func (e *Env) AfterReady(ctx context.Context, m discovery.Member) error {
+	e.defaults()
+	sts, st, ok, err := e.Load(ctx, m.StatefulSet.Name)
+	if err != nil || !ok || !st.Fresh || st.Phase.AtLeast(Rejoined) {
+		return err
+	}
+	node := m.NodeName
+	for _, c := range st.Claims {
+		pvc, err := e.Kube.CoreV1().PersistentVolumeClaims(e.Namespace).Get(ctx, c.Name, metav1.GetOptions{})
+		if err == nil && string(pvc.UID) == c.UID {
+			return fmt.Errorf("the new pod of %s runs on the old PVC %s (it was not deleted)", node, c.Name)
+		}
+	}
+	if err := e.register(ctx, node); err != nil {
+		return err
+	}
+	if err := e.restoreGroups(ctx, node, st.Groups); err != nil {
+		return err
+	}
+	st.Phase = Rejoined
+	return e.Save(ctx, sts.Name, st)
+}
+
+// register is step 5a: wait until the cluster lists node as connected; after
+// JoinWait without autocluster doing it, send POST /v1/cluster to the node.
+func (e *Env) register(ctx context.Context, node string) error {
+	start := time.Now()
+	var posted time.Time
+	for {
+		c, snap, err := e.peer(ctx, node)
+		msg := ""
+		if err == nil {
+			var cn *axonserver.ClusterNode
+			cn, err = c.ClusterNode(ctx, node)
+			switch {
+			case err == nil && cn.Connected:
+				e.emit(node, "registered", node+" is registered in the cluster again", false, nil)
+				return nil
+			case err == nil:
+				msg = "waiting for " + node + " to connect to the cluster"
+			case axonserver.IsNotFound(err):
+				err = nil
+				msg = "waiting for " + node + " to register (autocluster)"
+				if time.Since(start) > e.JoinWait && time.Since(posted) > 30*time.Second {
+					if perr := e.join(ctx, c, snap, node); perr != nil {
+						msg += "; POST /v1/cluster: " + perr.Error()
+					} else {
+						posted = time.Now()
+					}
+				}
+			}
+		}
+		if err != nil {
+			msg = err.Error()
+		}
+		e.emit(node, "waiting", msg, true, nil)
+		if err := sleep(ctx, e.Poll); err != nil {
+			return fmt.Errorf("%s did not register: %s", node, msg)
+		}
+	}
+}
+
+// join sends POST /v1/cluster to node, naming the peer's internal address.
+func (e *Env) join(ctx context.Context, peer *axonserver.Client, snap *snapshot.Snapshot, node string) error {
+	m, ok := snap.Member(node)
+	if !ok || m.Pod == nil {
+		return fmt.Errorf("no pod for %s", node)
+	}
+	self, err := peer.ClusterNode(ctx, peer.Node())
+	if err != nil {
+		return err
+	}
+	nc, err := e.Client(ctx, m)
+	if err != nil {
+		return err
+	}
+	noContexts := true // the recorded memberships are restored next, each with its role
+	_, err = nc.JoinCluster(ctx, axonserver.JoinRequest{InternalHostName: self.InternalHostName, InternalGrpcPort: self.InternalGrpcPort, NoContexts: &noContexts})
+	if err == nil {
+		e.emit(node, "joining", fmt.Sprintf("POST /v1/cluster sent to %s (join %s:%d)", node, self.InternalHostName, self.InternalGrpcPort), false, nil)
+	}
+	return err
+}
+
+// GroupProgress is one group's state in step 5b/6.
+type GroupProgress struct {
+	Group string      `json:"group"`
+	Role  quorum.Role `json:"role"`
+	// State: "adding", "copying the log", "catching up", "done".
+	State string `json:"state"`
+	// Index and Of: the node's last log index and the leader's commit index, when known.
+	Index int64 `json:"index,omitempty"`
+	Of    int64 `json:"of,omitempty"`
+}
+
+func (p GroupProgress) String() string {
+	s := p.Group + " " + p.State
+	if p.Of > 0 && p.State != "done" {
+		s += fmt.Sprintf(" %d/%d (%d%%)", p.Index, p.Of, min(100, p.Index*100/p.Of))
+	}
+	return s
+}
+
+// restoreGroups is steps 5b and 6: add node to every recorded group with its
+// recorded role (all groups at once: each group takes one change at a time, groups
+// are independent), remove memberships autocluster gave it that it did not have,
+// and wait until it has caught up in every group, reporting progress per group.
+func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership) error {
+	wantRole := map[string]quorum.Role{}
+	for _, w := range want {
+		wantRole[w.Group] = w.Role
+	}
+	reported := map[string]bool{}
+	for {
+		c, snap, err := e.peer(ctx, node)
+		var groups []axonserver.ReplicationGroup
+		if err == nil {
+			groups, err = c.ReplicationGroups(ctx)
+		}
+		if err != nil {
+			e.emit(node, "waiting", err.Error(), true, nil)
+			if err := sleep(ctx, e.Poll); err != nil {
+				return fmt.Errorf("restoring the groups of %s: %w", node, err)
+			}
+			continue
+		}
+		byName := map[string]axonserver.ReplicationGroup{}
+		for _, g := range groups {
+			byName[g.Name] = g
+		}
+		var prog []GroupProgress
+		done := true
+		for _, w := range want {
+			g, ok := byName[w.Group]
+			if !ok {
+				return fmt.Errorf("replication group %s (recorded for %s) no longer exists", w.Group, node)
+			}
+			p := GroupProgress{Group: w.Group, Role: w.Role}
+			role, member := roleIn(g, node)
+			switch {
+			case member && role == string(w.Role):
+				p.State = "catching up"
+				if caughtUp(snap, w.Group, node) {
+					p.State = "done"
+				}
+			case g.ChangePending:
+				p.State = "copying the log"
+			default:
+				p.State = "adding"
+				if _, err := c.AddNodeToReplicationGroup(ctx, w.Group, node, string(w.Role)); err != nil && !axonserver.HasCode(err, axonserver.CodeUpdateInProgress) {
+					return fmt.Errorf("adding %s to %s as %s: %w", node, w.Group, w.Role, err)
+				}
+			}
+			p.Index, p.Of = logPosition(snap, w.Group, node)
+			if p.State == "done" && !reported[w.Group] {
+				reported[w.Group] = true
+				e.emit(node, "group-restored", fmt.Sprintf("%s: %s again, caught up", w.Group, w.Role), false, p)
+			}
+			done = done && p.State == "done"
+			prog = append(prog, p)
+		}
+		for _, g := range groups {
+			if _, ok := wantRole[g.Name]; ok {
+				continue
+			}
+			if _, member := roleIn(g, node); member {
+				done = false
+				if !g.ChangePending {
+					if _, err := c.RemoveNodeFromReplicationGroup(ctx, g.Name, node, false); err == nil {
+						e.emit(node, "group-removed", fmt.Sprintf("%s: removed the membership autocluster gave %s (it had none before)", g.Name, node), false, nil)
+					}
+				}
+			}
+		}
+		if done {
+			return nil
+		}
+		var parts []string
+		for _, p := range prog {
+			parts = append(parts, p.String())
+		}
+		e.emit(node, "catching-up", strings.Join(parts, "; "), true, prog)
+		if err := sleep(ctx, e.Poll); err != nil {
+			return fmt.Errorf("%s has not caught up: %s", node, strings.Join(parts, "; "))
+		}
+	}
+}
+
+func roleIn(g axonserver.ReplicationGroup, node string) (string, bool) {
+	for _, r := range g.Roles {
+		if r.Node == node {
+			return r.Role, true
+		}
+	}
+	return "", false
+}
+
+// caughtUp: the safety model's view (the leader's health, or the log indexes).
+func caughtUp(snap *snapshot.Snapshot, group, node string) bool {
+	g, ok := snap.Quorum().Group(group)
+	if !ok {
+		return false
+	}
+	m, ok := g.Member(node)
+	return ok && m.Up && (m.CaughtUp || m.Role == quorum.MessagingOnly)
+}
+
+// logPosition is the node's last log index in group and the leader's commit index,
+// from /internal/raft/status (0, 0 when unknown).
+func logPosition(snap *snapshot.Snapshot, group, node string) (int64, int64) {
+	var idx, of int64
+	for name, v := range snap.Obs.Nodes {
+		for _, r := range v.Raft {
+			if r.ReplicationGroup != group {
+				continue
+			}
+			if name == node {
+				idx = r.LastLogIndex
+			}
+			if r.IsLeader {
+				of = r.CommitIndex
+			}
+		}
+	}
+	return idx, of
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// SortMemberships orders memberships by group name.
+func SortMemberships(ms []Membership) {
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Group < ms[j].Group })
+}
