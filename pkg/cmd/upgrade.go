@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -23,7 +22,6 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/lock"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
-	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
@@ -403,39 +401,11 @@ func (o *UpgradeOptions) printPlan(w io.Writer, snap *snapshot.Snapshot, p stepp
 		fmt.Fprintln(w, "Nothing to do.")
 		return nil
 	}
-	var groups []string
-	for g := range p.Elections {
-		groups = append(groups, g)
-	}
-	sort.Strings(groups)
-	var el []string
-	for _, g := range groups {
-		el = append(el, fmt.Sprintf("%s %d", g, p.Elections[g]))
-	}
-	fmt.Fprintf(w, "Leader elections per group (at most): %s\n", strings.Join(el, ", "))
+	stepper.WriteElections(w, p)
 	return nil
 }
 
-func verdictText(s stepper.Step) string {
-	switch {
-	case s.Verdict.Safe && len(s.ElectionRisk) > 0:
-		return "yes (" + strings.Join(s.ElectionRisk, ", ") + " may see a second election)"
-	case s.Verdict.Safe:
-		return "yes"
-	case s.Structural:
-		return "NEVER: " + impacts(s.Verdict.Blocked)
-	default:
-		return "not now: " + impacts(s.Verdict.Blocked)
-	}
-}
-
-func impacts(is []quorum.Impact) string {
-	var out []string
-	for _, i := range is {
-		out = append(out, i.String())
-	}
-	return strings.Join(out, "; ")
-}
+func verdictText(s stepper.Step) string { return stepper.VerdictText(s) }
 
 func listOr(s []string) string {
 	if len(s) == 0 {
@@ -445,33 +415,11 @@ func listOr(s []string) string {
 }
 
 func summaryLine(sum *stepper.Summary, err error) string {
-	done := 0
-	for _, n := range sum.Nodes {
-		if n.Result == "done" {
-			done++
-		}
-	}
-	state := "finished"
-	if err != nil {
-		state = "stopped at " + sum.StoppedAt
-	}
-	return fmt.Sprintf("upgrade %s after %.1fs: %d of %d nodes upgraded; overhead per node %.2fs (max %.2fs)",
-		state, sum.ElapsedSeconds, done, len(sum.Nodes), sum.MeanOverheadSeconds, sum.MaxOverheadSeconds)
+	return stepper.SummaryLine(sum, "upgraded", err)
 }
 
 func (o *UpgradeOptions) printSummary(w io.Writer, sum *stepper.Summary, err error) {
-	fmt.Fprintln(w)
-	t := table.New(w, "NODE", "RESULT", "SHUTDOWN", "DOWN", "TO HEALTHY", "OVERHEAD", "ELECTIONS")
-	for _, n := range sum.Nodes {
-		if n.Result == "done" {
-			t.Row(n.Node, n.Result, fmt.Sprintf("%.1fs", n.ShutdownSeconds), fmt.Sprintf("%.1fs", n.DownSeconds),
-				fmt.Sprintf("%.1fs", n.ToHealthySeconds), fmt.Sprintf("%.2fs", n.OverheadSeconds), fmt.Sprint(n.Elections))
-		} else {
-			t.Row(n.Node, n.Result, "-", "-", "-", "-", "-")
-		}
-	}
-	_ = t.Flush()
-	fmt.Fprintln(w, summaryLine(sum, err))
+	stepper.WriteSummary(w, sum, "upgraded", err)
 }
 
 // completeNodeNames completes NODE arguments with the Axon Server node names of the
