@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
@@ -51,6 +52,7 @@ type Agent struct {
 	reports  map[string]sandbox.NodeReport
 	podIPs   map[string]podAddr // ns/pod -> address, while its container may run
 	logs     podLogs
+	stopping atomic.Bool // shutting down: start no more containers
 }
 
 func (a *Agent) logf(format string, args ...any) { a.logger.Printf(format, args...) }
@@ -161,6 +163,7 @@ func Run(ctx context.Context, dir string) error {
 	go a.writeReports(ctx)
 	<-ctx.Done()
 	a.logf("stopping: stopping Axon nodes cleanly")
+	a.stopping.Store(true)
 	a.stopAll()
 	a.writeReportsOnce()
 	return nil

@@ -305,6 +305,9 @@ func (r *podRun) advertiseHost() string {
 }
 
 func (r *podRun) startContainer(dataDir string) {
+	if r.a.stopping.Load() {
+		return
+	}
 	_, err := r.a.sim.StartNode(r.axon, axonsim.NodeConfig{
 		Listen: net.JoinHostPort(r.ip, "8024"), AdvertiseHost: r.advertiseHost(),
 		Image: r.image, DataDir: dataDir,
