@@ -41,6 +41,9 @@ type controller struct {
 	w  *world
 	mu sync.Mutex
 	wg sync.WaitGroup
+	// beforeStart, when set, runs once the old pod is gone and before its successor
+	// is created (replace-node's tests recreate the pod's volumes there).
+	beforeStart func(old *corev1.Pod)
 }
 
 func revisionOf(name, image string) string {
@@ -120,6 +123,9 @@ func (c *controller) replace(t *testing.T, old *corev1.Pod) {
 	if err := tr.Delete(podsGVR, ns, old.Name); err != nil {
 		t.Errorf("delete %s: %v", old.Name, err)
 		return
+	}
+	if c.beforeStart != nil {
+		c.beforeStart(old)
 	}
 	obj, err := tr.Get(stsGVR, ns, node)
 	if err != nil {

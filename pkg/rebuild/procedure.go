@@ -119,7 +119,7 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 		if err := e.Save(ctx, sts.Name, st); err != nil {
 			return false, err
 		}
-		if err := e.unregister(ctx, m.NodeName); err != nil {
+		if err := e.unregister(ctx, m.NodeName, st.Groups); err != nil {
 			return false, err
 		}
 		st.Phase = Unregistered
@@ -228,38 +228,61 @@ func (e *Env) peer(ctx context.Context, node string) (*axonserver.Client, *snaps
 	return c, snap, err
 }
 
-// unregister is step 3: DELETE /v1/cluster/{node} on another node (re-sent now and
-// then: it is idempotent), until no group lists the node and the cluster does not
-// know it.
-func (e *Env) unregister(ctx context.Context, node string) error {
+// unregister is step 3. First the node leaves each recorded group
+// (DELETE /v1/replicationgroups/{group}/{node}: a leader hands leadership over
+// first), until none lists it; then DELETE /v1/cluster/{node} unregisters it (re-sent
+// now and then: it is idempotent) until the cluster forgets it. A node still running
+// with autocluster may register again at once (the simulator does); it is then in
+// none of its former groups, which is what step 4 needs.
+func (e *Env) unregister(ctx context.Context, node string, recorded []Membership) error {
 	ctx, cancel := context.WithTimeout(ctx, e.UnregisterTimeout)
 	defer cancel()
+	rec := map[string]bool{}
+	for _, m := range recorded {
+		rec[m.Group] = true
+	}
 	var sent time.Time
 	for {
 		c, _, err := e.peer(ctx, node)
+		var groups []axonserver.ReplicationGroup
+		if err == nil {
+			groups, err = c.ReplicationGroups(ctx)
+		}
 		msg := ""
 		if err == nil {
-			if time.Since(sent) > 10*time.Second {
-				if err = c.RemoveNode(ctx, node); err == nil {
-					if sent.IsZero() {
-						e.emit(node, "unregistering", fmt.Sprintf("DELETE /v1/cluster/%s sent to %s (leadership moves off the node first)", node, c.Node()), false, nil)
+			var in []string
+			for _, g := range groups {
+				if _, member := roleIn(g, node); !member || !rec[g.Name] {
+					continue
+				}
+				in = append(in, g.Name)
+				if !g.ChangePending {
+					if _, rerr := c.RemoveNodeFromReplicationGroup(ctx, g.Name, node, false); rerr != nil && !axonserver.HasCode(rerr, axonserver.CodeUpdateInProgress) {
+						err = fmt.Errorf("removing %s from %s: %w", node, g.Name, rerr)
 					}
-					sent = time.Now()
 				}
 			}
-			var in []string
-			var known bool
-			if err == nil {
-				in, known, err = listed(ctx, c, node)
-			}
-			if err == nil && len(in) == 0 && !known {
-				e.emit(node, "unregistered", node+" is in no replication group and unregistered from the cluster", false, nil)
-				return nil
-			}
-			if err == nil {
+			if len(in) > 0 {
 				msg = "waiting until no group lists " + node + ": still in " + strings.Join(in, ", ")
-				if len(in) == 0 {
-					msg = "waiting until the cluster forgets " + node
+			}
+			if err == nil && len(in) == 0 {
+				if time.Since(sent) > 10*time.Second {
+					if err = c.RemoveNode(ctx, node); err == nil {
+						if sent.IsZero() {
+							e.emit(node, "unregistering", fmt.Sprintf("%s left its groups; DELETE /v1/cluster/%s sent to %s", node, node, c.Node()), false, nil)
+						}
+						sent = time.Now()
+					}
+				}
+				if err == nil {
+					_, err = c.ClusterNode(ctx, node)
+					switch {
+					case axonserver.IsNotFound(err), err == nil && time.Since(sent) > 5*time.Second:
+						e.emit(node, "unregistered", node+" is in none of its groups and unregistered from the cluster", false, nil)
+						return nil
+					case err == nil:
+						msg = "waiting until the cluster forgets " + node
+					}
 				}
 			}
 		}
@@ -271,30 +294,6 @@ func (e *Env) unregister(ctx context.Context, node string) error {
 			return fmt.Errorf("unregistering %s: %s (%w)", node, msg, err)
 		}
 	}
-}
-
-// listed: the groups that list node, and whether the cluster knows it.
-func listed(ctx context.Context, c *axonserver.Client, node string) ([]string, bool, error) {
-	groups, err := c.ReplicationGroups(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	var in []string
-	for _, g := range groups {
-		for _, r := range g.Roles {
-			if r.Node == node {
-				in = append(in, g.Name)
-			}
-		}
-	}
-	_, err = c.ClusterNode(ctx, node)
-	switch {
-	case err == nil:
-		return in, true, nil
-	case axonserver.IsNotFound(err):
-		return in, false, nil
-	}
-	return in, false, err
 }
 
 // AfterReady is steps 5 and 6 for --fresh-volume (nothing for a plain replacement):
