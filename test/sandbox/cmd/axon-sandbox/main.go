@@ -6,6 +6,7 @@
 //	axon-sandbox down --dir DIR
 //	axon-sandbox exec --dir DIR -- CMD [ARGS...]
 //	axon-sandbox env  --dir DIR        (prints KUBECONFIG=..., API server, namespace)
+//	axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 package main
 
 import (
@@ -27,6 +28,7 @@ func usage() {
   axon-sandbox down --dir DIR
   axon-sandbox exec --dir DIR -- CMD [ARGS...]
   axon-sandbox env  --dir DIR
+  axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 `)
 	os.Exit(2)
 }
@@ -80,6 +82,9 @@ func main() {
 			fmt.Printf("KUBECONFIG=%s\nAXON_SANDBOX_SERVER=%s\nAXON_SANDBOX_NAMESPACE=%s\nAXON_SANDBOX_NETNS=%s\nAXON_SANDBOX_CLUSTER=%s\n",
 				s.Path("kubeconfig"), s.Server, s.Namespace, s.NetNS, s.Cluster)
 		}
+	case "gc":
+		_ = fs.Parse(args)
+		err = sandbox.GC(func(f string, a ...any) { fmt.Fprintf(os.Stderr, "axon-sandbox: "+f+"\n", a...) })
 	case "agent": // started by up, inside the network namespace
 		_ = fs.Parse(args)
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

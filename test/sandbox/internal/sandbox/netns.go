@@ -88,3 +88,36 @@ func teardownNetwork(s *State) []error {
 	}
 	return errs
 }
+
+// GC removes the network namespaces axsb-* (and their veth pairs) in which no
+// process runs any more: what sandboxes that were never brought down (a
+// killed `up`, a machine reboot of the processes) left behind. A live sandbox
+// always has processes in its namespace.
+func GC(log func(string, ...any)) error {
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasPrefix(name, "axsb-") {
+			continue
+		}
+		out, err := exec.Command("ip", "netns", "pids", name).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			continue
+		}
+		host := "axsb-h" + strings.TrimPrefix(name, "axsb-")
+		if linkExists(host) {
+			_ = run("ip", "link", "del", host)
+		}
+		if err := run("ip", "netns", "del", name); err != nil {
+			return err
+		}
+		log("removed unused network namespace %s", name)
+	}
+	return nil
+}
