@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,22 +48,12 @@ type ReplaceOptions struct {
 	genericiooptions.IOStreams
 	Flags *connect.Flags
 
-	Nodes            []string
-	All              bool
-	FreshVolume      bool
-	Yes              bool
-	Output           string
-	DryRun           bool
-	Force            bool
-	StealLock        bool
-	SafetyTimeout    time.Duration
-	NodeTimeout      time.Duration
-	Timeout          time.Duration
-	Pause            time.Duration
-	Poll             time.Duration
-	JoinWait         time.Duration
-	MinActiveBackups int
-	Progress         string
+	RollingFlags
+	Nodes       []string
+	All         bool
+	FreshVolume bool
+	Yes         bool
+	JoinWait    time.Duration
 
 	open    connect.Opener
 	session *connect.Session
@@ -73,9 +61,8 @@ type ReplaceOptions struct {
 
 // NewCmdReplaceNode returns `kubectl axon replace-node`.
 func NewCmdReplaceNode(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &ReplaceOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open,
-		SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 250 * time.Millisecond,
-		JoinWait: 20 * time.Second, MinActiveBackups: quorum.DefaultMinActiveBackups}
+	o := &ReplaceOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, RollingFlags: DefaultRollingFlags(),
+		JoinWait: 20 * time.Second}
 	c := &cobra.Command{
 		Use:   "replace-node (NODE... | --all) [--fresh-volume]",
 		Short: "Replace nodes with freshly built ones, one at a time, optionally on fresh volumes",
@@ -115,25 +102,14 @@ Exit 3 when a safety check refuses, 4 when a node does not come back.`,
 	f.BoolVar(&o.All, "all", o.All, "replace every node of the cluster (a rolling restart in the safe order)")
 	f.BoolVar(&o.FreshVolume, "fresh-volume", o.FreshVolume, "rebuild the nodes on empty volumes: unregister, delete the pod's PVCs and pod, rejoin with the former roles")
 	f.BoolVarP(&o.Yes, "yes", "y", o.Yes, "do not ask for confirmation before deleting PVCs (--fresh-volume)")
-	f.StringVarP(&o.Output, "output", "o", o.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
-	f.BoolVar(&o.DryRun, "dry-run", o.DryRun, "print the plan only; change nothing")
-	f.BoolVar(&o.Force, "force", o.Force, "proceed when a safety check still fails (loud warning and an Event); not with --fresh-volume")
-	f.BoolVar(&o.StealLock, "steal-lock", o.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
-	f.DurationVar(&o.SafetyTimeout, "safety-timeout", o.SafetyTimeout, "how long to wait before a node for the cluster to be healthy and the node safe to stop")
-	f.DurationVar(&o.NodeTimeout, "node-timeout", o.NodeTimeout, "how long one node may take to come back healthy (with --fresh-volume: caught up in every group)")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "time limit of the whole run (0: none)")
-	f.DurationVar(&o.Pause, "pause", o.Pause, "pause between nodes")
-	f.DurationVar(&o.Poll, "poll-interval", o.Poll, "how often to ask Axon Server while waiting")
 	f.DurationVar(&o.JoinWait, "join-wait", o.JoinWait, "with --fresh-volume: how long the new node may take to register by itself (autocluster) before it is sent POST /v1/cluster")
-	f.IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
-	f.StringVar(&o.Progress, "progress", o.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
-	_ = f.MarkHidden("progress")
+	o.RollingFlags.AddFlags(f)
 	return c
 }
 
 // Validate checks the flags; nothing has been contacted yet.
 func (o *ReplaceOptions) Validate() error {
-	if err := o.Flags.Validate(); err != nil {
+	if err := o.RollingFlags.Validate(o.Flags, "replace-node deletes pods"); err != nil {
 		return err
 	}
 	switch {
@@ -141,34 +117,20 @@ func (o *ReplaceOptions) Validate() error {
 		return cli.Usagef("give NODE names or --all, not both")
 	case !o.All && len(o.Nodes) == 0:
 		return cli.Usagef("name the nodes to replace, or give --all")
-	case o.Output != "" && o.Output != "json":
-		return cli.Usagef("--output must be json, not %q", o.Output)
-	case o.Flags.AxonOnly():
-		return cli.Usagef("replace-node deletes pods: it needs Kubernetes, not --axon-url")
 	case o.FreshVolume && o.Force:
 		return cli.Usagef("--force does not apply to --fresh-volume: a rebuild that would cost a group its commit availability is always refused")
-	case o.SafetyTimeout <= 0 || o.NodeTimeout <= 0 || o.Timeout < 0 || o.Pause < 0 || o.Poll < 10*time.Millisecond || o.JoinWait < 0:
-		return cli.Usagef("--safety-timeout and --node-timeout must be positive, --timeout, --pause and --join-wait not negative, --poll-interval at least 10ms")
-	case o.MinActiveBackups < 0:
-		return cli.Usagef("--min-active-backups must not be negative")
+	case o.JoinWait < 0:
+		return cli.Usagef("--join-wait must not be negative")
 	case o.FreshVolume && !o.DryRun && !o.Yes && !isTerminalIn(o.In):
 		return cli.Usagef("--fresh-volume deletes PVCs and asks for confirmation, but stdin is not a terminal: give --yes")
-	}
-	switch progress.Format(o.Progress) {
-	case progress.FormatAuto, progress.FormatSpinner, progress.FormatLines, progress.FormatNone:
-	default:
-		return cli.Usagef("--progress must be spinner, lines or none, not %q", o.Progress)
 	}
 	return nil
 }
 
+// isTerminalIn says whether the confirmation can be asked on stdin.
 func isTerminalIn(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && progress.IsTerminal(f)
 }
 
 // Complete opens the clients.
@@ -191,20 +153,9 @@ type replaceTarget struct {
 
 // Run plans, prints the plan, asks, and unless --dry-run takes the steps.
 func (o *ReplaceOptions) Run(ctx context.Context) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if o.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
-		defer cancel()
-	}
-	observe := func(ctx context.Context) (*snapshot.Snapshot, error) {
-		return snapshot.Take(ctx, o.session, snapshot.Options{Query: o.session.Query(false),
-			Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups})
-	}
+	ctx, stop, cancel := o.runContext(ctx)
+	defer cancel()
+	observe := o.observer(o.session)
 	snap, err := observe(ctx)
 	if err != nil {
 		return err
@@ -252,7 +203,7 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 		}
 		return o.printPlan(o.Out, snap, plan, targets)
 	}
-	sink := o.sink()
+	sink := o.sink(o.IOStreams)
 	defer sink.Close()
 	if o.Output == "json" {
 		sink.Emit(progress.Event{Kind: "plan", Message: fmt.Sprintf("%d steps", len(plan.Steps)), Data: o.planDoc(snap, plan, targets)})
@@ -288,27 +239,11 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 		what += " --fresh-volume"
 	}
 	holder := lock.Identity(what + " " + strings.Join(names, " "))
-	lk, err := lock.Acquire(ctx, o.session.Kube, lock.Options{Namespace: snap.Namespace, Cluster: snap.Cluster,
-		Holder: holder, Steal: o.StealLock, OnLost: func(err error) {
-			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "lost the operation Lease: " + err.Error()})
-			stop()
-		}})
+	release, err := o.holdLock(ctx, o.session.Kube, snap, holder, sink, stop)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := lk.Release(rctx); err != nil {
-			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
-		}
-	}()
-	if lk.Stolen != "" {
-		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: fmt.Sprintf("took over Lease %s from %s", lk.Name(), lk.Stolen)})
-	}
-	if o.Force {
-		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "--force: safety checks that still fail will be overridden; writes to a replication group may stop"})
-	}
+	defer release()
 	rec := &record.Recorder{Kube: o.session.Kube, Namespace: snap.Namespace}
 	env := &rebuild.Env{Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe, Client: o.session.Client,
 		Recorder: rec, Progress: sink, Poll: o.Poll, JoinWait: o.JoinWait, UnregisterTimeout: o.NodeTimeout}
@@ -328,21 +263,16 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	r := &stepper.Runner{
-		Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe, Act: env.Act,
-		Op:       record.Op{Operation: "replace-node", Detail: o.detail(), Holder: holder},
-		Recorder: rec,
-		Progress: finishingSink{Sink: sink, finish: func(node string) {
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := env.Finish(fctx, targets[node].member.StatefulSet.Name); err != nil {
-				sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Node: node, Message: err.Error()})
-			}
-		}},
-		Force:         o.Force,
-		SafetyTimeout: o.SafetyTimeout, NodeTimeout: o.NodeTimeout, Pause: o.Pause, Poll: o.Poll,
-		Resume: o.commandLine(snap),
-	}
+	r := o.runner(o.session, snap, sink)
+	r.Act, r.Recorder, r.Resume = env.Act, rec, o.commandLine(snap)
+	r.Op = record.Op{Operation: "replace-node", Detail: o.detail(), Holder: holder}
+	r.Progress = finishingSink{Sink: sink, finish: func(node string) {
+		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := env.Finish(fctx, targets[node].member.StatefulSet.Name); err != nil {
+			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Node: node, Message: err.Error()})
+		}
+	}}
 	if o.FreshVolume {
 		r.AfterReady = env.AfterReady
 		r.Check = func(c quorum.Cluster, node string) quorum.Verdict {
@@ -352,10 +282,10 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 	}
 	sum, runErr := r.Run(ctx, plan)
 	if o.Output == "json" {
-		sink.Emit(progress.Event{Kind: "summary", Message: replaceSummaryLine(sum, runErr), Data: sum})
+		sink.Emit(progress.Event{Kind: "summary", Message: stepper.SummaryLine(sum, "replaced", runErr), Data: sum})
 	} else {
 		sink.Close()
-		o.printSummary(o.Out, sum, runErr)
+		stepper.WriteSummary(o.Out, sum, "replaced", runErr)
 	}
 	return runErr
 }
@@ -462,13 +392,6 @@ func (o *ReplaceOptions) commandLine(snap *snapshot.Snapshot) string {
 	return s + " " + strings.Join(o.Nodes, " ")
 }
 
-func (o *ReplaceOptions) sink() progress.Sink {
-	if o.Output == "json" {
-		return progress.New(progress.FormatJSON, o.Out, o.ErrOut)
-	}
-	return progress.New(progress.Format(o.Progress), o.Out, o.ErrOut)
-}
-
 // replacePlanNode is a node's part of the plan document.
 type replacePlanNode struct {
 	Node   string                `json:"node"`
@@ -503,7 +426,7 @@ func (o *ReplaceOptions) printPlan(w io.Writer, snap *snapshot.Snapshot, p stepp
 	if len(p.Steps) > 0 {
 		t := table.New(w, "STEP", "NODE", "KIND", "GROUPS", "LEADS", "SAFE")
 		for i, s := range p.Steps {
-			t.Row(fmt.Sprint(i+1), s.Node, string(s.Kind), listOr(s.Groups), listOr(s.Leads), verdictText(s))
+			t.Row(fmt.Sprint(i+1), s.Node, string(s.Kind), listOr(s.Groups), listOr(s.Leads), stepper.VerdictText(s))
 		}
 		if err := t.Flush(); err != nil {
 			return err
@@ -540,45 +463,6 @@ func (o *ReplaceOptions) printPlan(w io.Writer, snap *snapshot.Snapshot, p stepp
 		}
 		return nil
 	}
-	var groups []string
-	for g := range p.Elections {
-		groups = append(groups, g)
-	}
-	sort.Strings(groups)
-	var el []string
-	for _, g := range groups {
-		el = append(el, fmt.Sprintf("%s %d", g, p.Elections[g]))
-	}
-	fmt.Fprintf(w, "Leader elections per group (at most): %s\n", strings.Join(el, ", "))
+	stepper.WriteElections(w, p)
 	return nil
-}
-
-func replaceSummaryLine(sum *stepper.Summary, err error) string {
-	done := 0
-	for _, n := range sum.Nodes {
-		if n.Result == "done" {
-			done++
-		}
-	}
-	state := "finished"
-	if err != nil {
-		state = "stopped at " + sum.StoppedAt
-	}
-	return fmt.Sprintf("replace-node %s after %.1fs: %d of %d nodes replaced; overhead per node %.2fs (max %.2fs)",
-		state, sum.ElapsedSeconds, done, len(sum.Nodes), sum.MeanOverheadSeconds, sum.MaxOverheadSeconds)
-}
-
-func (o *ReplaceOptions) printSummary(w io.Writer, sum *stepper.Summary, err error) {
-	fmt.Fprintln(w)
-	t := table.New(w, "NODE", "RESULT", "SHUTDOWN", "DOWN", "TO HEALTHY", "OVERHEAD", "ELECTIONS")
-	for _, n := range sum.Nodes {
-		if n.Result == "done" {
-			t.Row(n.Node, n.Result, fmt.Sprintf("%.1fs", n.ShutdownSeconds), fmt.Sprintf("%.1fs", n.DownSeconds),
-				fmt.Sprintf("%.1fs", n.ToHealthySeconds), fmt.Sprintf("%.2fs", n.OverheadSeconds), fmt.Sprint(n.Elections))
-		} else {
-			t.Row(n.Node, n.Result, "-", "-", "-", "-", "-")
-		}
-	}
-	_ = t.Flush()
-	fmt.Fprintln(w, replaceSummaryLine(sum, err))
 }
