@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -106,6 +107,11 @@ func (f *Flags) Validate() error {
 	if f.TokenSecret != "" {
 		if _, err := transport.ParseSecretRef(f.TokenSecret); err != nil {
 			return cli.Usagef("%v", err)
+		}
+	}
+	if f.Selector != "" {
+		if _, err := labels.Parse(f.Selector); err != nil {
+			return cli.Usagef("-l %q: not a label selector: %v", f.Selector, err)
 		}
 	}
 	if f.Concurrency < 1 {
