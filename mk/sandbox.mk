@@ -50,7 +50,11 @@ sandbox-bins:
 		name=$${pair%%:*}; pkg=$${pair#*:}; \
 		start=$$(date +%s); \
 		echo "sandbox-bins: building $(BIN)/$$name from $$pkg (cached builds take seconds, a cold one minutes)"; \
-		(cd $(SANDBOX_K8S_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(SANDBOX_BIN_ABS)/$$name $$pkg); \
+		( trap 'kill $$s 2>/dev/null; exit 0' TERM; while :; do sleep 30 & s=$$!; wait $$s; \
+		  echo "sandbox-bins:   still building $$name ($$(( $$(date +%s) - start ))s)"; done ) & ticker=$$!; \
+		rc=0; (cd $(SANDBOX_K8S_MOD) && $(GO) build -ldflags "$(K8S_LDFLAGS)" -o $(SANDBOX_BIN_ABS)/$$name $$pkg) || rc=$$?; \
+		kill $$ticker 2>/dev/null; wait $$ticker 2>/dev/null || true; \
+		if [ $$rc -ne 0 ]; then echo "sandbox-bins: building $$name failed"; exit $$rc; fi; \
 		echo "sandbox-bins: $(BIN)/$$name ready in $$(( $$(date +%s) - start ))s"; \
 	done
 
