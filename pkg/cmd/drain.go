@@ -131,30 +131,18 @@ func (o *DrainOptions) Run(ctx context.Context) error {
 		return err
 	}
 	plan := drain.NewPlan(in)
-	if o.DryRun {
-		if o.Output == "json" {
-			return writeData(o.Out, o.planDoc(snap, plan), "json")
-		}
-		return o.printPlan(o.Out, snap, plan)
-	}
-	sink := o.sink(o.IOStreams)
-	defer sink.Close()
-	if o.Output == "json" {
-		sink.Emit(progress.Event{Kind: "plan", Message: fmt.Sprintf("%d pods to move, %d cannot move", len(plan.Steps), len(plan.Unmovable)), Data: o.planDoc(snap, plan)})
-	} else if err := o.printPlan(o.Out, snap, plan); err != nil {
+	sink, done, err := o.presentPlan(o.IOStreams, o.planDoc(snap, plan),
+		fmt.Sprintf("%d pods to move, %d cannot move", len(plan.Steps), len(plan.Unmovable)),
+		func(w io.Writer) error { return o.printPlan(w, snap, plan) })
+	if done || err != nil {
 		return err
 	}
+	defer sink.Close()
 	if len(plan.Unmovable) > 0 && !o.SkipUnmovable {
 		return cli.Refusedf("%s; nothing was changed (%s is not cordoned); rerun with --skip-unmovable to move the others", o.unmovableText(snap, plan), o.Worker)
 	}
-	if b := plan.Blocked(); len(b) > 0 && !o.Force {
-		var why []string
-		for _, s := range b {
-			for _, i := range s.Verdict.Blocked {
-				why = append(why, s.Node+": "+i.String())
-			}
-		}
-		return cli.Refusedf("no safe order exists: even with every node healthy, %s; nothing was changed (--force overrides)", strings.Join(why, "; "))
+	if err := o.refuseUnsafe(plan.Blocked()); err != nil {
+		return err
 	}
 	holder := lock.Identity("drain-node " + o.Worker)
 	release, err := o.holdLock(ctx, kube, snap, holder, sink, stop)
@@ -340,22 +328,8 @@ func safeToStop(ctx context.Context, observe stepper.Observer, node string) (boo
 	if err != nil {
 		return false, err.Error()
 	}
-	c := snap.Quorum()
-	ok, hs := c.Healthy(node)
-	v := c.CanStop(node)
-	if ok && v.Safe {
-		return true, ""
-	}
-	var why []string
-	for _, h := range hs {
-		if !h.Healthy {
-			why = append(why, h.Node+" unhealthy: "+strings.Join(h.Problems, ", "))
-		}
-	}
-	for _, b := range v.Blocked {
-		why = append(why, b.String())
-	}
-	return false, strings.Join(why, "; ")
+	ok, why := stepper.SafeToStop(snap.Quorum(), node)
+	return ok, strings.Join(why, "; ")
 }
 
 // leftPod is a pod still on the worker after the drain.

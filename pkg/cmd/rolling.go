@@ -3,8 +3,10 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -151,4 +153,39 @@ func (r *RollingFlags) runner(sess *connect.Session, snap *snapshot.Snapshot, si
 		Recorder: &record.Recorder{Kube: sess.Kube, Namespace: snap.Namespace},
 		Progress: sink, Force: r.Force,
 		SafetyTimeout: r.SafetyTimeout, NodeTimeout: r.NodeTimeout, Pause: r.Pause, Poll: r.Poll}
+}
+
+// presentPlan shows the plan. With --dry-run it writes it (one JSON document with
+// -o json, else text) and reports done. Otherwise it opens the run's progress sink
+// and shows the plan first (a "plan" event with -o json, else text on stdout).
+func (r *RollingFlags) presentPlan(streams genericiooptions.IOStreams, doc any, msg string, text func(io.Writer) error) (sink progress.Sink, done bool, err error) {
+	if r.DryRun {
+		if r.Output == "json" {
+			return nil, true, writeData(streams.Out, doc, "json")
+		}
+		return nil, true, text(streams.Out)
+	}
+	sink = r.sink(streams)
+	if r.Output == "json" {
+		sink.Emit(progress.Event{Kind: "plan", Message: msg, Data: doc})
+	} else if err := text(streams.Out); err != nil {
+		sink.Close()
+		return nil, false, err
+	}
+	return sink, false, nil
+}
+
+// refuseUnsafe refuses a plan with steps no order makes safe (exit 3), unless
+// --force.
+func (r *RollingFlags) refuseUnsafe(blocked []stepper.Step) error {
+	if len(blocked) == 0 || r.Force {
+		return nil
+	}
+	var why []string
+	for _, s := range blocked {
+		for _, i := range s.Verdict.Blocked {
+			why = append(why, s.Node+": "+i.String())
+		}
+	}
+	return cli.Refusedf("no safe order exists: even with every node healthy, %s; nothing was changed (--force overrides)", strings.Join(why, "; "))
 }

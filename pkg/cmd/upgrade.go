@@ -177,27 +177,14 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 		return err
 	}
 	plan := o.plan(snap, targets)
-	if o.DryRun {
-		if o.Output == "json" {
-			return writeData(o.Out, o.planDoc(snap, plan), "json")
-		}
-		return o.printPlan(o.Out, snap, plan)
-	}
-	sink := o.sink(o.IOStreams)
-	defer sink.Close()
-	if o.Output == "json" {
-		sink.Emit(progress.Event{Kind: "plan", Message: fmt.Sprintf("%d steps", len(plan.Steps)), Data: o.planDoc(snap, plan)})
-	} else if err := o.printPlan(o.Out, snap, plan); err != nil {
+	sink, done, err := o.presentPlan(o.IOStreams, o.planDoc(snap, plan), fmt.Sprintf("%d steps", len(plan.Steps)),
+		func(w io.Writer) error { return o.printPlan(w, snap, plan) })
+	if done || err != nil {
 		return err
 	}
-	if b := plan.Blocked(); len(b) > 0 && !o.Force {
-		var why []string
-		for _, s := range b {
-			for _, i := range s.Verdict.Blocked {
-				why = append(why, s.Node+": "+i.String())
-			}
-		}
-		return cli.Refusedf("no safe order exists: even with every node healthy, %s; nothing was changed (--force overrides)", strings.Join(why, "; "))
+	defer sink.Close()
+	if err := o.refuseUnsafe(plan.Blocked()); err != nil {
+		return err
 	}
 	if len(plan.Steps) == 0 {
 		sink.Emit(progress.Event{Kind: "summary", Message: "nothing to do: every node already runs " + o.Image + " and is healthy"})

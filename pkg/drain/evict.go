@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
 )
 
 // DefaultRetry is the wait between eviction attempts a PodDisruptionBudget
@@ -58,7 +60,7 @@ func (e *Evictor) Evict(ctx context.Context, pod *corev1.Pod) error {
 		retry = DefaultRetry
 	}
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = stepper.Sleep
 	}
 	start := time.Now()
 	uid := pod.UID
@@ -132,15 +134,4 @@ func BudgetReason(err error) string {
 		return "the API server asks to retry later (429)"
 	}
 	return msg
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

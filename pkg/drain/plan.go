@@ -48,11 +48,11 @@ type Plan struct {
 
 // Blocked returns the steps no order can make safe (a group of one member, too few
 // active backups): without --force, the drain refuses them.
-func (p Plan) Blocked() []Step {
-	var out []Step
+func (p Plan) Blocked() []stepper.Step {
+	var out []stepper.Step
 	for _, s := range p.Steps {
 		if s.Structural {
-			out = append(out, s)
+			out = append(out, s.Step)
 		}
 	}
 	return out
