@@ -161,10 +161,10 @@ func (o *DrainOptions) Run(ctx context.Context) error {
 	var runErr error
 	if len(plan.Steps) > 0 {
 		r := o.runner(o.session, snap, sink)
-		r.Act = o.evict(observe, sink)
+		r.Resume = o.commandLine(snap)
+		r.Act = o.evict(observe, sink, r.Resume)
 		r.AfterReady = o.elsewhere
 		r.Op = record.Op{Operation: "drain-node", Detail: "from worker " + o.Worker, Holder: holder}
-		r.Resume = o.commandLine(snap)
 		sum, runErr = r.Run(ctx, plan.Stepper)
 	} else {
 		sum = &stepper.Summary{Operation: "drain-node", Elections: map[string]int{}}
@@ -178,7 +178,7 @@ func (o *DrainOptions) Run(ctx context.Context) error {
 		if leftErr != nil {
 			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "listing the pods left on " + o.Worker + ": " + leftErr.Error()})
 		}
-		sink.Emit(progress.Event{Kind: "summary", Message: stepper.SummaryLine(sum, "moved", runErr) + "; " + drainSummaryLine(res, runErr), Data: res})
+		sink.Emit(progress.Event{Kind: "summary", Message: stepper.SummaryLine(sum, "moved", runErr) + "; " + drainSummaryLine(res), Data: res})
 	} else {
 		sink.Close()
 		o.printResult(o.Out, res, runErr, leftErr)
@@ -275,7 +275,7 @@ func (o *DrainOptions) cordon(ctx context.Context, sink progress.Sink) error {
 // evict is the runner's action: evict the node's pod if it is still on WORKER,
 // retrying while a PodDisruptionBudget refuses (and checking again, before each
 // retry, that the node may still be stopped).
-func (o *DrainOptions) evict(observe stepper.Observer, sink progress.Sink) stepper.Action {
+func (o *DrainOptions) evict(observe stepper.Observer, sink progress.Sink, resume string) stepper.Action {
 	return func(ctx context.Context, m discovery.Member) (bool, error) {
 		pods := o.session.Kube.CoreV1().Pods(m.Namespace)
 		pod, err := pods.Get(ctx, stepper.PodName(m.StatefulSet), metav1.GetOptions{})
@@ -301,7 +301,7 @@ func (o *DrainOptions) evict(observe stepper.Observer, sink progress.Sink) stepp
 		var be *drain.BlockedError
 		if errors.As(err, &be) {
 			return false, cli.Refusedf("%v (--safety-timeout %s); nothing was changed on this node; %s", be, o.SafetyTimeout,
-				"free the budget, or rerun later to resume: "+o.commandLine(nil))
+				"free the budget, or rerun later to resume: "+resume)
 		}
 		return err == nil, err
 	}
@@ -392,7 +392,7 @@ type drainResult struct {
 	LeftScope string    `json:"leftScope"`
 }
 
-func drainSummaryLine(res drainResult, err error) string {
+func drainSummaryLine(res drainResult) string {
 	others := 0
 	for _, p := range res.Left {
 		if !p.Axon {
@@ -408,7 +408,7 @@ func drainSummaryLine(res drainResult, err error) string {
 
 func (o *DrainOptions) printResult(w io.Writer, res drainResult, err, leftErr error) {
 	stepper.WriteSummary(w, res.Summary, "moved", err)
-	fmt.Fprintln(w, drainSummaryLine(res, err))
+	fmt.Fprintln(w, drainSummaryLine(res))
 	if res.Cordoned {
 		fmt.Fprintf(w, "%s stays cordoned: kubectl uncordon %s after the maintenance.\n", res.Worker, res.Worker)
 	}
@@ -450,9 +450,7 @@ func orDash(s string) string {
 
 func (o *DrainOptions) commandLine(snap *snapshot.Snapshot) string {
 	s := "kubectl axon drain-node"
-	if snap != nil {
-		s += fmt.Sprintf(" -n %s --axon-cluster %s", snap.Namespace, snap.Cluster)
-	}
+	s += fmt.Sprintf(" -n %s --axon-cluster %s", snap.Namespace, snap.Cluster)
 	if o.SkipUnmovable {
 		s += " --skip-unmovable"
 	}

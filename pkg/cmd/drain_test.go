@@ -308,3 +308,20 @@ func TestDrainNodeDryRun(t *testing.T) {
 		}
 	}
 }
+
+func TestDrainNodeBudgetNeverAllows(t *testing.T) {
+	w := newDrainWorld(t)
+	w.refuse.Store(1 << 20)
+	code, out, errOut := w.run(t, "drain-node", "w-a1", "--progress", "lines", "--eviction-retry", "20ms", "--safety-timeout", "300ms", "--poll-interval", "50ms")
+	if code != cli.ExitRefused {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"still refused after", "needs 3 healthy pods", "nothing was changed on this node", "kubectl axon drain-node -n axon --axon-cluster axonserver w-a1"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if w.workerOf(t, "axonserver-1") != "w-a1" || w.workerOf(t, "axonserver-2") != "w-a1" {
+		t.Error("a pod moved although the budget never allowed it")
+	}
+}
