@@ -227,7 +227,7 @@ func TestChecks(t *testing.T) {
 		{"no readiness", func(in *doctor.Input) { ctr(in, "axonserver-1").ReadinessProbe = nil },
 			"probes/readiness-missing", doctor.Info, s1, "", ""},
 		{"startup budget", func(in *doctor.Input) { ctr(in, "axonserver-1").StartupProbe.FailureThreshold = 10 },
-			"probes/startup-budget", doctor.Warning, s1, "allows 80 s", `"value":110`},
+			"probes/startup-budget", doctor.Warning, s1, "allows 50 s", `"value":120`},
 		{"grace 30", func(in *doctor.Input) { podSpec(in, "axonserver-1").TerminationGracePeriodSeconds = ptr(int64(30)) },
 			"shutdown/grace-period", doctor.Error, s1, "is 30", `"terminationGracePeriodSeconds":120`},
 		{"grace default", func(in *doctor.Input) { podSpec(in, "axonserver-1").TerminationGracePeriodSeconds = nil },

@@ -16,7 +16,8 @@ const (
 	HealthPath = "/actuator/health"
 	// MinStartupSeconds is the least startup budget doctor accepts: consistency
 	// checks, index rebuilds and many contexts take minutes. AxonIQ's examples give
-	// 30 + 5 x 110 = 580 s.
+	// 30 + 5 x 110 = 580 s; kubectl axon generate writes 5 x 120 = 600 s with no
+	// initial delay, which only slows every restart.
 	MinStartupSeconds = 300
 )
 
@@ -136,7 +137,7 @@ func startupFindings(c *ctx, m discovery.Member, ct *corev1.Container, idx int) 
 	obj := stsObject(m)
 	sp := ct.StartupProbe
 	addStartup := c.patchSTS(m.StatefulSet.Name, "json", fmt.Sprintf(
-		`[{"op":"add","path":"/spec/template/spec/containers/%d/startupProbe","value":%s}]`, idx, probeJSON(30, 5, 110)))
+		`[{"op":"add","path":"/spec/template/spec/containers/%d/startupProbe","value":%s}]`, idx, probeJSON(0, 5, 120)))
 	if sp == nil {
 		why := "a node checking its event store, rebuilding indexes or opening many contexts takes minutes to start, and the liveness probe kills it before it is done"
 		if ct.LivenessProbe == nil {
@@ -154,7 +155,7 @@ func startupFindings(c *ctx, m discovery.Member, ct *corev1.Container, idx int) 
 		return []Finding{finding(Warning, "probes/startup-budget", obj,
 			"consistency checks, index rebuilds and many contexts can take minutes, and a node killed while it starts starts over",
 			c.patchSTS(m.StatefulSet.Name, "json", fmt.Sprintf(
-				`[{"op":"replace","path":"/spec/template/spec/containers/%d/startupProbe/failureThreshold","value":%d}]`, idx, failuresFor(sp, 580))),
+				`[{"op":"replace","path":"/spec/template/spec/containers/%d/startupProbe/failureThreshold","value":%d}]`, idx, failuresFor(sp, 600))),
 			"startup probe allows %d s (initial delay + period x failure threshold); at least %d s is advised", b, MinStartupSeconds)}
 	}
 	return nil

@@ -339,7 +339,9 @@ func (o Options) statefulSet(i int) *appsv1.StatefulSet {
 						// startup probe allows 30 + 5 x 110 s for consistency checks,
 						// index rebuilds and many contexts. Never /actuator/health: it
 						// is cluster-wide.
-						StartupProbe:   o.probe(30, 5, 110),
+						// No initial delay: the startup probe is the budget (5 s x 120 =
+						// 10 min), and a delay only makes every restart slower.
+						StartupProbe:   o.probe(0, 5, 120),
 						ReadinessProbe: o.probe(5, 5, 30),
 						LivenessProbe:  o.probe(5, 10, 3),
 						SecurityContext: &corev1.SecurityContext{

@@ -117,7 +117,9 @@ func statefulSet(t *axonsim.Topology, n axonsim.NodeSpec) *appsv1.StatefulSet {
 							{Name: "log", MountPath: "/axonserver/log"},
 							{Name: "plugins", MountPath: "/axonserver/plugins"},
 						},
-						StartupProbe:   probe(30, 5, 110),
+						// As kubectl axon generate writes it: no initial delay (AxonIQ's
+						// examples wait 30 s first), the same 10-minute budget.
+						StartupProbe:   probe(0, 5, 120),
 						ReadinessProbe: probe(5, 5, 30),
 						LivenessProbe:  probe(5, 10, 3),
 					}},

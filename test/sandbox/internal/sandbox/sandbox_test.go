@@ -60,7 +60,7 @@ func TestStatefulSetLayout(t *testing.T) {
 		}
 	}
 	sp, rp, lp := c.StartupProbe, c.ReadinessProbe, c.LivenessProbe
-	check("startup", 30, 5, 110, sp.InitialDelaySeconds, sp.PeriodSeconds, sp.FailureThreshold, sp.HTTPGet.Path, sp.HTTPGet.Port.IntValue())
+	check("startup", 0, 5, 120, sp.InitialDelaySeconds, sp.PeriodSeconds, sp.FailureThreshold, sp.HTTPGet.Path, sp.HTTPGet.Port.IntValue())
 	check("readiness", 5, 5, 30, rp.InitialDelaySeconds, rp.PeriodSeconds, rp.FailureThreshold, rp.HTTPGet.Path, rp.HTTPGet.Port.IntValue())
 	check("liveness", 5, 10, 3, lp.InitialDelaySeconds, lp.PeriodSeconds, lp.FailureThreshold, lp.HTTPGet.Path, lp.HTTPGet.Port.IntValue())
 	var claims []string
