@@ -424,6 +424,33 @@ func applyFile(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMappe
 	}
 }
 
+// proxiedHealth returns the status of GET /actuator/health on pod:8024
+// through the pod proxy, or what went wrong.
+func proxiedHealth(ctx context.Context, cs kubernetes.Interface, t *axonsim.Topology, pod string) string {
+	name := pod + ":8024"
+	if t.TLS {
+		name = "https:" + name
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req := cs.CoreV1().RESTClient().Get().Namespace(t.Namespace).Resource("pods").Name(name).
+		SubResource("proxy").Suffix("actuator", "health")
+	if t.AccessToken != "" {
+		req = req.SetHeader("AxonIQ-Access-Token", t.AccessToken)
+	}
+	body, err := req.DoRaw(ctx)
+	var h struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(body, &h) == nil && h.Status != "" {
+		return h.Status
+	}
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return "unknown"
+}
+
 // NodeReport is what the agent writes to DIR/agent/nodes.json.
 type NodeReport struct {
 	Pod     string `json:"pod"`
@@ -474,7 +501,18 @@ func WaitHealthy(ctx context.Context, s *State, cs kubernetes.Interface, t *axon
 			waiting = append(waiting, err.Error())
 		}
 		if len(waiting) == 0 {
-			return nil
+			// Every pod Ready, every node Running: ask each node, through the
+			// API server's pod proxy (the path kubectl axon takes), whether
+			// it is healthy: UP once the cluster has formed and every
+			// replication group has its leader.
+			for _, n := range t.Nodes {
+				if h := proxiedHealth(ctx, cs, t, n.Name+"-0"); h != "UP" {
+					waiting = append(waiting, fmt.Sprintf("%s (health %s)", n.Name, h))
+				}
+			}
+			if len(waiting) == 0 {
+				return nil
+			}
 		}
 		sort.Strings(waiting)
 		msg := strings.Join(waiting, ", ")
