@@ -175,7 +175,11 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 	}
 	for i := range stsList.Items {
 		sts := &stsList.Items[i]
-		if r := replicas(sts); r != 1 {
+		switch r := replicas(sts); {
+		case r == 0:
+			found.Warnings = append(found.Warnings, fmt.Sprintf(
+				"StatefulSet %s/%s is scaled to 0: its Axon Server node is stopped", sts.Namespace, sts.Name))
+		case r > 1:
 			found.Warnings = append(found.Warnings, fmt.Sprintf(
 				"StatefulSet %s/%s has replicas=%d: kubectl axon expects singleton StatefulSets (one per Axon Server node, replicas 1)",
 				sts.Namespace, sts.Name, r))
