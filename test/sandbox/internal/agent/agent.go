@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 )
+
+var nodeRe = regexp.MustCompile(`\bnode=(\S+)`)
 
 // Agent is the node agent of one sandbox.
 type Agent struct {
@@ -87,8 +90,20 @@ func Run(ctx context.Context, dir string) error {
 	defer audit.Close()
 	a.sim, err = axonsim.NewCluster(topo, axonsim.Options{
 		Audit: audit,
-		Logf:  func(f string, args ...any) { a.logger.Printf("axonsim: "+f, args...) },
-		Seed:  time.Now().UnixNano(),
+		Logf: func(f string, args ...any) {
+			msg := fmt.Sprintf(f, args...)
+			a.logger.Printf("axonsim: %s", msg)
+			// and into the log of the pod running that node (kubectl logs)
+			if m := nodeRe.FindStringSubmatch(msg); m != nil {
+				a.mu.Lock()
+				pod := a.reports[m[1]].Pod
+				a.mu.Unlock()
+				if pod != "" {
+					a.logs.add(topo.Namespace+"/"+pod, "[axonsim] "+msg)
+				}
+			}
+		},
+		Seed: time.Now().UnixNano(),
 	})
 	if err != nil {
 		return err
