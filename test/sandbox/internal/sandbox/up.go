@@ -527,7 +527,7 @@ func WaitHealthy(ctx context.Context, s *State, cs kubernetes.Interface, t *axon
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("not healthy in time: waiting for %s", msg)
+			return fmt.Errorf("not healthy in time: waiting for %s\nagent log (tail):\n%s", msg, tail(s.Path("logs", "agent.log"), 15))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
