@@ -1,0 +1,42 @@
+# mk/bench.mk - sandbox benchmarks and the chaos suite (included by the root Makefile).
+#
+#   make bench-sandbox   status against kubectl get, API requests and memory per
+#                        call; rolling upgrade and replace-node --all against a
+#                        plain runbook; leader elections. Writes docs/benchmarks.md,
+#                        docs/benchmarks-*.svg (about 20-25 min on 2 cores; root).
+#                        BENCH_FLAGS=-quick for a smoke run, -only status|rolling.
+#   make chaos           the randomized reliability suite: N runs (default 3) from
+#                        seed SEED (default 1); run i uses seed SEED+i and a failure
+#                        prints the seed to replay it (make chaos SEED=s N=1).
+#                        make chaos N=200 is the long one.
+#   make chaos-ci        the fixed slice CI runs: seed 1, 2 runs, at most 2
+#                        operations each (a few minutes).
+#
+# Both need root (the sandbox) and build what they drive: kubectl-axon,
+# axon-sandbox and the upstream binaries (sandbox-bins, cached).
+
+BIN ?= bin
+GO ?= go
+N ?= 3
+SEED ?= 1
+CHAOS_OPS ?= 3
+BENCH_FLAGS ?=
+BENCH_LIMIT ?= 45m
+
+.PHONY: bench-sandbox chaos chaos-ci
+
+## bench-sandbox: sandbox benchmarks into docs/benchmarks.md (root; ~25 min; BENCH_FLAGS=-quick)
+bench-sandbox: build sandbox-bins axon-sandbox
+	$(GO) run ./test/bench -bin $(abspath $(BIN)) -limit $(BENCH_LIMIT) $(BENCH_FLAGS)
+
+# The per-run limit bounds one sandbox; the test timeout bounds them all
+# (about 4 min a run, plus room).
+## chaos: randomized fault-injection suite (root); N=runs SEED=base seed, e.g. make chaos N=200
+chaos: build sandbox-bins axon-sandbox
+	$(GO) test -tags chaos -count=1 -v -timeout $$(( $(N) * 15 + 10 ))m ./test/chaos \
+		-chaos.bin $(abspath $(BIN)) -chaos.seed $(SEED) -chaos.runs $(N) -chaos.ops $(CHAOS_OPS)
+
+## chaos-ci: the short fixed-seed chaos slice CI runs (seed 1, 2 runs)
+chaos-ci: build sandbox-bins axon-sandbox
+	$(GO) test -tags chaos -count=1 -v -timeout 30m ./test/chaos \
+		-chaos.bin $(abspath $(BIN)) -chaos.seed 1 -chaos.runs 2 -chaos.ops 2 -chaos.run-limit 12m

@@ -1,0 +1,465 @@
+//go:build chaos
+
+// Package chaos is a randomized, seeded reliability suite for kubectl axon on
+// the sandbox (test/sandbox): random topologies, rolling operations, and
+// faults injected while they run. The invariant, judged from the simulator's
+// audit log and the commands' exits: no quorum-lost event the plugin caused;
+// every run completes or stops with exit 3 or 4 and an explanation; a rerun
+// completes it. See docs/chaos.md.
+//
+//	go test -tags chaos ./test/chaos -chaos.seed 1 -chaos.runs 3 -v   (make chaos N=3 SEED=1)
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
+	"github.com/kubectl-axon/kubectl-axon/test/bench/harness"
+)
+
+var (
+	seedFlag   = flag.Int64("chaos.seed", 1, "base seed: run i uses seed+i")
+	runsFlag   = flag.Int("chaos.runs", 3, "number of runs (sandboxes)")
+	opsFlag    = flag.Int("chaos.ops", 3, "most operations per run")
+	budgetFlag = flag.Duration("chaos.run-limit", 15*time.Minute, "time limit of one run")
+	binFlag    = flag.String("chaos.bin", "", "directory of the binaries (default REPO/bin)")
+	env        *harness.Env
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Println("chaos: skipped: the sandbox needs root (network namespaces, veth)")
+		os.Exit(0)
+	}
+	var err error
+	env, err = harness.NewEnv(*binFlag)
+	if err != nil {
+		fmt.Println("chaos:", err)
+		os.Exit(1)
+	}
+	limit := time.Duration(0)
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, ok := f.Value.(flag.Getter).Get().(time.Duration); ok && d > time.Minute {
+			limit = d - 30*time.Second
+		}
+	}
+	harness.HandleSignals(limit)
+	code := m.Run()
+	harness.DownAll()
+	os.Exit(code)
+}
+
+// tally counts what was tried, over all runs.
+type tally struct {
+	mu       sync.Mutex
+	runs     int
+	ops      map[string]int
+	faults   map[string]int
+	outcomes map[string]int
+	reruns   int
+}
+
+func (t *tally) add(m map[string]int, k string) {
+	t.mu.Lock()
+	m[k]++
+	t.mu.Unlock()
+}
+
+func (t *tally) String() string {
+	f := func(m map[string]int) string {
+		var ks []string
+		n := 0
+		for k, v := range m {
+			ks = append(ks, fmt.Sprintf("%s %d", k, v))
+			n += v
+		}
+		sort.Strings(ks)
+		return fmt.Sprintf("%d (%s)", n, strings.Join(ks, ", "))
+	}
+	return fmt.Sprintf("runs %d; operations %s; faults %s; first-attempt outcomes %s; reruns %d",
+		t.runs, f(t.ops), f(t.faults), f(t.outcomes), t.reruns)
+}
+
+func TestChaos(t *testing.T) {
+	tl := &tally{ops: map[string]int{}, faults: map[string]int{}, outcomes: map[string]int{}}
+	start := time.Now()
+	defer func() {
+		t.Logf("chaos: base seed %d: %s in %s", *seedFlag, tl, time.Since(start).Round(time.Second))
+		fmt.Printf("chaos: base seed %d: %s in %s\n", *seedFlag, tl, time.Since(start).Round(time.Second))
+	}()
+	for i := 0; i < *runsFlag; i++ {
+		seed := *seedFlag + int64(i)
+		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			r := &chaosRun{t: t, seed: seed, tally: tl}
+			defer func() {
+				if t.Failed() {
+					t.Logf("REPLAY: make chaos SEED=%d N=1   (go test -tags chaos ./test/chaos -chaos.seed %d -chaos.runs 1 -v)", seed, seed)
+				}
+			}()
+			r.run()
+		})
+		tl.runs++
+		if !ok {
+			fmt.Printf("chaos: run with seed %d failed; replay: make chaos SEED=%d N=1\n", seed, seed)
+		}
+	}
+}
+
+type chaosRun struct {
+	t     *testing.T
+	seed  int64
+	rng   *rand.Rand
+	sc    *scenario
+	s     *harness.Sandbox
+	tally *tally
+	image string // the image every node should be on
+	ver   int    // next good image
+	// external pod deletions: quorum lost in that node's groups while it is
+	// down is not the plugin's doing
+	external []externalDelete
+}
+
+type externalDelete struct {
+	node string
+	at   time.Time
+}
+
+func (r *chaosRun) logf(format string, args ...any) {
+	r.t.Helper()
+	r.t.Logf("%s "+format, append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func (r *chaosRun) run() {
+	t := r.t
+	r.sc = newScenario(r.seed)
+	r.rng = rand.New(rand.NewSource(r.seed * 7919))
+	r.image = imageBase
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topo, []byte(r.sc.yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.logf("seed %d: %d nodes, %d workers, %d groups, autocluster %v, slow shutdown %q", r.seed, r.sc.nodes, len(r.sc.workers), len(r.sc.groups), r.sc.autocluster, r.sc.slowNode)
+	deadline := time.AfterFunc(*budgetFlag, func() {
+		fmt.Printf("chaos: seed %d exceeded its %s limit: tearing down\n", r.seed, *budgetFlag)
+		harness.KillChildren()
+	})
+	defer deadline.Stop()
+	s, err := env.Up(topo, 6*time.Minute)
+	if err != nil {
+		t.Fatalf("seed %d: %v\ntopology:\n%s", r.seed, err, r.sc.yaml)
+	}
+	r.s = s
+	defer func() {
+		if t.Failed() {
+			t.Logf("topology (seed %d):\n%s", r.seed, r.sc.yaml)
+			if b, err := os.ReadFile(filepath.Join(s.Dir, "logs", "agent.log")); err == nil {
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				if len(lines) > 30 {
+					lines = lines[len(lines)-30:]
+				}
+				t.Logf("agent.log (tail):\n%s", strings.Join(lines, "\n"))
+			}
+		}
+		if err := s.Down(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := s.FastProbes(4 * time.Minute); err != nil {
+		t.Fatalf("shortening the probes: %v", err)
+	}
+	nops := 1 + r.rng.Intn(*opsFlag)
+	for i := 0; i < nops && !t.Failed(); i++ {
+		r.operation(i)
+	}
+}
+
+// op is one operation: the command and how to finish it after a stop.
+type op struct {
+	kind  string
+	args  []string // after "kubectl axon"
+	after func()   // cleanup once done (uncordon)
+}
+
+func (r *chaosRun) pick() op {
+	ns := r.s.Namespace
+	common := []string{"-n", ns, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}
+	switch r.rng.Intn(4) {
+	case 0:
+		r.ver++
+		img := fmt.Sprintf("axoniq/axonserver:2024.%d.0-nonroot", 1+r.ver)
+		return op{kind: "upgrade", args: append([]string{"upgrade", "--image", img}, common...)}
+	case 1:
+		if r.rng.Intn(2) == 0 {
+			return op{kind: "replace-node --all", args: append([]string{"replace-node", "--all"}, common...)}
+		}
+		return op{kind: "replace-node", args: append([]string{"replace-node", nodeName(1 + r.rng.Intn(r.sc.nodes))}, common...)}
+	case 2:
+		return op{kind: "replace-node --fresh-volume", args: append([]string{"replace-node", "--fresh-volume", "--yes", nodeName(1 + r.rng.Intn(r.sc.nodes))}, common...)}
+	default:
+		ws := r.sc.drainable()
+		// only workers that hold a pod of the cluster now
+		st, _ := r.s.Status()
+		on := map[string]bool{}
+		for _, n := range st.Nodes {
+			on[n.Worker] = true
+		}
+		var cand []string
+		for _, w := range ws {
+			if on[w] {
+				cand = append(cand, w)
+			}
+		}
+		if len(cand) == 0 {
+			return op{kind: "replace-node", args: append([]string{"replace-node", nodeName(1 + r.rng.Intn(r.sc.nodes))}, common...)}
+		}
+		w := cand[r.rng.Intn(len(cand))]
+		return op{kind: "drain-node", args: append([]string{"drain-node", w}, common...), after: func() {
+			r.s.Kubectl("uncordon", w)
+		}}
+	}
+}
+
+var faultKinds = []string{"none", "kill-plugin", "never-ready", "rest-503", "apiserver-restart", "pod-deleted", "slow-shutdown"}
+
+func (r *chaosRun) operation(i int) {
+	t := r.t
+	s := r.s
+	if err := s.WaitHealthy(4 * time.Minute); err != nil {
+		t.Fatalf("before operation %d: %v", i, err)
+	}
+	o := r.pick()
+	fault := faultKinds[r.rng.Intn(len(faultKinds))]
+	switch fault {
+	case "never-ready", "rest-503":
+		if o.kind != "upgrade" { // these ride on an image: turn the operation into an upgrade to it
+			o = op{kind: "upgrade", args: []string{"upgrade", "-n", s.Namespace, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}}
+		}
+		img := badImage
+		if fault == "rest-503" {
+			img = flakyImage
+		}
+		o.args = append(o.args, "--image", img)
+		if fault == "never-ready" {
+			o.args = append(o.args, "--node-timeout", "30s")
+		}
+	case "slow-shutdown":
+		if r.sc.slowNode == "" {
+			fault = "none"
+		}
+	}
+	r.tally.add(r.tally.ops, o.kind)
+	r.tally.add(r.tally.faults, fault)
+	mark := s.AuditLen()
+	r.logf("operation %d: kubectl axon %s; fault %s", i, strings.Join(o.args, " "), fault)
+
+	res, killed := r.attempt(o, fault)
+	outcome := fmt.Sprintf("exit %d", res.Code)
+	if killed {
+		outcome = "killed"
+	}
+	r.tally.add(r.tally.outcomes, outcome)
+	r.logf("operation %d: %s after %s; stderr tail:\n%s", i, outcome, res.Wall.Round(100*time.Millisecond), lastLines(res.Stderr, 6))
+	switch {
+	case killed:
+	case res.Code == 0:
+	case res.Code == 3 || res.Code == 4:
+		if strings.TrimSpace(res.Stderr) == "" {
+			t.Errorf("operation %d exited %d without an explanation on stderr", i, res.Code)
+		}
+	default:
+		t.Errorf("operation %d: exit %d (want 0, 3 or 4):\n%s", i, res.Code, res)
+	}
+	if killed || res.Code != 0 {
+		r.rerun(i, o, fault)
+	}
+	if o.after != nil {
+		o.after()
+	}
+	if err := s.WaitHealthy(4 * time.Minute); err != nil {
+		t.Errorf("after operation %d: %v", i, err)
+	}
+	r.checkAudit(i, s.AuditSince(mark))
+}
+
+// attempt runs the operation once with its fault; killed when the fault
+// killed the plugin.
+func (r *chaosRun) attempt(o op, fault string) (harness.Result, bool) {
+	args := append([]string{"kubectl", "axon"}, o.args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	cmd := harness.Command(ctx, r.s.Kubeconfig(), args...)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	harness.Track(cmd.Process.Pid, true)
+	defer harness.Track(cmd.Process.Pid, false)
+	killAfter := -1
+	if fault == "kill-plugin" {
+		killAfter = 1 + r.rng.Intn(12) // events seen before the kill
+	}
+	var injectAt time.Duration
+	if fault == "apiserver-restart" || fault == "pod-deleted" {
+		injectAt = time.Duration(2000+r.rng.Intn(15000)) * time.Millisecond
+	}
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	if injectAt > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-done:
+				return
+			case <-time.After(injectAt):
+			}
+			r.inject(fault)
+		}()
+	}
+	killed := false
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	var out strings.Builder
+	seen := 0
+	for sc.Scan() {
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+		var e struct {
+			Event string `json:"event"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event != "" {
+			seen++
+			if seen == killAfter {
+				r.logf("killing the plugin (SIGKILL) after %d events, at %q", seen, e.Event)
+				_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+				killed = true
+				break
+			}
+		}
+	}
+	go func() { // drain the rest so Wait does not block on a full pipe
+		for sc.Scan() {
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	wg.Wait()
+	res := harness.Result{Args: args, Stdout: out.String(), Stderr: stderr.String(), Wall: time.Since(start)}
+	if cmd.ProcessState != nil {
+		res.Code = cmd.ProcessState.ExitCode()
+	}
+	if err != nil && cmd.ProcessState == nil {
+		res.Code = -1
+	}
+	res.TimedOut = ctx.Err() != nil
+	if res.TimedOut {
+		r.t.Errorf("kubectl axon %s did not end within 12 minutes (its --timeout is 10m)", strings.Join(o.args, " "))
+	}
+	return res, killed
+}
+
+func (r *chaosRun) inject(fault string) {
+	s := r.s
+	switch fault {
+	case "apiserver-restart":
+		r.logf("fault: restarting kube-apiserver")
+		if err := s.RestartAPIServer(2 * time.Second); err != nil {
+			r.t.Errorf("restarting the API server: %v", err)
+		}
+	case "pod-deleted":
+		n := nodeName(1 + r.rng.Intn(r.sc.nodes))
+		r.logf("fault: someone else deletes pod %s-0", n)
+		r.external = append(r.external, externalDelete{node: n, at: time.Now()})
+		if _, err := s.Kubectl("delete", "pod", n+"-0", "--wait=false", "--ignore-not-found"); err != nil {
+			r.t.Logf("deleting %s-0: %v", n, err)
+		}
+	}
+}
+
+// rerun finishes an operation that stopped: after a never-ready image, roll
+// the stuck node back (the documented way back), then the same command
+// again with --steal-lock (a killed run leaves its Lease). It must exit 0.
+func (r *chaosRun) rerun(i int, o op, fault string) {
+	r.tally.mu.Lock()
+	r.tally.reruns++
+	r.tally.mu.Unlock()
+	args := append([]string{}, o.args...)
+	if fault == "never-ready" || fault == "rest-503" {
+		// finish on a good image instead: moving every node off the bad one
+		r.ver++
+		img := fmt.Sprintf("axoniq/axonserver:2024.%d.0-nonroot", 1+r.ver)
+		args = []string{"upgrade", "-n", r.s.Namespace, "--image", img, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}
+	}
+	args = append(args, "--steal-lock")
+	r.logf("operation %d: rerun: kubectl axon %s", i, strings.Join(args, " "))
+	res := r.s.Run(12*time.Minute, append([]string{"kubectl", "axon"}, args...)...)
+	if res.Code != 0 {
+		r.t.Errorf("operation %d: the rerun did not complete:\n%s", i, res)
+	}
+}
+
+// checkAudit: no quorum-lost event the plugin caused. A quorum loss in a
+// group of a node someone else deleted, while that node was down, is not
+// the plugin's doing.
+func (r *chaosRun) checkAudit(i int, ev []axonsim.Event) {
+	ready := map[string][]time.Time{}
+	for _, e := range ev {
+		if e.Event == axonsim.EvNodeReady {
+			ready[e.Node] = append(ready[e.Node], e.Time)
+		}
+	}
+	excused := func(e axonsim.Event) bool {
+		for _, x := range r.external {
+			if !r.sc.groupsOf(x.node)[e.Group] || e.Time.Before(x.at) {
+				continue
+			}
+			back := time.Time{}
+			for _, t := range ready[x.node] {
+				if t.After(x.at) {
+					back = t
+					break
+				}
+			}
+			if back.IsZero() || e.Time.Before(back.Add(5*time.Second)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, e := range ev {
+		if e.Event != axonsim.EvQuorumLost {
+			continue
+		}
+		if excused(e) {
+			r.logf("operation %d: quorum lost in %s at %s while a pod deleted by someone else was down (not the plugin's doing)", i, e.Group, e.Time.Format("15:04:05.000"))
+			continue
+		}
+		r.t.Errorf("operation %d: quorum lost in group %s at %s, caused by the plugin", i, e.Group, e.Time.Format("15:04:05.000"))
+	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return "  " + strings.Join(l, "\n  ")
+}
