@@ -213,7 +213,7 @@ func tail(s string, lines int) string {
 }
 
 var (
-	childMu sync.Mutex
+	childMu  sync.Mutex
 	children = map[int]bool{} // process groups of running commands
 )
 

@@ -42,7 +42,9 @@ func (c Counts) Total(keep func(string) bool) int {
 }
 
 // IsPodProxy: a request to Axon Server through the API server's pod proxy.
-func IsPodProxy(k string) bool { return strings.HasSuffix(k, "/proxy") || strings.HasSuffix(k, "/portforward") }
+func IsPodProxy(k string) bool {
+	return strings.HasSuffix(k, "/proxy") || strings.HasSuffix(k, "/portforward")
+}
 
 // IsDiscovery: API discovery (cached by clients after the first call).
 func IsDiscovery(k string) bool { return strings.HasSuffix(k, " discovery") }
