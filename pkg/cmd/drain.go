@@ -154,7 +154,7 @@ func (o *DrainOptions) Run(ctx context.Context) error {
 		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Node: m.Node,
 			Message: fmt.Sprintf("--skip-unmovable: leaving %s on %s: %s", m.Pod, o.Worker, m.Why)})
 	}
-	if err := o.cordon(ctx, sink); err != nil {
+	if err := o.cordon(ctx, cordonedNow(in.Workers, o.Worker), sink); err != nil {
 		return err
 	}
 	var sum *stepper.Summary
@@ -187,7 +187,8 @@ func (o *DrainOptions) Run(ctx context.Context) error {
 }
 
 // input gathers what the plan needs: the workers, the cluster's pods on WORKER
-// and their volumes.
+// and their volumes. It lists claims and volumes once (not one call per claim: the
+// client's rate limit would slow the first step down).
 func (o *DrainOptions) input(ctx context.Context, snap *snapshot.Snapshot, nodes []corev1.Node) (drain.Input, error) {
 	in := drain.Input{Cluster: snap.Quorum(), Worker: o.Worker, Placed: map[string]string{}}
 	found := false
@@ -200,67 +201,73 @@ func (o *DrainOptions) input(ctx context.Context, snap *snapshot.Snapshot, nodes
 	if !found {
 		return in, cli.Usagef("no worker %q (workers: %s)", o.Worker, strings.Join(names, ", "))
 	}
+	var on []discovery.Member
 	for _, m := range snap.Members {
 		if m.Pod == nil {
 			continue
 		}
 		in.Placed[m.NodeName] = m.Pod.Spec.NodeName
-		if m.Pod.Spec.NodeName != o.Worker {
-			continue
+		if m.Pod.Spec.NodeName == o.Worker {
+			on = append(on, m)
 		}
-		vols, err := o.volumes(ctx, m.Pod)
-		if err != nil {
-			return in, err
+	}
+	if len(on) == 0 {
+		return in, nil
+	}
+	vols, err := o.volumes(ctx, snap.Namespace)
+	if err != nil {
+		return in, err
+	}
+	for _, m := range on {
+		p := drain.Pod{Node: m.NodeName, Pod: m.Pod}
+		for _, v := range m.Pod.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				vol, ok := vols[v.PersistentVolumeClaim.ClaimName]
+				if !ok {
+					vol = drain.Volume{Claim: v.PersistentVolumeClaim.ClaimName}
+				}
+				p.Volumes = append(p.Volumes, vol)
+			}
 		}
-		in.Pods = append(in.Pods, drain.Pod{Node: m.NodeName, Pod: m.Pod, Volumes: vols})
+		in.Pods = append(in.Pods, p)
 	}
 	return in, nil
 }
 
-// volumes reads the pod's claims and the node affinity of their volumes.
-func (o *DrainOptions) volumes(ctx context.Context, pod *corev1.Pod) ([]drain.Volume, error) {
-	var out []drain.Volume
-	for _, v := range pod.Spec.Volumes {
-		if v.PersistentVolumeClaim == nil {
-			continue
+// volumes maps the namespace's claims to their volumes and those volumes' node
+// affinity.
+func (o *DrainOptions) volumes(ctx context.Context, ns string) (map[string]drain.Volume, error) {
+	pvcs, err := o.session.Kube.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, snapshot.ExplainKube(fmt.Errorf("listing claims: %w", err))
+	}
+	pvs, err := o.session.Kube.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, snapshot.ExplainKube(fmt.Errorf("listing volumes: %w", err))
+	}
+	affinity := map[string]*corev1.NodeSelector{}
+	for _, pv := range pvs.Items {
+		if pv.Spec.NodeAffinity != nil {
+			affinity[pv.Name] = pv.Spec.NodeAffinity.Required
 		}
-		vol := drain.Volume{Claim: v.PersistentVolumeClaim.ClaimName}
-		pvc, err := o.session.Kube.CoreV1().PersistentVolumeClaims(pod.Namespace).Get(ctx, vol.Claim, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			out = append(out, vol)
-			continue
-		case err != nil:
-			return nil, snapshot.ExplainKube(fmt.Errorf("reading claim %s: %w", vol.Claim, err))
-		}
-		vol.PV = pvc.Spec.VolumeName
-		if vol.PV != "" {
-			pv, err := o.session.Kube.CoreV1().PersistentVolumes().Get(ctx, vol.PV, metav1.GetOptions{})
-			if err != nil && !apierrors.IsNotFound(err) {
-				return nil, snapshot.ExplainKube(fmt.Errorf("reading volume %s of claim %s: %w", vol.PV, vol.Claim, err))
-			}
-			if err == nil && pv.Spec.NodeAffinity != nil {
-				vol.Affinity = pv.Spec.NodeAffinity.Required
-			}
-		}
-		out = append(out, vol)
+	}
+	out := map[string]drain.Volume{}
+	for _, c := range pvcs.Items {
+		out[c.Name] = drain.Volume{Claim: c.Name, PV: c.Spec.VolumeName, Affinity: affinity[c.Spec.VolumeName]}
 	}
 	return out, nil
 }
 
-// cordon marks WORKER unschedulable (idempotent), unless --no-cordon.
-func (o *DrainOptions) cordon(ctx context.Context, sink progress.Sink) error {
+// cordon marks WORKER unschedulable (idempotent), unless --no-cordon;
+// unschedulable is the worker's state as listed.
+func (o *DrainOptions) cordon(ctx context.Context, unschedulable bool, sink progress.Sink) error {
 	nodes := o.session.Kube.CoreV1().Nodes()
-	n, err := nodes.Get(ctx, o.Worker, metav1.GetOptions{})
-	if err != nil {
-		return snapshot.ExplainKube(fmt.Errorf("reading worker %s: %w", o.Worker, err))
-	}
 	switch {
-	case o.NoCordon && !n.Spec.Unschedulable:
+	case o.NoCordon && !unschedulable:
 		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn,
 			Message: fmt.Sprintf("--no-cordon: %s is schedulable, so the scheduler may put the evicted pods back on it", o.Worker)})
 	case o.NoCordon:
-	case n.Spec.Unschedulable:
+	case unschedulable:
 		sink.Emit(progress.Event{Kind: "cordoned", Message: o.Worker + " was cordoned already"})
 	default:
 		if _, err := nodes.Patch(ctx, o.Worker, types.StrategicMergePatchType, []byte(`{"spec":{"unschedulable":true}}`),
@@ -272,18 +279,25 @@ func (o *DrainOptions) cordon(ctx context.Context, sink progress.Sink) error {
 	return nil
 }
 
+func cordonedNow(ws []drain.Worker, name string) bool {
+	for _, w := range ws {
+		if w.Name == name {
+			return w.Unschedulable
+		}
+	}
+	return false
+}
+
 // evict is the runner's action: evict the node's pod if it is still on WORKER,
 // retrying while a PodDisruptionBudget refuses (and checking again, before each
 // retry, that the node may still be stopped).
 func (o *DrainOptions) evict(observe stepper.Observer, sink progress.Sink, resume string) stepper.Action {
 	return func(ctx context.Context, m discovery.Member) (bool, error) {
-		pods := o.session.Kube.CoreV1().Pods(m.Namespace)
-		pod, err := pods.Get(ctx, stepper.PodName(m.StatefulSet), metav1.GetOptions{})
+		// The pod as the preflight just saw it (one API call fewer per step).
+		pod := m.Pod
 		switch {
-		case apierrors.IsNotFound(err):
+		case pod == nil:
 			return true, nil
-		case err != nil:
-			return false, err
 		case pod.DeletionTimestamp != nil:
 			return true, nil
 		case pod.Spec.NodeName != o.Worker:
@@ -297,7 +311,7 @@ func (o *DrainOptions) evict(observe stepper.Observer, sink progress.Sink, resum
 		if !o.Force {
 			e.Ready = func(ctx context.Context) (bool, string) { return safeToStop(ctx, observe, m.NodeName) }
 		}
-		err = e.Evict(ctx, pod)
+		err := e.Evict(ctx, pod)
 		var be *drain.BlockedError
 		if errors.As(err, &be) {
 			return false, cli.Refusedf("%v (--safety-timeout %s); nothing was changed on this node; %s", be, o.SafetyTimeout,
