@@ -9,7 +9,7 @@
 #                        seed SEED (default 1); run i uses seed SEED+i and a failure
 #                        prints the seed to replay it (make chaos SEED=s N=1).
 #                        make chaos N=200 is the long one.
-#   make chaos-ci        the fixed slice CI runs: seed 1, 2 runs, at most 2
+#   make chaos-ci        the fixed slice CI runs: seed 1, 3 runs, at most 2
 #                        operations each (a few minutes).
 #
 # Both need root (the sandbox) and build what they drive: kubectl-axon,
@@ -36,7 +36,7 @@ chaos: build sandbox-bins axon-sandbox
 	$(GO) test -tags chaos -count=1 -v -timeout $$(( $(N) * 15 + 10 ))m ./test/chaos \
 		-chaos.bin $(abspath $(BIN)) -chaos.seed $(SEED) -chaos.runs $(N) -chaos.ops $(CHAOS_OPS)
 
-## chaos-ci: the short fixed-seed chaos slice CI runs (seed 1, 2 runs)
+## chaos-ci: the short fixed-seed chaos slice CI runs (seed 1, 3 runs)
 chaos-ci: build sandbox-bins axon-sandbox
 	$(GO) test -tags chaos -count=1 -v -timeout 30m ./test/chaos \
-		-chaos.bin $(abspath $(BIN)) -chaos.seed 1 -chaos.runs 2 -chaos.ops 2 -chaos.run-limit 12m
+		-chaos.bin $(abspath $(BIN)) -chaos.seed 1 -chaos.runs 3 -chaos.ops 2 -chaos.run-limit 12m
