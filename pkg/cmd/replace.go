@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
@@ -127,10 +128,11 @@ func (o *ReplaceOptions) Validate() error {
 	return nil
 }
 
-// isTerminalIn says whether the confirmation can be asked on stdin.
+// isTerminalIn says whether the confirmation can be asked on stdin: a terminal, not
+// merely a character device (/dev/null is one).
 func isTerminalIn(r io.Reader) bool {
 	f, ok := r.(*os.File)
-	return ok && progress.IsTerminal(f)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Complete opens the clients.

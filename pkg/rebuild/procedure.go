@@ -161,7 +161,16 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 			uid := types.UID(c.UID)
 			err := e.Kube.CoreV1().PersistentVolumeClaims(e.Namespace).Delete(ctx, c.Name,
 				metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			if apierrors.IsConflict(err) {
+				// The UID precondition failed (a new claim already), or something else
+				// did: only the first is fine.
+				cur, gerr := e.Kube.CoreV1().PersistentVolumeClaims(e.Namespace).Get(ctx, c.Name, metav1.GetOptions{})
+				if gerr == nil && string(cur.UID) == c.UID && cur.DeletionTimestamp == nil {
+					return false, fmt.Errorf("deleting PVC %s: %w", c.Name, err)
+				}
+				err = nil
+			}
+			if err != nil && !apierrors.IsNotFound(err) {
 				return false, fmt.Errorf("deleting PVC %s: %w", c.Name, err)
 			}
 		}
@@ -464,9 +473,13 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 			if _, ok := wantRole[g.Name]; ok {
 				continue
 			}
+			if g.ChangePending {
+				done = false // perhaps autocluster adding the node: wait and see
+				continue
+			}
 			if _, member := roleIn(g, node); member {
 				done = false
-				if !g.ChangePending {
+				{
 					if _, err := c.RemoveNodeFromReplicationGroup(ctx, g.Name, node, false); err == nil {
 						e.emit(node, "group-removed", fmt.Sprintf("%s: removed the membership autocluster gave %s (it had none before)", g.Name, node), false, nil)
 					}
