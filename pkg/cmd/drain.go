@@ -558,29 +558,20 @@ func candidates(m drain.Movability) string {
 
 // completeWorkers completes WORKER with the names of the Kubernetes nodes.
 func completeWorkers(flags *connect.Flags, open connect.Opener) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	return completeWith(flags, open, func(ctx context.Context, s *connect.Session, args []string) ([]string, error) {
 		if len(args) > 0 {
-			return nil, cobra.ShellCompDirectiveNoFileComp
+			return nil, nil
 		}
-		s, err := open(flags)
-		if err != nil || s.Kube == nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		defer s.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		nodes, err := s.Kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
+			return nil, err
 		}
 		var out []string
 		for _, n := range nodes.Items {
-			if strings.HasPrefix(n.Name, toComplete) {
-				out = append(out, n.Name)
-			}
+			out = append(out, n.Name)
 		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
+		return out, nil
+	})
 }
 
 func impactList(is []quorum.Impact) string {

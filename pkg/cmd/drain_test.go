@@ -295,6 +295,13 @@ func TestDrainNodeDryRun(t *testing.T) {
 	if w.cordoned(t, "w-a1") || w.evictions.Load() != 0 {
 		t.Error("--dry-run changed something")
 	}
+	// Completion: workers for drain-node, Axon nodes (not those given) for upgrade.
+	if _, out, _ := runWith(t, w.open, "__complete", "drain-node", "--transport=direct", "w-a"); !strings.HasPrefix(out, "w-a1\nw-a2\n:4") {
+		t.Errorf("worker completion:\n%s", out)
+	}
+	if _, out, _ := runWith(t, w.open, "__complete", "upgrade", "--transport=direct", "axonserver-1", "axon"); !strings.HasPrefix(out, "axonserver-2\naxonserver-3\n:4") {
+		t.Errorf("node completion:\n%s", out)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -188,4 +189,29 @@ func (r *RollingFlags) refuseUnsafe(blocked []stepper.Step) error {
 		}
 	}
 	return cli.Refusedf("no safe order exists: even with every node healthy, %s; nothing was changed (--force overrides)", strings.Join(why, "; "))
+}
+
+// completeWith is a ValidArgsFunction: it opens a session with the flags (5s at
+// most), asks list for the candidates and keeps those starting with what was typed.
+func completeWith(flags *connect.Flags, open connect.Opener, list func(ctx context.Context, s *connect.Session, args []string) ([]string, error)) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		s, err := open(flags)
+		if err != nil || s.Kube == nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		defer s.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		all, err := list(ctx, s, args)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, a := range all {
+			if strings.HasPrefix(a, toComplete) {
+				out = append(out, a)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }

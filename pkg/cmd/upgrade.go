@@ -412,17 +412,10 @@ func (o *UpgradeOptions) printSummary(w io.Writer, sum *stepper.Summary, err err
 // completeNodeNames completes NODE arguments with the Axon Server node names of the
 // cluster the flags select; upgrade, replace-node and drain-node share it.
 func completeNodeNames(flags *connect.Flags, open connect.Opener) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-	return func(c *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		s, err := open(flags)
-		if err != nil || s.Kube == nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		defer s.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
+	return completeWith(flags, open, func(ctx context.Context, s *connect.Session, args []string) ([]string, error) {
 		found, err := discovery.Discover(ctx, s.Kube, s.Query(false))
 		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
+			return nil, err
 		}
 		given := map[string]bool{}
 		for _, a := range args {
@@ -430,10 +423,10 @@ func completeNodeNames(flags *connect.Flags, open connect.Opener) func(*cobra.Co
 		}
 		var out []string
 		for _, m := range found.Members {
-			if !given[m.NodeName] && strings.HasPrefix(m.NodeName, toComplete) {
+			if !given[m.NodeName] {
 				out = append(out, m.NodeName)
 			}
 		}
-		return out, cobra.ShellCompDirectiveNoFileComp
-	}
+		return out, nil
+	})
 }
