@@ -6,6 +6,7 @@
 //	axon-sandbox down --dir DIR
 //	axon-sandbox exec --dir DIR -- CMD [ARGS...]
 //	axon-sandbox env  --dir DIR        (prints KUBECONFIG=..., API server, namespace)
+//	axon-sandbox restart --dir DIR PROCESS  (stop by pid, start with the same arguments)
 //	axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 package main
 
@@ -28,6 +29,7 @@ func usage() {
   axon-sandbox down --dir DIR
   axon-sandbox exec --dir DIR -- CMD [ARGS...]
   axon-sandbox env  --dir DIR
+  axon-sandbox restart --dir DIR etcd|kube-apiserver|kube-controller-manager|kube-scheduler|agent
   axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 `)
 	os.Exit(2)
@@ -81,6 +83,15 @@ func main() {
 		if s, err = sandbox.LoadState(*dir); err == nil {
 			fmt.Printf("KUBECONFIG=%s\nAXON_SANDBOX_SERVER=%s\nAXON_SANDBOX_NAMESPACE=%s\nAXON_SANDBOX_NETNS=%s\nAXON_SANDBOX_CLUSTER=%s\n",
 				s.Path("kubeconfig"), s.Server, s.Namespace, s.NetNS, s.Cluster)
+		}
+	case "restart":
+		_ = fs.Parse(args)
+		if *dir == "" || fs.NArg() != 1 {
+			usage()
+		}
+		var s *sandbox.State
+		if s, err = sandbox.LoadState(*dir); err == nil {
+			err = sandbox.Restart(context.Background(), s, fs.Arg(0), os.Stderr)
 		}
 	case "gc":
 		_ = fs.Parse(args)

@@ -24,6 +24,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 	"github.com/kubectl-axon/kubectl-axon/test/sandbox/internal/sandbox"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
@@ -55,7 +56,8 @@ type Agent struct {
 	reports  map[string]sandbox.NodeReport
 	podIPs   map[string]podAddr // ns/pod -> address, while its container may run
 	logs     podLogs
-	stopping atomic.Bool // shutting down: start no more containers
+	stopping atomic.Bool       // shutting down: start no more containers
+	kept     map[string]string // pod UID -> address it had before the agent (re)started
 }
 
 func (a *Agent) logf(format string, args ...any) { a.logger.Printf(format, args...) }
@@ -145,6 +147,17 @@ func Run(ctx context.Context, dir string) error {
 		return err
 	}
 
+	// Pods that already run here (the agent restarted) keep their addresses:
+	// reserve them before any new pod takes one.
+	a.kept = map[string]string{}
+	if pods, err := a.cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err == nil {
+		for _, p := range pods.Items {
+			if _, ours := a.workers[p.Spec.NodeName]; ours && p.Status.PodIP != "" && a.ips.reserve(p.Status.PodIP) {
+				a.kept[string(p.UID)] = p.Status.PodIP
+			}
+		}
+	}
+
 	f := informers.NewSharedInformerFactory(a.cs, 0)
 	podInf := f.Core().V1().Pods().Informer()
 	pvcInf := f.Core().V1().PersistentVolumeClaims().Informer()
@@ -222,6 +235,15 @@ func (a *Agent) podChanged(o any) {
 		return
 	}
 	r.notify()
+}
+
+// keptAddress hands a pod the address it had before the agent restarted.
+func (a *Agent) keptAddress(uid string) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ip, ok := a.kept[uid]
+	delete(a.kept, uid)
+	return ip, ok
 }
 
 func (a *Agent) forget(uid string) {
@@ -340,6 +362,25 @@ func (p *ipPool) take() (string, error) {
 	}
 	return "", fmt.Errorf("pod address range exhausted")
 }
+
+// reserve takes a given address of the range if it is free (a pod keeps its
+// address across a restart of the agent, as across a kubelet restart).
+func (p *ipPool) reserve(ip string) bool {
+	x := net.ParseIP(ip).To4()
+	if x == nil || !bytesEqual(x[:3], p.base[:3]) {
+		return false
+	}
+	i := int(x[3]) - int(p.base[3])
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if i <= 0 || i >= p.size-1 || p.used[i] {
+		return false
+	}
+	p.used[i] = true
+	return true
+}
+
+func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
 func (p *ipPool) release(ip string) {
 	x := net.ParseIP(ip).To4()

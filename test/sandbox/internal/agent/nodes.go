@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 )
 
 const leaseSeconds = 40
@@ -68,32 +69,46 @@ func (a *Agent) registerNodes(ctx context.Context) error {
 		if w.Zone == "" {
 			delete(node.Labels, "topology.kubernetes.io/zone")
 		}
-		created, err := a.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			created, err = a.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		}
-		if err != nil {
+		if _, err := a.cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
-		created.Status = a.nodeStatus(name, now, nil)
-		updated, err := a.cs.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		// Controllers (node lifecycle, ...) write the new Node too: re-read
+		// and retry on a conflict.
+		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			n, err := a.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			n.Status = a.nodeStatus(name, now, &n.Status)
+			_, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
 			return err
 		}
 		// The TaintNodesByCondition admission plugin registers new nodes with
 		// node.kubernetes.io/not-ready:NoSchedule; the node lifecycle
 		// controller lifts it once the node reports Ready. Lift it at once.
-		var keep []corev1.Taint
-		for _, t := range updated.Spec.Taints {
-			if t.Key != corev1.TaintNodeNotReady {
-				keep = append(keep, t)
-			}
-		}
-		if len(keep) != len(updated.Spec.Taints) {
-			updated.Spec.Taints = keep
-			if _, err := a.cs.CoreV1().Nodes().Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		err = retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			n, err := a.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
 				return err
 			}
+			var keep []corev1.Taint
+			for _, t := range n.Spec.Taints {
+				if t.Key != corev1.TaintNodeNotReady {
+					keep = append(keep, t)
+				}
+			}
+			if len(keep) == len(n.Spec.Taints) {
+				return nil
+			}
+			n.Spec.Taints = keep
+			_, err = a.cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
+			return err
 		}
 		a.renewLease(ctx, name)
 	}

@@ -153,11 +153,15 @@ func (r *podRun) run() {
 	}
 	defer r.a.unlockAxon(r.axon)
 
-	// 3. sandbox: an address of its own on the namespace's lo.
-	ip, err := r.a.ips.take()
-	if err != nil {
-		r.logf("%v", err)
-		return
+	// 3. sandbox: an address of its own on the namespace's lo (the one it
+	// has if the agent restarted under a running pod).
+	ip, kept := r.a.keptAddress(string(r.uid))
+	if !kept {
+		var err error
+		if ip, err = r.a.ips.take(); err != nil {
+			r.logf("%v", err)
+			return
+		}
 	}
 	if err := addAddr(ip); err != nil {
 		r.logf("%v", err)
