@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,6 +118,27 @@ func TestKubernetes(t *testing.T) {
 		killed, started := FindEvents(since, "node-killed", "", "axonserver-2"), FindEvents(since, "node-started", "", "axonserver-2")
 		if len(killed) != 1 || len(started) != 1 || started[0].Time.Before(killed[0].Time) {
 			t.Errorf("want one kill, then one start of axonserver-2:\n%s", fmtEvents(since))
+		}
+	})
+
+	t.Run("Restarts", func(t *testing.T) {
+		s.t = t
+		// The API server restarts (watches re-established, state in etcd);
+		// the agent restarts like every kubelet and runtime at once: the
+		// nodes stop cleanly and come back on the same pods and addresses.
+		ip := func() string {
+			return s.Kubectl("-n", ns, "get", "pod", "axonserver-1-0", "-o", "jsonpath={.status.podIP}")
+		}
+		before := ip()
+		for _, proc := range []string{"kube-apiserver", "agent"} {
+			out, err := exec.Command(filepath.Join(binDir, "axon-sandbox"), "restart", "--dir", s.Dir, proc).CombinedOutput()
+			if err != nil {
+				t.Fatalf("restart %s: %v\n%s", proc, err, out)
+			}
+		}
+		s.WaitStatus(90*time.Second, "healthy after the restarts", allHealthy)
+		if after := ip(); after != before {
+			t.Errorf("axonserver-1-0's address changed across an agent restart: %s -> %s", before, after)
 		}
 	})
 
