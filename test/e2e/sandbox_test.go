@@ -18,7 +18,9 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 )
 
-// Sandbox is one running axon-sandbox.
+// Sandbox is one running axon-sandbox. Its helpers report to s.t: a subtest
+// that uses the sandbox sets s.t = t first (subtests sharing a sandbox run
+// one at a time).
 type Sandbox struct {
 	t         *testing.T
 	Dir       string
