@@ -376,7 +376,7 @@ func (o *DrainOptions) leftOn(snap *snapshot.Snapshot) ([]leftPod, string, error
 			axon[m.Namespace+"/"+stepper.PodName(m.StatefulSet)] = true
 		}
 	}
-	var out []leftPod
+	out := []leftPod{}
 	for _, p := range list.Items {
 		if p.Spec.NodeName != o.Worker || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
 			continue
