@@ -167,6 +167,9 @@ func Open(f *Flags) (*Session, error) {
 		return nil, fmt.Errorf("kubeconfig: %v", err)
 	}
 	cfg.UserAgent = version.UserAgent()
+	// client-go's default (5 requests/s, burst 10) makes a rolling step wait on its own
+	// preflight reads; kubectl's own commands allow far more.
+	cfg.QPS, cfg.Burst = 50, 100
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
