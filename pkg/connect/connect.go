@@ -74,7 +74,7 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Transport, "transport", f.Transport, "how to reach Axon Server's HTTP port: proxy (through the API server), port-forward, or direct (pod IPs; inside the cluster)")
 	fs.StringVar(&f.AxonURL, "axon-url", f.AxonURL, "reach Axon Server directly at this URL, without Kubernetes (other nodes at the addresses it reports)")
 	fs.StringVar(&f.Scheme, "axon-scheme", f.Scheme, "http or https: the scheme Axon Server's HTTP port speaks")
-	fs.StringVar(&f.CAFile, "axon-ca-file", f.CAFile, "CA bundle to verify Axon Server's HTTPS certificate (implies --axon-scheme=https)")
+	fs.StringVar(&f.CAFile, "axon-ca-file", f.CAFile, "CA bundle to verify Axon Server's HTTPS certificate (implies --axon-scheme=https); with --transport=direct or port-forward: the API server's pod proxy verifies no pod certificate")
 	fs.BoolVar(&f.Insecure, "insecure-skip-axon-tls-verify", f.Insecure, "do not verify Axon Server's HTTPS certificate (insecure)")
 	fs.StringVar(&f.TokenSecret, "token-secret", f.TokenSecret, "Kubernetes Secret holding the Axon Server access token, as NAME/KEY (in the cluster's namespace)")
 	fs.StringVar(&f.TokenFile, "token-file", f.TokenFile, "file holding the Axon Server access token (e.g. a copy of security/.token); else $"+TokenEnv+" when set")

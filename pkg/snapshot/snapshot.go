@@ -128,6 +128,8 @@ func FatalAxonError(obs *inspect.Observation) error {
 		err := v.Err
 		switch {
 		case err == nil:
+		case axonserver.IsForbidden(err) && kubernetesRefused(err):
+			return fmt.Errorf("%v: Kubernetes, not Axon Server, refused: kubectl axon reaches port 8024 through pods/proxy (get, create, delete; docs/rbac.yaml), or use --transport=port-forward", err)
 		case axonserver.IsInvalidToken(err):
 			return fmt.Errorf("%v: Axon Server refused the access token; give a valid one with --token-secret NAME/KEY, --token-file or $%s", err, connect.TokenEnv)
 		case axonserver.IsForbidden(err):
@@ -137,6 +139,13 @@ func FatalAxonError(obs *inspect.Observation) error {
 		}
 	}
 	return nil
+}
+
+// kubernetesRefused says whether a 403 came from the API server's authorization of the
+// pod proxy (a Kubernetes Status) rather than from Axon Server's access control.
+func kubernetesRefused(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "pods/proxy") || strings.Contains(msg, "is forbidden: User")
 }
 
 // ExplainKube turns an error from the Kubernetes API into one actionable line.
