@@ -71,6 +71,24 @@ func killAt(t *testing.T, kubeconfig string, kind string, args ...string) bool {
 	return hit
 }
 
+// waitPodReady waits until the pod exists (the StatefulSet controller recreates it)
+// and is Ready.
+func waitPodReady(s *Sandbox, pod string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		r := s.Run(s.Kubeconfig(false), "kubectl", "-n", s.Namespace, "get", "pod", pod, "-o",
+			`jsonpath={.status.conditions[?(@.type=="Ready")].status}`)
+		if r.Code == 0 && r.Stdout == "True" {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("pod %s not Ready within %s:\n%s", pod, timeout, r)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
 // TestReplace: on five nodes with mixed roles, as the restricted operator: replace
 // one node; --all; --fresh-volume on a node whose data was lost; --fresh-volume
 // killed after step 3 and after step 4, each finished by a rerun.
@@ -132,7 +150,7 @@ func TestReplace(t *testing.T) {
 		before := roleMap(st, node)
 		s.Kubectl("-n", ns, "delete", "pvc", "data-"+node+"-0", "--wait=false")
 		s.Kubectl("-n", ns, "delete", "pod", node+"-0")
-		s.Kubectl("-n", ns, "wait", "--for=condition=Ready", "pod/"+node+"-0", "--timeout=180s")
+		waitPodReady(s, node+"-0", 3*time.Minute)
 		oldEvents := claimUID(s, "events-"+node+"-0")
 		mark := s.AuditMark()
 		start := time.Now()
@@ -179,8 +197,9 @@ func TestReplace(t *testing.T) {
 				t.Fatalf("%s", r)
 			}
 			t.Logf("killed at %s and resumed: %s", stop, time.Since(start).Round(100*time.Millisecond))
-			_, plan := summaryOf(t, decodeEvents(t, r.Stdout))
-			checkAudit(t, s, mark, plan)
+			// The rerun's plan does not know the killed run's (a removed leader hands its
+			// leadership over: an election): only quorum is checked.
+			checkAudit(t, s, mark, upgradePlan{})
 			after := s.WaitStatus(90*time.Second, "a healthy cluster", allHealthy)
 			if got := roleMap(after, node); !sameRoles(got, before) {
 				t.Errorf("roles after %v, before %v", got, before)
