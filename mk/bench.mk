@@ -3,7 +3,7 @@
 #   make bench-sandbox   status against kubectl get, API requests and memory per
 #                        call; rolling upgrade and replace-node --all against a
 #                        plain runbook; leader elections. Writes docs/benchmarks.md,
-#                        docs/benchmarks-*.svg (about 20-25 min on 2 cores; root).
+#                        docs/benchmarks-*.svg (about 15 min on 2 cores; root).
 #                        BENCH_FLAGS=-quick for a smoke run, -only status|rolling.
 #   make chaos           the randomized reliability suite: N runs (default 3) from
 #                        seed SEED (default 1); run i uses seed SEED+i and a failure
@@ -25,7 +25,7 @@ BENCH_LIMIT ?= 45m
 
 .PHONY: bench-sandbox chaos chaos-ci
 
-## bench-sandbox: sandbox benchmarks into docs/benchmarks.md (root; ~25 min; BENCH_FLAGS=-quick)
+## bench-sandbox: sandbox benchmarks into docs/benchmarks.md (root; ~15 min; BENCH_FLAGS=-quick)
 bench-sandbox: build sandbox-bins axon-sandbox
 	$(GO) run ./test/bench -bin $(abspath $(BIN)) -limit $(BENCH_LIMIT) $(BENCH_FLAGS)
 

@@ -72,7 +72,7 @@ func (r *report) write(path, jsonPath string) error {
 		}
 		if minO == maxO {
 			fmt.Fprintf(&b, "\nKubernetes object requests per status call: %d in every configuration, from %d to %d nodes: they do not\n", minO, r.Status[0].Nodes, last.Nodes)
-			b.WriteString("grow with the nodes (one list each of StatefulSets, pods and nodes).")
+			b.WriteString("grow with the nodes (a GET of the namespace and one list each of StatefulSets, pods and nodes).")
 		} else {
 			fmt.Fprintf(&b, "\n**Kubernetes object requests per status call vary: %d to %d.**", minO, maxO)
 		}
@@ -123,7 +123,7 @@ func (r *report) write(path, jsonPath string) error {
 		b.WriteString("\nThe plugin orders the nodes so each group's leader moves as few times as possible (followers first,\n")
 		b.WriteString("leaders last); the runbook's name order moves some leaders more than once.\n")
 	}
-	b.WriteString("\n## Reproduce\n\n```sh\nmake bench-sandbox                     # everything, about 25 minutes on 2 cores\n")
+	b.WriteString("\n## Reproduce\n\n```sh\nmake bench-sandbox                     # everything, about 15 minutes on 2 cores\n")
 	b.WriteString("go run ./test/bench -only status -quick # a smoke run (root; bin/ built)\n```\n")
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return err
