@@ -181,7 +181,7 @@ func TestDrainNodeMovesOneAtATime(t *testing.T) {
 	w.zonalVolume(t, "axonserver-1", "zone-a")
 	w.refuse.Store(2) // the budget refuses the first two attempts
 	mark := len(w.sim.Events())
-	code, out, errOut := w.run(t, "drain-node", "w-a1", "-o", "json", "--poll-interval", "50ms", "--eviction-retry", "20ms", "--node-timeout", "30s")
+	code, out, errOut := w.run(t, "drain-node", "w-a1", "-o", "json", "--poll-interval", "50ms", "--eviction-retry", "20ms", "--node-timeout", "2m")
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errOut, out)
 	}

@@ -172,7 +172,7 @@ func TestReplaceNodeOne(t *testing.T) {
 	w.waitStatusHealthy(t)
 	mark := len(w.sim.Events())
 	// By StatefulSet name, like an Axon node name.
-	code, out, errOut := w.run(t, "replace-node", "axonserver-2", "--progress", "lines", "--poll-interval", "50ms", "--node-timeout", "30s")
+	code, out, errOut := w.run(t, "replace-node", "axonserver-2", "--progress", "lines", "--poll-interval", "50ms", "--node-timeout", "2m")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -214,7 +214,7 @@ func TestReplaceNodeAll(t *testing.T) {
 	w.onDelete(t)
 	w.waitStatusHealthy(t)
 	mark := len(w.sim.Events())
-	code, out, errOut := w.run(t, "replace-node", "--all", "-o", "json", "--poll-interval", "50ms", "--node-timeout", "30s")
+	code, out, errOut := w.run(t, "replace-node", "--all", "-o", "json", "--poll-interval", "50ms", "--node-timeout", "2m")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -312,7 +312,7 @@ func TestReplaceNodeFreshVolume(t *testing.T) {
 			}
 			mark := len(w.sim.Events())
 			code, out, errOut = w.run(t, "replace-node", "--fresh-volume", "--yes", "-o", "json", "--poll-interval", "50ms",
-				"--node-timeout", "30s", "--join-wait", "1s", node)
+				"--node-timeout", "2m", "--join-wait", "1s", node)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 			}
@@ -370,7 +370,7 @@ func TestReplaceNodeFreshVolumeResume(t *testing.T) {
 			mark := len(w.sim.Events())
 			// Step 3 as the interrupted run took it.
 			w.sim.Unregister(tc.node)
-			if err := w.sim.WaitFor(10*time.Second, func(ev []axonsim.Event) bool {
+			if err := w.sim.WaitFor(settle, func(ev []axonsim.Event) bool {
 				return axonsim.CountNode(ev[mark:], "node-unregistered", tc.node) > 0
 			}); err != nil {
 				t.Fatal(err)
@@ -400,7 +400,7 @@ func TestReplaceNodeFreshVolumeResume(t *testing.T) {
 				t.Errorf("other run: exit %d %s", code, errOut)
 			}
 			code, out, errOut := w.run(t, "replace-node", "--fresh-volume", "--yes", "--progress", "lines", "--poll-interval", "50ms",
-				"--node-timeout", "30s", tc.node)
+				"--node-timeout", "2m", tc.node)
 			if code != 0 {
 				t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
 			}

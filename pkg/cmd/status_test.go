@@ -43,7 +43,7 @@ func TestStatusHealthyCluster(t *testing.T) {
 	w := newWorld(t, threeNodes)
 	// Followers may need a moment to be reported caught up after the start.
 	var r *status.Report
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(settle)
 	for {
 		code, out, errOut := w.run(t, "status", "-o", "json", "--exit-code")
 		if code == cli.ExitOK {
@@ -94,7 +94,7 @@ func TestStatusStoppedNodeShowsTheOthers(t *testing.T) {
 	if err := w.sim.StopNode("axonserver-2", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	err := w.sim.WaitFor(10*time.Second, func(ev []axonsim.Event) bool {
+	err := w.sim.WaitFor(settle, func(ev []axonsim.Event) bool {
 		for _, g := range []string{"_admin"} {
 			if el := axonsim.Filter(ev, "leader-elected", g, ""); len(el) == 0 || el[len(el)-1].Node == "axonserver-2" {
 				return false

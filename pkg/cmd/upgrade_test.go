@@ -149,7 +149,7 @@ func (c *controller) replace(t *testing.T, old *corev1.Pod) {
 		t.Errorf("start %s: %v", node, err)
 		return
 	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(settle); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if n.State() == axonsim.Running {
 			obj, err := tr.Get(podsGVR, ns, pod.Name)
 			if err != nil {
@@ -190,7 +190,7 @@ func (w *world) image(t *testing.T, node string) string {
 // waitStatusHealthy waits until status says healthy (followers catch up after the start).
 func (w *world) waitStatusHealthy(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(settle)
 	for {
 		if code, _, _ := w.run(t, "status", "--exit-code"); code == 0 {
 			return
@@ -231,7 +231,7 @@ func TestUpgradeOnDelete(t *testing.T) {
 	w.waitStatusHealthy(t)
 	mark := len(w.sim.Events())
 
-	code, out, errOut := w.run(t, "upgrade", "--image", newImage, "-o", "json", "--node-timeout", "30s", "--poll-interval", "50ms")
+	code, out, errOut := w.run(t, "upgrade", "--image", newImage, "-o", "json", "--node-timeout", "2m", "--poll-interval", "50ms")
 	if code != 0 {
 		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errOut, out)
 	}

@@ -67,7 +67,7 @@ func TestStatusWatchRedrawsOnChangeOnly(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- o.Run(ctx) }()
 
-	eventually(t, 10*time.Second, "a healthy first draw", func() bool { return strings.Contains(out.String(), ": HEALTHY") })
+	eventually(t, settle, "a healthy first draw", func() bool { return strings.Contains(out.String(), ": HEALTHY") })
 	// Many ticks pass; an unchanged cluster is not drawn again.
 	settled := strings.Count(out.String(), "Cluster axonserver")
 	time.Sleep(10 * o.Interval) // the quiet period under test: ten ticks with nothing to draw
@@ -77,14 +77,14 @@ func TestStatusWatchRedrawsOnChangeOnly(t *testing.T) {
 	if err := w.sim.StopNode("axonserver-3", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "a redraw showing the stopped node", func() bool { return strings.Contains(out.String(), "NOT HEALTHY") })
+	eventually(t, settle, "a redraw showing the stopped node", func() bool { return strings.Contains(out.String(), "NOT HEALTHY") })
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Errorf("watch ended with %v, want nil on interrupt", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(settle):
 		t.Fatal("watch did not stop when its context ended")
 	}
 }

@@ -32,6 +32,11 @@ type world struct {
 
 var subnet atomic.Int32
 
+// settle bounds every wait of these tests for the simulated cluster to reach a state.
+// It is generous on purpose: the waits end as soon as their condition holds, and a
+// test must not fail because the machine was busy.
+const settle = 2 * time.Minute
+
 const threeNodes = `
 name: axonserver
 namespace: axon
@@ -96,7 +101,7 @@ func newWorldOf(t testing.TB, topo *axonsim.Topology) *world {
 func (w *world) waitHealthy(t testing.TB) {
 	t.Helper()
 	names := w.sim.NodeNames()
-	err := w.sim.WaitFor(10*time.Second, func(ev []axonsim.Event) bool {
+	err := w.sim.WaitFor(settle, func(ev []axonsim.Event) bool {
 		for _, n := range names {
 			if axonsim.CountNode(ev, "node-ready", n) == 0 {
 				return false
