@@ -8,7 +8,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 PKG     := github.com/kubectl-axon/kubectl-axon
 LDFLAGS := -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit=$(COMMIT) -X $(PKG)/pkg/axonserver.Version=$(VERSION)
 
-.PHONY: all build test lint check demo docs bench install clean help
+.PHONY: all build test lint check demo docs bench bench-go install clean help
 all: build
 
 ## build: the plugin and the simulator, into bin/
@@ -38,8 +38,11 @@ demo: build sandbox-bins axon-sandbox
 docs:
 	$(GO) run ./hack/gendocs
 
-## bench: Go benchmarks of the plugin's pipelines
-bench:
+## bench: every figure: the Go benchmarks, then the sandbox's (docs/benchmarks.md; root, ~15 min)
+bench: bench-go bench-sandbox
+
+## bench-go: Go benchmarks of the plugin's pipelines (in-process, seconds)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...
 
 ## install: kubectl-axon and kubectl_complete-axon into $(PREFIX)/bin (default ~/.local)
