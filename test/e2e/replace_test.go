@@ -151,6 +151,11 @@ func TestReplace(t *testing.T) {
 		s.Kubectl("-n", ns, "delete", "pvc", "data-"+node+"-0", "--wait=false")
 		s.Kubectl("-n", ns, "delete", "pod", node+"-0")
 		waitPodReady(s, node+"-0", 3*time.Minute)
+		// Autocluster re-registered the node (and may have added it to its contexts'
+		// groups): the memberships to keep are those the cluster lists now.
+		lost := before
+		before = roleMap(s.WaitStatus(3*time.Minute, "a healthy cluster", allHealthy), node)
+		t.Logf("roles before the loss %v, after autocluster %v", lost, before)
 		oldEvents := claimUID(s, "events-"+node+"-0")
 		mark := s.AuditMark()
 		start := time.Now()
