@@ -223,6 +223,11 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 	if err != nil {
 		return err
 	}
+	// The scheduler places each first pod where its topology worker prefers only if
+	// that worker is registered and schedulable by then: wait for every worker.
+	if err := waitWorkers(ctx, cs, topo, o.logf); err != nil {
+		return err
+	}
 	o.logf("creating namespace %s, RBAC from %s, %d StatefulSets", topo.Namespace, rbacPath, len(topo.Nodes))
 	if err := createObjects(ctx, cs, dyn, mapper, topo, rbacPath); err != nil {
 		return err
@@ -234,6 +239,47 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 	o.logf("  export KUBECONFIG=%s   (operator: %s)", s.Path("kubeconfig"), s.Path("kubeconfig-operator"))
 	o.logf("  audit log %s; stop with: axon-sandbox down --dir %s", s.Path("audit.jsonl"), o.Dir)
 	return nil
+}
+
+// waitWorkers waits until every worker of the topology is a Node that is Ready and
+// carries no not-ready taint.
+func waitWorkers(ctx context.Context, cs kubernetes.Interface, t *axonsim.Topology, logf func(string, ...any)) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			ready := map[string]bool{}
+			for _, n := range nodes.Items {
+				ok := false
+				for _, c := range n.Status.Conditions {
+					ok = ok || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+				}
+				for _, taint := range n.Spec.Taints {
+					ok = ok && taint.Key != corev1.TaintNodeNotReady
+				}
+				ready[n.Name] = ok
+			}
+			var missing []string
+			for _, w := range t.Workers {
+				if !ready[w.Name] {
+					missing = append(missing, w.Name)
+				}
+			}
+			if len(missing) == 0 {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("workers not ready in time: %s", strings.Join(missing, ", "))
+			}
+		} else if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Controllers run by kube-controller-manager.
