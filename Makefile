@@ -27,8 +27,8 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l cmd pkg test plugins 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## check: what CI runs: lint, unit tests, and the end-to-end tests on the sandbox
-check: lint test e2e
+## check: what CI runs: lint, unit tests, the end-to-end tests and the fixed-seed chaos slice on the sandbox
+check: lint test e2e chaos-ci
 
 ## demo: a five-node cluster in the sandbox, kubectl axon run against it, torn down (needs root)
 demo: build sandbox-bins axon-sandbox
