@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/briandowns/spinner"
 )
 
@@ -84,11 +86,8 @@ func New(format Format, out, errOut io.Writer) Sink {
 // IsTerminal reports whether w is a character device (a terminal).
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	// A character device is not enough: /dev/null is one too.
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Discard drops every event.

@@ -3,6 +3,7 @@ package progress
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -36,5 +37,17 @@ func TestLinesAndJSON(t *testing.T) {
 	}
 	if IsTerminal(&lines) {
 		t.Error("a buffer is not a terminal")
+	}
+}
+
+// /dev/null is a character device but no terminal: no spinner there.
+func TestDevNullIsNoTerminal(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if IsTerminal(f) {
+		t.Error("/dev/null taken for a terminal")
 	}
 }
