@@ -598,16 +598,20 @@ func (r *podRun) patch(ctx context.Context) {
 		st.PodIPs = []corev1.PodIP{{IP: r.ip}}
 		st.StartTime = &r.startTime
 	}
-	body, err := json.Marshal(map[string]any{"status": st})
+	// A JSON merge patch replaces lists (a strategic merge would merge podIPs with
+	// whatever is there), and the UID, which the API server does not let a patch
+	// change, keeps this runner from ever writing into a successor pod of the same
+	// name (after a force delete).
+	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"uid": r.uid}, "status": st})
 	if err != nil {
 		return
 	}
 	if string(body) == r.lastPatch {
 		return
 	}
-	_, err = r.a.cs.CoreV1().Pods(r.ns).Patch(ctx, r.name, types.StrategicMergePatchType, body, metav1.PatchOptions{}, "status")
+	_, err = r.a.cs.CoreV1().Pods(r.ns).Patch(ctx, r.name, types.MergePatchType, body, metav1.PatchOptions{}, "status")
 	if err != nil {
-		if !apierrors.IsNotFound(err) {
+		if !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) && !apierrors.IsConflict(err) {
 			r.logf("status: %v", err)
 		}
 		return
