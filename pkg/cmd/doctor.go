@@ -38,8 +38,8 @@ type DoctorOptions struct {
 	Output           string
 	MinActiveBackups int
 
-	open    connect.Opener
-	session *connect.Session
+	open connect.Opener
+	clients
 }
 
 // NewCmdDoctor returns `kubectl axon doctor`.
@@ -61,14 +61,7 @@ name (never its data). See docs/doctor.md for every check.`,
 		Example: doctorExample,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			defer o.session.Close()
-			return o.Run(c.Context())
+			return runCluster(c.Context(), o)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())

@@ -51,8 +51,8 @@ type StatusOptions struct {
 	AllNamespaces    bool
 	MinActiveBackups int
 
-	open    connect.Opener
-	session *connect.Session
+	open connect.Opener
+	clients
 }
 
 // NewCmdStatus returns `kubectl axon status`.
@@ -64,14 +64,7 @@ func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobr
 		Example: statusExample,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			defer o.session.Close()
-			return o.Run(c.Context())
+			return runCluster(c.Context(), o)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())

@@ -50,8 +50,8 @@ type UpgradeOptions struct {
 	Container string
 	Nodes     []string
 
-	open    connect.Opener
-	session *connect.Session
+	open connect.Opener
+	clients
 }
 
 // NewCmdUpgrade returns `kubectl axon upgrade`.
@@ -73,14 +73,7 @@ Lease). Exit 3 when a safety check refuses, 4 when a node does not come back.`,
 		ValidArgsFunction: completeNodeNames(o.Flags, open),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.Nodes = args
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			defer o.session.Close()
-			return o.Run(c.Context())
+			return runCluster(c.Context(), o)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())
