@@ -418,25 +418,8 @@ func (o *ReplaceOptions) printPlan(w io.Writer, snap *snapshot.Snapshot, p stepp
 		how = "Rebuild on fresh volumes"
 	}
 	fmt.Fprintf(w, "%s: plan for cluster %s in namespace %s\n", how, snap.Cluster, snap.Namespace)
-	if len(p.Steps) > 0 {
-		t := table.New(w, "STEP", "NODE", "KIND", "GROUPS", "LEADS", "SAFE")
-		for i, s := range p.Steps {
-			t.Row(fmt.Sprint(i+1), s.Node, string(s.Kind), listOr(s.Groups), listOr(s.Leads), stepper.VerdictText(s))
-		}
-		if err := t.Flush(); err != nil {
-			return err
-		}
-	}
-	if len(p.Skipped) > 0 {
-		var names []string
-		for _, s := range p.Skipped {
-			names = append(names, s.Node)
-		}
-		fmt.Fprintf(w, "Skipped (replaced by an earlier run and healthy): %s\n", strings.Join(names, ", "))
-	}
-	if len(p.Steps) == 0 {
-		fmt.Fprintln(w, "Nothing to do.")
-		return nil
+	if err := writeSteps(w, p, "SAFE", "replaced by an earlier run and healthy"); err != nil || len(p.Steps) == 0 {
+		return err
 	}
 	if o.FreshVolume {
 		fmt.Fprintln(w, "\nDuring each rebuild (fault tolerance: how many more voting members each group may lose):")

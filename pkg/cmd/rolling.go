@@ -23,6 +23,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
+	"github.com/kubectl-axon/kubectl-axon/pkg/table"
 )
 
 // RollingFlags are the flags of the commands that step through the nodes one at
@@ -214,4 +215,29 @@ func completeWith(flags *connect.Flags, open connect.Opener, list func(ctx conte
 		}
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
+}
+
+// writeSteps prints a plan's steps as a table (the verdict under safeHeader), the
+// nodes skipped and why, and "Nothing to do." when no step is left.
+func writeSteps(w io.Writer, p stepper.Plan, safeHeader, skippedWhy string) error {
+	if len(p.Steps) > 0 {
+		t := table.New(w, "STEP", "NODE", "KIND", "GROUPS", "LEADS", safeHeader)
+		for i, s := range p.Steps {
+			t.Row(fmt.Sprint(i+1), s.Node, string(s.Kind), listOr(s.Groups), listOr(s.Leads), stepper.VerdictText(s))
+		}
+		if err := t.Flush(); err != nil {
+			return err
+		}
+	}
+	if len(p.Skipped) > 0 {
+		names := make([]string, len(p.Skipped))
+		for i, s := range p.Skipped {
+			names[i] = s.Node
+		}
+		fmt.Fprintf(w, "Skipped (%s): %s\n", skippedWhy, strings.Join(names, ", "))
+	}
+	if len(p.Steps) == 0 {
+		fmt.Fprintln(w, "Nothing to do.")
+	}
+	return nil
 }

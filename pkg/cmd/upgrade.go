@@ -25,7 +25,6 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
-	"github.com/kubectl-axon/kubectl-axon/pkg/table"
 )
 
 const upgradeExample = `  # Move every node of the cluster in namespace axon to a new image, one at a time
@@ -361,31 +360,12 @@ func (o *UpgradeOptions) planDoc(snap *snapshot.Snapshot, p stepper.Plan) map[st
 
 func (o *UpgradeOptions) printPlan(w io.Writer, snap *snapshot.Snapshot, p stepper.Plan) error {
 	fmt.Fprintf(w, "Upgrade plan for cluster %s in namespace %s to %s\n", snap.Cluster, snap.Namespace, o.Image)
-	if len(p.Steps) > 0 {
-		t := table.New(w, "STEP", "NODE", "KIND", "GROUPS", "LEADS", "SAFE TO STOP")
-		for i, s := range p.Steps {
-			t.Row(fmt.Sprint(i+1), s.Node, string(s.Kind), listOr(s.Groups), listOr(s.Leads), verdictText(s))
-		}
-		if err := t.Flush(); err != nil {
-			return err
-		}
-	}
-	if len(p.Skipped) > 0 {
-		var names []string
-		for _, s := range p.Skipped {
-			names = append(names, s.Node)
-		}
-		fmt.Fprintf(w, "Skipped (already on the image and healthy): %s\n", strings.Join(names, ", "))
-	}
-	if len(p.Steps) == 0 {
-		fmt.Fprintln(w, "Nothing to do.")
-		return nil
+	if err := writeSteps(w, p, "SAFE TO STOP", "already on the image and healthy"); err != nil || len(p.Steps) == 0 {
+		return err
 	}
 	stepper.WriteElections(w, p)
 	return nil
 }
-
-func verdictText(s stepper.Step) string { return stepper.VerdictText(s) }
 
 func listOr(s []string) string {
 	if len(s) == 0 {
