@@ -99,10 +99,11 @@ type JSONRestResponse struct {
 	Message string `json:"message"`
 }
 
-// JSONRaftStatus is an element of GET /internal/raft/status (RaftStatusRestController.RaftContext).
+// JSONRaftStatus is an element of GET /internal/raft/status (RaftStatusRestController.RaftContext,
+// the same keys from EE 4.4 on: the group is "replicationGroup").
 type JSONRaftStatus struct {
 	NodeID              string              `json:"nodeId"`
-	Context             string              `json:"context"`
+	ReplicationGroup    string              `json:"replicationGroup"`
 	CommitIndex         int64               `json:"commitIndex"`
 	CommitTerm          int64               `json:"commitTerm"`
 	LastAppliedIndex    int64               `json:"lastAppliedIndex"`
@@ -125,11 +126,14 @@ type JSONRaftStatus struct {
 	Configuration       []JSONRaftNodeEntry `json:"configuration"`
 }
 
-// JSONRaftNodeEntry is an element of configuration in /internal/raft/status (RaftStatusRestController.Nodes).
+// JSONRaftNodeEntry is an element of configuration in /internal/raft/status
+// (RaftStatusRestController.Nodes: id, name, port, host, role).
 type JSONRaftNodeEntry struct {
 	ID   string `json:"id"`
+	Name string `json:"name"`
 	Port int    `json:"port"`
 	Host string `json:"host"`
+	Role string `json:"role"`
 }
 
 // JSONTask is an element of GET /v1/tasks (taskscheduler.Task).
@@ -616,7 +620,7 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 		if g.leader == n.name {
 			last = g.lastIndex
 		}
-		st := JSONRaftStatus{NodeID: raftNodeID(g.name, n.name), Context: g.name,
+		st := JSONRaftStatus{NodeID: raftNodeID(g.name, n.name), ReplicationGroup: g.name,
 			CommitIndex: commit, CommitTerm: g.term, LastAppliedIndex: commit, LastAppliedTerm: g.term,
 			LastLogIndex: last, LastLogTerm: g.term, FirstLogIndex: 1, FirstLogTerm: 1,
 			MinElectionTimeout: to * 2 / 3, MaxElectionTimeout: to, HeartbeatTimeout: 300,
@@ -630,8 +634,8 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 			st.LeaderName = strPtr(g.leader)
 		}
 		for _, x := range g.members {
-			st.Configuration = append(st.Configuration, JSONRaftNodeEntry{ID: raftNodeID(g.name, x.node),
-				Port: grpcInternalPort, Host: c.hostOf(c.nodes[x.node])})
+			st.Configuration = append(st.Configuration, JSONRaftNodeEntry{ID: raftNodeID(g.name, x.node), Name: x.node,
+				Port: grpcInternalPort, Host: c.hostOf(c.nodes[x.node]), Role: x.role})
 		}
 		out = append(out, st)
 	}

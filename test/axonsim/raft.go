@@ -62,9 +62,11 @@ func (c *Cluster) up(node string) bool {
 	return n != nil && n.state == Running && n.knowsCluster
 }
 
-// CommitRule is Axon Server EE's rule: a strict majority of the PRIMARY members, and, when
-// the group has ACTIVE_BACKUP members, at least min(minActiveBackups, #ACTIVE_BACKUP) of them.
-// has tells whether a member has the entry (is a running, caught-up member).
+// CommitRule is Axon Server EE's rule (PrimaryMajorityAndActiveBackupsRule): a strict majority
+// of the PRIMARY members, and, when the group has ACTIVE_BACKUP members, at least
+// minActiveBackups of them (ActiveBackupsRule: "no active backups, or score >= min"; the
+// minimum is not capped by the number of active backups, so min 2 with one active backup
+// never commits). has tells whether a member has the entry (is a running, caught-up member).
 func CommitRule(roles map[string]string, has func(node string) bool, minActiveBackups int) bool {
 	var prim, primOK, ab, abOK int
 	for node, role := range roles {
@@ -84,11 +86,7 @@ func CommitRule(roles map[string]string, has func(node string) bool, minActiveBa
 	if prim == 0 || primOK*2 <= prim {
 		return false
 	}
-	need := minActiveBackups
-	if need > ab {
-		need = ab
-	}
-	return abOK >= need
+	return ab == 0 || abOK >= minActiveBackups
 }
 
 func (g *group) roles() map[string]string {

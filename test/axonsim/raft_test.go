@@ -32,7 +32,10 @@ func TestCommitRule(t *testing.T) {
 		{"min 0 ignores backups", roles, set("p1", "p2"), 0, true},
 		{"no backups in group: primaries only", map[string]string{"p1": RolePrimary, "p2": RolePrimary, "p3": RolePrimary}, set("p1", "p2"), 1, true},
 		{"two primaries need both", map[string]string{"p1": RolePrimary, "p2": RolePrimary}, set("p1"), 1, false},
-		{"min above backup count: all backups", map[string]string{"p1": RolePrimary, "a1": RoleActiveBackup}, set("p1", "a1"), 2, true},
+		{"min above backup count never commits", map[string]string{"p1": RolePrimary, "a1": RoleActiveBackup}, set("p1", "a1"), 2, false},
+		{"min above backup count, no backups in group", map[string]string{"p1": RolePrimary}, set("p1"), 2, true},
+		{"min 3 with two backups never commits", roles, set("p1", "p2", "p3", "a1", "a2"), 3, false},
+		{"min 0 with backups down", roles, set("p1", "p2"), 0, true},
 		{"no primary", map[string]string{"a1": RoleActiveBackup}, set("a1"), 1, false},
 	}
 	for _, c := range cases {
@@ -174,7 +177,7 @@ func TestCatchUpAfterReturn(t *testing.T) {
 	var st []JSONRaftStatus
 	tc.get(follower, "/internal/raft/status", &st)
 	for _, s := range st {
-		if s.Context == "default" && s.LastLogIndex >= tc.groupCommit("default") {
+		if s.ReplicationGroup == "default" && s.LastLogIndex >= tc.groupCommit("default") {
 			t.Fatalf("follower not behind right after its return: %+v", s)
 		}
 	}
