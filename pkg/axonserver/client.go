@@ -300,6 +300,17 @@ func (c *Client) Info(ctx context.Context) (*Info, error) {
 	return &out, nil
 }
 
+// Env returns GET /actuator/env (Spring Boot's effective configuration; not behind
+// access control). Axon Server's default configuration exposes it; where it is not
+// exposed the answer is a 404 (IsNotFound).
+func (c *Client) Env(ctx context.Context) (*Env, error) {
+	var out Env
+	if err := c.do(ctx, request{method: http.MethodGet, path: "/actuator/env"}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // Health returns GET /actuator/health. A 503 with a health body (DOWN,
 // OUT_OF_SERVICE, possibly WARN) is returned as a Health, not an error: read
 // Status.

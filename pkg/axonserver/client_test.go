@@ -172,7 +172,7 @@ func TestAxonErrors(t *testing.T) {
 	}
 
 	_, err = c.AddNodeToReplicationGroup(ctx, "default", "axonserver-2", RolePrimary)
-	if !HasCode(err, CodeUpdateInProgress) || !strings.Contains(err.Error(), "HTTP 400 AXONIQ-2102 default: Another update is pending") {
+	if !IsUpdateInProgress(err) || !HasCode(err, CodeUpdateInProgress4x) || !strings.Contains(err.Error(), "HTTP 400 AXONIQ-2102 default: Another update is pending") {
 		t.Fatalf("pending: %v", err)
 	}
 	_, err = c.RemoveNodeFromReplicationGroup(ctx, "solo", "axonserver-1", false)

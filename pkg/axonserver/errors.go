@@ -16,14 +16,25 @@ import (
 	"syscall"
 )
 
-// Axon Server error codes (AxonIQ-ErrorCode header or "[AXONIQ-xxxx]" prefix).
+// Axon Server error codes (AxonIQ-ErrorCode header or "[AXONIQ-xxxx]" prefix), as
+// ErrorCode.java names them (tag axonserver-se-2023.2.1 for 4.5 and later,
+// axonserver-ee-4.4.2 for 4.4).
 const (
-	CodeAuthTokenMissing   = "AXONIQ-1000"
-	CodeInvalidToken       = "AXONIQ-1001"
-	CodeNoSuchNode         = "AXONIQ-1301"
-	CodeContextNotFound    = "AXONIQ-1302"
-	CodeNoLeader           = "AXONIQ-2100"
-	CodeUpdateInProgress   = "AXONIQ-2102"
+	CodeAuthTokenMissing = "AXONIQ-1000"
+	CodeInvalidToken     = "AXONIQ-1001"
+	CodeNoSuchNode       = "AXONIQ-1301"
+	CodeContextNotFound  = "AXONIQ-1302"
+	CodeNoLeader         = "AXONIQ-2100"
+	// CodeNotRunningInCluster: the node is not part of a cluster (yet).
+	CodeNotRunningInCluster = "AXONIQ-2101"
+	// CodeUpdateInProgress4x: a change to the replication group is still in progress,
+	// as Axon Server up to 4.4 says it (HTTP 400). Test with IsUpdateInProgress.
+	CodeUpdateInProgress4x = "AXONIQ-2102"
+	// CodeUpdateInProgress: the same from 4.5 on (REPLICATION_GROUP_UPDATE_IN_PROGRESS,
+	// HTTP 400).
+	CodeUpdateInProgress = "AXONIQ-2107"
+	// CodeGroupNotFound: no such replication group (4.5+, HTTP 404).
+	CodeGroupNotFound      = "AXONIQ-2108"
 	CodeInternalContext    = "AXONIQ-2304"
 	CodeCannotRemoveLast   = "AXONIQ-2310"
 	errorCodeHeader        = "AxonIQ-ErrorCode"
@@ -123,6 +134,43 @@ func IsNotEnterprise(err error) bool { return errors.Is(err, ErrNotEnterprise) }
 func HasCode(err error, code string) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
+}
+
+// IsUpdateInProgress reports Axon Server refusing a replication group change because
+// another one is still in progress: AXONIQ-2107 (4.5+) or AXONIQ-2102 (up to 4.4).
+// The change is worth retrying once the group's pending change is done.
+func IsUpdateInProgress(err error) bool {
+	return HasCode(err, CodeUpdateInProgress) || HasCode(err, CodeUpdateInProgress4x)
+}
+
+// IsGroupNotFound reports an unknown replication group: AXONIQ-2108 (4.5+), or up to
+// 4.4 an unknown context (AXONIQ-1302), which was the group then.
+func IsGroupNotFound(err error) bool {
+	return HasCode(err, CodeGroupNotFound) || HasCode(err, CodeContextNotFound)
+}
+
+// Explain says in a few words what an Axon Server error code means for the operator,
+// "" for codes without advice.
+func Explain(err error) string {
+	var e *Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	switch e.Code {
+	case CodeUpdateInProgress, CodeUpdateInProgress4x:
+		return "another change to this replication group is still in progress; retry once it is done (GET /v1/public/replicationgroups: changePending)"
+	case CodeGroupNotFound, CodeContextNotFound:
+		return "the replication group (or context) does not exist (any more)"
+	case CodeNoLeader:
+		return "the replication group has no leader now (an election may be in progress)"
+	case CodeNotRunningInCluster:
+		return "the node is not part of a cluster"
+	case CodeNoSuchNode:
+		return "the cluster does not know this node"
+	case CodeCannotRemoveLast:
+		return "a replication group cannot lose its last member"
+	}
+	return ""
 }
 
 var codePrefix = regexp.MustCompile(`^\[(AXONIQ-\d{4})\]\s*`)

@@ -1,6 +1,10 @@
 package axonserver
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+)
 
 // JSON shapes of Axon Server's REST API. Field names follow the Java classes at git
 // tag axonserver-ee-4.4.2 of AxonIQ/axon-server-se (see testdata/*/README.md for the
@@ -123,8 +127,8 @@ type ReplicationGroup struct {
 	Contexts      []Context  `json:"contexts"`
 }
 
-// RaftMember is an element of RaftStatus.Configuration. Name and Role are not
-// in the 4.4.2 source (which sends id, port, host) and are optional.
+// RaftMember is an element of RaftStatus.Configuration: {id, name, host, port,
+// role} from 4.4 on (LocalRaftConfigService); older answers may lack name and role.
 type RaftMember struct {
 	ID   string `json:"id"`
 	Name string `json:"name,omitempty"`
@@ -134,8 +138,9 @@ type RaftMember struct {
 }
 
 // RaftStatus is one element of GET /internal/raft/status: the queried node's view
-// of one replication group. Up to 4.4.2 the group is under the key "context";
-// later servers may call it "replicationGroup". Both decode into ReplicationGroup.
+// of one replication group. From 4.4 on the group is under the key
+// "replicationGroup"; older answers (and some 4.4 builds) call it "context". Both
+// decode into ReplicationGroup, "replicationGroup" winning when both are sent.
 type RaftStatus struct {
 	NodeID              string       `json:"nodeId"`
 	ReplicationGroup    string       `json:"replicationGroup"`
@@ -215,3 +220,61 @@ const (
 	RoleMessagingOnly = "MESSAGING_ONLY"
 	RoleSecondary     = "SECONDARY"
 )
+
+// Role names newer than the five above: ANALYTICS appears in 2025.2 (a node for
+// analytics workloads; it does not vote). Expect further names and never fail on one.
+const RoleAnalytics = "ANALYTICS"
+
+// Env is GET /actuator/env (Spring Boot): the effective configuration as property
+// sources, highest precedence first. Spring masks the values of secrets ("******").
+type Env struct {
+	ActiveProfiles  []string         `json:"activeProfiles"`
+	PropertySources []PropertySource `json:"propertySources"`
+}
+
+// PropertySource is one source of properties (command line, environment,
+// application.properties, axonserver.properties ...).
+type PropertySource struct {
+	Name       string                   `json:"name"`
+	Properties map[string]PropertyValue `json:"properties"`
+}
+
+// PropertyValue is one property's value and where it was set.
+type PropertyValue struct {
+	Value  any    `json:"value"`
+	Origin string `json:"origin,omitempty"`
+}
+
+// Property returns the effective value of key (e.g.
+// "axoniq.axonserver.replication.min-active-backups") and the source that set it:
+// the first source, in precedence order, holding the key itself or its environment
+// variable form (AXONIQ_AXONSERVER_REPLICATION_MIN_ACTIVE_BACKUPS), as Spring's
+// relaxed binding reads it. ok is false when no source sets it.
+func (e *Env) Property(key string) (value, source string, ok bool) {
+	if e == nil {
+		return "", "", false
+	}
+	envForm := strings.ToUpper(strings.NewReplacer(".", "_", "-", "").Replace(key))
+	envFormDash := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+	for _, ps := range e.PropertySources {
+		for _, k := range []string{key, envFormDash, envForm} {
+			if v, found := ps.Properties[k]; found && v.Value != nil {
+				return valueString(v.Value), ps.Name, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+func valueString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}

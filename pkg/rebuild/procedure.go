@@ -266,7 +266,7 @@ func (e *Env) unregister(ctx context.Context, node string, recorded []Membership
 				}
 				in = append(in, g.Name)
 				if !g.ChangePending {
-					if _, rerr := c.RemoveNodeFromReplicationGroup(ctx, g.Name, node, false); rerr != nil && !axonserver.HasCode(rerr, axonserver.CodeUpdateInProgress) {
+					if _, rerr := c.RemoveNodeFromReplicationGroup(ctx, g.Name, node, false); rerr != nil && !axonserver.IsUpdateInProgress(rerr) {
 						err = fmt.Errorf("removing %s from %s: %w", node, g.Name, rerr)
 					}
 				}
@@ -457,7 +457,7 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 				p.State = "copying the log"
 			default:
 				p.State = "adding"
-				if _, err := c.AddNodeToReplicationGroup(ctx, w.Group, node, string(w.Role)); err != nil && !axonserver.HasCode(err, axonserver.CodeUpdateInProgress) {
+				if _, err := c.AddNodeToReplicationGroup(ctx, w.Group, node, string(w.Role)); err != nil && !axonserver.IsUpdateInProgress(err) {
 					return fmt.Errorf("adding %s to %s as %s: %w", node, w.Group, w.Role, err)
 				}
 			}
