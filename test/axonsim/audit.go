@@ -23,6 +23,7 @@ const (
 	EvMemberRemoved    = "member-removed"    // group, node
 	EvNodeJoined       = "node-joined"       // node registered with the cluster (autocluster or POST /v1/cluster)
 	EvNodeUnregistered = "node-unregistered" // node removed from the cluster (DELETE /v1/cluster/{name})
+	EvTaskFailed       = "task-failed"       // group, node: a scheduled task failed for good (reason: task and error)
 )
 
 // Event is one audit line.

@@ -550,7 +550,10 @@ func (h *nodeHandler) replicationGroups(w http.ResponseWriter, r *http.Request) 
 }
 
 func (h *nodeHandler) roles(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, AllRoles)
+	h.c.mu.Lock()
+	v := h.n.version
+	h.c.mu.Unlock()
+	writeJSON(w, http.StatusOK, rolesFor(v))
 }
 
 func (h *nodeHandler) addMember(w http.ResponseWriter, r *http.Request) {
@@ -561,12 +564,12 @@ func (h *nodeHandler) addMember(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.mu.Lock()
 	err := c.adminLeader(h.n)
-	if err == nil && !validRole(role) {
+	if err == nil && !c.roleAccepted(role, h.n.version) {
 		// Role.valueOf throws IllegalArgumentException: ErrorCode.OTHER.
 		err = &PlatformError{ErrOther, "No enum constant io.axoniq.axonserver.grpc.cluster.Role." + role}
 	}
 	if err == nil {
-		err = c.addMember(r.PathValue("group"), r.PathValue("node"), role)
+		err = c.addMember(r.PathValue("group"), r.PathValue("node"), role, h.n.version)
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -578,17 +581,12 @@ func (h *nodeHandler) addMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *nodeHandler) removeMember(w http.ResponseWriter, r *http.Request) {
+	// PrepareDeleteNodeFromContextTask.prepareDeleteNodeFromContext publishes a task and does
+	// not wait for it: 202 whatever becomes of the removal.
 	c := h.c
 	c.mu.Lock()
-	err := c.adminLeader(h.n)
-	if err == nil {
-		err = c.removeMember(r.PathValue("group"), r.PathValue("node"))
-	}
+	_ = c.removeMember(r.PathValue("group"), r.PathValue("node"))
 	c.mu.Unlock()
-	if err != nil {
-		writeRestError(w, err)
-		return
-	}
 	writeJSON(w, http.StatusAccepted, JSONRestResponse{true, "Accepted delete request"})
 }
 
@@ -648,10 +646,10 @@ func (h *nodeHandler) tasks(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	out := []JSONTask{}
 	for _, t := range c.tasks {
-		data, _ := json.Marshal(t.Payload)
-		out = append(out, JSONTask{TaskID: t.ID, TaskExecutor: t.Executor,
-			Payload:   JSONTaskPayload{Type: t.Executor + "Payload", Data: base64.StdEncoding.EncodeToString(data)},
-			Timestamp: t.Created.UnixMilli(), Status: "SCHEDULED", RetryInterval: 1000, Context: t.Context})
+		out = append(out, JSONTask{TaskID: t.ID, TaskExecutor: taskPackage + t.Executor,
+			Payload:   JSONTaskPayload{Type: t.PayloadType, Data: base64.StdEncoding.EncodeToString(t.Payload)},
+			Timestamp: t.At.UnixMilli(), Status: t.Status, RetryInterval: t.Retry.Milliseconds(), Context: t.Context,
+			Message: strPtr(t.Message)})
 	}
 	c.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)

@@ -17,14 +17,34 @@ var (
 	ErrNoSuchNode       = ErrorCode{"AXONIQ-1301", http.StatusNotFound}
 	ErrContextNotFound  = ErrorCode{"AXONIQ-1302", http.StatusNotFound}
 	ErrNoLeader         = ErrorCode{"AXONIQ-2100", http.StatusNotFound}
-	ErrUpdateInProgress = ErrorCode{"AXONIQ-2102", http.StatusBadRequest}
-	ErrInternalContext  = ErrorCode{"AXONIQ-2304", http.StatusForbidden}
-	ErrAlreadyMember    = ErrorCode{"AXONIQ-2306", http.StatusNotAcceptable}
-	ErrLastNode         = ErrorCode{"AXONIQ-2310", http.StatusNotAcceptable}
-	ErrCannotJoin       = ErrorCode{"AXONIQ-2502", http.StatusBadRequest}
-	ErrUnknownRole      = ErrorCode{"AXONIQ-2510", http.StatusBadRequest}
-	ErrOther            = ErrorCode{"AXONIQ-0001", http.StatusInternalServerError}
+	ErrUpdateInProgress = ErrorCode{"AXONIQ-2102", http.StatusBadRequest} // CONTEXT_UPDATE_IN_PROGRESS, up to 4.4
+	// ErrGroupUpdateInProgress is REPLICATION_GROUP_UPDATE_IN_PROGRESS (4.5 on).
+	ErrGroupUpdateInProgress = ErrorCode{"AXONIQ-2107", http.StatusBadRequest}
+	// ErrGroupNotFound is REPLICATION_GROUP_NOT_FOUND (4.5 on; 4.4 answers CONTEXT_NOT_FOUND).
+	ErrGroupNotFound   = ErrorCode{"AXONIQ-2108", http.StatusNotFound}
+	ErrInternalContext = ErrorCode{"AXONIQ-2304", http.StatusForbidden}
+	ErrAlreadyMember   = ErrorCode{"AXONIQ-2306", http.StatusNotAcceptable}
+	ErrLastNode        = ErrorCode{"AXONIQ-2310", http.StatusNotAcceptable}
+	ErrCannotJoin      = ErrorCode{"AXONIQ-2502", http.StatusBadRequest}
+	ErrUnknownRole     = ErrorCode{"AXONIQ-2510", http.StatusBadRequest}
+	ErrOther           = ErrorCode{"AXONIQ-0001", http.StatusInternalServerError}
 )
+
+// updateInProgress is the code of "another change of this group is pending" for a node version.
+func updateInProgress(version string) ErrorCode {
+	if versionAtLeast(version, 4, 5) {
+		return ErrGroupUpdateInProgress
+	}
+	return ErrUpdateInProgress
+}
+
+// groupNotFound is the code of "no such replication group" for a node version.
+func groupNotFound(version string) ErrorCode {
+	if versionAtLeast(version, 4, 5) {
+		return ErrGroupNotFound
+	}
+	return ErrContextNotFound
+}
 
 // ErrorCode is an Axon Server error code with its HTTP status.
 type ErrorCode struct {
@@ -44,21 +64,53 @@ func perr(code ErrorCode, format string, args ...any) *PlatformError {
 	return &PlatformError{code, fmt.Sprintf(format, args...)}
 }
 
-// task is an entry of /v1/tasks (io.axoniq.axonserver.taskscheduler.Task).
+// Scheduled tasks (/v1/tasks) as EE runs them: io.axoniq.axonserver.taskscheduler.Task rows in
+// the _admin group, executed by the _admin leader (ClusterTaskManager). A transient failure
+// reschedules the task with a doubled retry interval (from 10 ms, at most 1 min); any other
+// failure leaves it listed with status FAILED and the exception as message (BaseTaskManager).
+const (
+	taskPackage            = "io.axoniq.axonserver.enterprise.taskscheduler.task."
+	taskPrepareDeleteNode  = "PrepareDeleteNodeFromContextTask"
+	taskDeleteNode         = "DeleteNodeFromContextTask"
+	taskDeleteContextNode  = "DeleteContextFromNodeTask"
+	taskUnregister         = "UnregisterNodeTask"
+	payloadNodeContext     = taskPackage + "NodeContext"
+	payloadString          = "java.lang.String"
+	taskFirstRetry         = 10 * time.Millisecond // TaskPublisher.publishScheduledTask
+	taskMaxRetry           = time.Minute           // BaseTaskManager.MAX_RETRY_INTERVAL
+	deleteNodeTaskDelay    = time.Second           // PrepareDeleteNodeFromContextTask -> DeleteNodeFromContextTask
+	unregisterNodeTaskWait = time.Second           // deleteNode -> UnregisterNodeTask
+)
+
+// task is an entry of /v1/tasks.
 type task struct {
 	ID          string
-	Executor    string
+	Executor    string // short class name; JSON carries taskPackage + Executor
 	PayloadType string
-	Payload     map[string]string
-	Created     time.Time
+	Payload     []byte // JSON (JacksonTaskPayloadSerializer)
+	At          time.Time
+	Status      string // SCHEDULED, FAILED
+	Retry       time.Duration
+	Message     string
 	Context     string
-	node        string // for unregister tasks
+	group, node string
 }
 
-func (c *Cluster) newTask(executor, payloadType, node string, payload map[string]string) *task {
+func (c *Cluster) newTask(executor, group, node string, at time.Time) *task {
 	c.taskSeq++
-	t := &task{ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", c.taskSeq), Executor: executor, PayloadType: payloadType,
-		Payload: payload, Created: time.Now(), Context: "_admin", node: node}
+	t := &task{ID: fmt.Sprintf("%08x-0000-4000-8000-%012d", c.rng.Uint32(), c.taskSeq), Executor: executor,
+		At: at, Status: "SCHEDULED", Retry: taskFirstRetry, Context: "_admin", group: group, node: node}
+	if executor == taskUnregister {
+		t.PayloadType = payloadString
+		t.Payload, _ = json.Marshal(node)
+	} else {
+		t.PayloadType = payloadNodeContext
+		t.Payload, _ = json.Marshal(struct {
+			Node               string `json:"node"`
+			Context            string `json:"context"`
+			PreserveEventStore bool   `json:"preserveEventStore"`
+		}{node, group, false})
+	}
 	c.tasks = append(c.tasks, t)
 	return t
 }
@@ -72,49 +124,80 @@ func (c *Cluster) removeTask(id string) {
 	}
 }
 
-// Task executors as Axon names them.
-const (
-	taskDeleteNode = "io.axoniq.axonserver.enterprise.taskscheduler.task.DeleteNodeFromReplicationGroupTask"
-	taskUnregister = "io.axoniq.axonserver.enterprise.taskscheduler.task.UnregisterNodeTask"
-)
+func (c *Cluster) findTask(id string) *task {
+	for _, t := range c.tasks {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
+}
 
-// AddMember starts adding node to group with role (POST /v1/replicationgroups/{group}/{node}).
+// retryTask: a transient failure; the task runs again after its retry interval, which doubles.
+func (c *Cluster) retryTask(t *task, now time.Time, msg string) {
+	t.At = now.Add(min(t.Retry, taskMaxRetry))
+	t.Retry = min(2*t.Retry, taskMaxRetry)
+	t.Message = msg
+}
+
+// failTask: a non-transient failure; the task stays listed as FAILED, and the audit log says so.
+func (c *Cluster) failTask(t *task, err error) {
+	t.Status = "FAILED"
+	t.Message = "io.axoniq.axonserver.exception.MessagingPlatformException: " + err.Error()
+	c.emit(Event{Event: EvTaskFailed, Group: t.group, Node: t.node, Reason: t.Executor + ": " + err.Error()})
+}
+
+// adminVersion is the version of the _admin leader (whose code runs the tasks).
+func (c *Cluster) adminVersion() string {
+	if g := c.groups["_admin"]; g != nil && g.leader != "" {
+		return c.nodes[g.leader].version
+	}
+	return ""
+}
+
+// AddMember starts adding node to group with role (POST /v1/replicationgroups/{group}/{node}),
+// with the error codes of the newest version.
 func (c *Cluster) AddMember(groupName, node, role string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.addMember(groupName, node, role)
+	return c.addMember(groupName, node, role, "")
 }
 
-func (c *Cluster) addMember(groupName, node, role string) error {
+// addMember follows LocalRaftConfigService.addNodeToReplicationGroup: pending change, group,
+// node; a node that is already a member (whatever the role asked) changes nothing and
+// succeeds ("already contains node"). version picks the error codes.
+func (c *Cluster) addMember(groupName, node, role, version string) error {
 	if role == "" {
 		role = RolePrimary
 	}
-	if !validRole(role) {
+	if !c.roleAccepted(role, version) {
 		return perr(ErrUnknownRole, "%s: unknown role", role)
 	}
 	g := c.groups[groupName]
 	if g == nil {
-		return perr(ErrContextNotFound, "%s: replication group not found", groupName)
+		return perr(groupNotFound(version), "Replication group %s not found", groupName)
+	}
+	if g.changePending() {
+		return perr(updateInProgress(version), "%s: pending update", groupName)
 	}
 	n := c.nodes[node]
 	if n == nil || !n.registered {
-		return perr(ErrNoSuchNode, "%s: node not found", node)
+		return perr(ErrNoSuchNode, "Node %s not found", node)
 	}
-	if g.changePending() {
-		return perr(ErrUpdateInProgress, "%s: Another update is pending", groupName)
-	}
-	if m := g.member(node); m != nil && m.role == role {
-		return nil // nothing to change
+	if g.member(node) != nil {
+		c.logf("%s already contains node: %s", groupName, node)
+		return nil
 	}
 	ch := &change{add: true, node: node, role: role}
-	if g.member(node) == nil {
-		ch.learner = &member{node: node, role: role, logIndex: c.storedIndex(n, groupName)}
-	}
+	ch.learner = &member{node: node, role: role, logIndex: c.storedIndex(n, groupName)}
 	g.pending, g.pendingSince = ch, time.Now()
 	return nil
 }
 
 // RemoveMember starts removing node from group (DELETE /v1/replicationgroups/{group}/{node}).
+// Like the REST call it only schedules the removal: an unknown group, an unknown member or
+// the last member make the task fail later (audit event task-failed), not this call. It
+// returns an error only when the task cannot be published (no _admin leader).
 func (c *Cluster) RemoveMember(groupName, node string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -122,29 +205,20 @@ func (c *Cluster) RemoveMember(groupName, node string) error {
 }
 
 func (c *Cluster) removeMember(groupName, node string) error {
-	g := c.groups[groupName]
-	if g == nil {
-		return perr(ErrContextNotFound, "%s: replication group not found", groupName)
+	if g := c.groups["_admin"]; g != nil && (g.leader == "" || g.quorum != 1) {
+		// TaskPublisher.publishScheduledTask fails; the controller does not wait for it.
+		c.emit(Event{Event: EvTaskFailed, Group: groupName, Node: node,
+			Reason: taskPrepareDeleteNode + ": not published: no leader for _admin"})
+		return perr(ErrNoLeader, "No leader for _admin")
 	}
-	if c.nodes[node] == nil {
-		return perr(ErrNoSuchNode, "%s: node not found", node)
-	}
-	if g.member(node) == nil {
-		return perr(ErrNoSuchNode, "%s: node is not a member of %s", node, groupName)
-	}
-	if g.changePending() {
-		return perr(ErrUpdateInProgress, "%s: Another update is pending", groupName)
-	}
-	if len(g.members) == 1 {
-		return perr(ErrLastNode, "%s: Cannot remove last node from replication group", groupName)
-	}
-	t := c.newTask(taskDeleteNode, "io.axoniq.axonserver.grpc.internal.DeleteNodeFromReplicationGroup", node, map[string]string{"replicationGroup": groupName, "node": node})
-	g.pending, g.pendingSince = &change{node: node, taskID: t.ID}, time.Now()
+	c.newTask(taskPrepareDeleteNode, groupName, node, time.Now())
 	return nil
 }
 
 // Unregister removes node from every replication group, then from the cluster
-// (DELETE /v1/cluster/{name}); asynchronous. Unknown nodes are a no-op.
+// (DELETE /v1/cluster/{name}, LocalRaftConfigService.deleteNode): a
+// PrepareDeleteNodeFromContextTask per group, and an UnregisterNodeTask a second later that
+// retries until the node is in no group with other members. Unknown nodes are a no-op.
 func (c *Cluster) Unregister(node string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -153,42 +227,102 @@ func (c *Cluster) Unregister(node string) {
 		return
 	}
 	for _, t := range c.tasks {
-		if t.Executor == taskUnregister && t.node == node {
+		if t.Executor == taskUnregister && t.node == node && t.Status == "SCHEDULED" {
 			return
 		}
 	}
-	c.newTask(taskUnregister, "io.axoniq.axonserver.grpc.internal.NodeName", node, map[string]string{"node": node})
+	now := time.Now()
+	for _, gname := range c.gnames {
+		if c.groups[gname].member(node) != nil {
+			c.newTask(taskPrepareDeleteNode, gname, node, now)
+		}
+	}
+	c.newTask(taskUnregister, "", node, now.Add(unregisterNodeTaskWait))
 }
 
-// processTasks drives unregistering: one group at a time, then the cluster entry.
+// processTasks runs the tasks that are due, on the _admin leader.
 func (c *Cluster) processTasks(now time.Time) {
+	if g := c.groups["_admin"]; g != nil && (g.leader == "" || g.quorum != 1) {
+		return
+	}
+	version := c.adminVersion()
 	for _, t := range append([]*task(nil), c.tasks...) {
-		if t.Executor != taskUnregister {
+		if t.Status != "SCHEDULED" || now.Before(t.At) || c.findTask(t.ID) == nil {
 			continue
 		}
-		done := true
-		for _, gname := range c.gnames {
-			g := c.groups[gname]
-			if g.member(t.node) == nil {
+		switch t.Executor {
+		case taskPrepareDeleteNode:
+			c.removeTask(t.ID)
+			c.newTask(taskDeleteNode, t.group, t.node, now.Add(deleteNodeTaskDelay))
+		case taskDeleteNode:
+			c.runDeleteNode(t, now, version)
+		case taskDeleteContextNode:
+			if !c.up(t.node) {
+				c.retryTask(t, now, "io.axoniq.axonserver.taskscheduler.TransientException: "+t.node+": UNAVAILABLE")
 				continue
 			}
-			done = false
-			if !g.changePending() {
-				if len(g.members) == 1 {
-					continue // the last member stays; the task waits (as real Axon retries)
+			c.removeTask(t.ID)
+			c.forgetGroup(c.nodes[t.node], t.group)
+		case taskUnregister:
+			n := c.nodes[t.node]
+			busy := false
+			for _, g := range c.groups {
+				if g.member(t.node) != nil && len(g.members) > 1 {
+					busy = true
 				}
-				_ = c.removeMember(gname, t.node)
+			}
+			if busy {
+				c.retryTask(t, now, "io.axoniq.axonserver.taskscheduler.TransientException: Node still member of contexts.")
+				continue
+			}
+			c.removeTask(t.ID)
+			if n != nil && n.registered {
+				n.registered = false
+				n.knowsCluster = false
+				c.emit(Event{Event: EvNodeUnregistered, Node: t.node})
 			}
 		}
-		if !done {
-			continue
-		}
-		n := c.nodes[t.node]
-		n.registered = false
-		n.knowsCluster = false
-		c.removeTask(t.ID)
-		c.emit(Event{Event: EvNodeUnregistered, Node: t.node})
 	}
+}
+
+// runDeleteNode is DeleteNodeFromContextTask: LocalRaftConfigService.deleteNodeFromReplicationGroup.
+func (c *Cluster) runDeleteNode(t *task, now time.Time, version string) {
+	g := c.groups[t.group]
+	switch {
+	case g == nil:
+		c.failTask(t, perr(groupNotFound(version), "Replication group %s not found", t.group))
+		return
+	case g.member(t.node) == nil:
+		c.failTask(t, perr(ErrNoSuchNode, "Node %s not found in replicationGroup %s", t.node, t.group))
+		return
+	case len(g.members) == 1:
+		c.failTask(t, perr(ErrLastNode, "Node %s is last node in replication group %s, to delete the replication group use unregister context", t.node, t.group))
+		return
+	case g.pending != nil && g.pending.taskID == t.ID:
+		return // under way: the leader hands over leadership, then commits the removal
+	case g.pending != nil:
+		c.retryTask(t, now, "io.axoniq.axonserver.exception.MessagingPlatformException: "+
+			perr(updateInProgress(version), "%s: pending update", t.group).Error())
+		return
+	}
+	g.pending, g.pendingSince = &change{node: t.node, taskID: t.ID}, now
+}
+
+// forgetGroup is DeleteContextFromNodeTask on the removed node: it drops the group's log.
+func (c *Cluster) forgetGroup(n *Node, group string) {
+	if n == nil || n.dataDir == "" {
+		return
+	}
+	s, _ := c.readNodeState(n)
+	if s == nil || s.LogIndex == nil {
+		return
+	}
+	if _, ok := s.LogIndex[group]; !ok {
+		return
+	}
+	delete(s.LogIndex, group)
+	b, _ := json.MarshalIndent(s, "", "  ")
+	_ = os.WriteFile(filepath.Join(n.dataDir, stateFile), b, 0o644)
 }
 
 // joinRequest is a pending POST /v1/cluster.
@@ -235,7 +369,7 @@ func (c *Cluster) processJoins(now time.Time) {
 		}
 		for _, gname := range want {
 			if g := c.groups[gname]; g != nil && g.member(name) == nil && !g.changePending() {
-				_ = c.addMember(gname, name, RolePrimary)
+				_ = c.addMember(gname, name, RolePrimary, c.nodes[target].version)
 			}
 		}
 	}

@@ -282,13 +282,6 @@ func (c *Cluster) applyChange(g *group, now time.Time) {
 		return
 	}
 	if ch.add {
-		if m := g.member(ch.node); m != nil { // role change
-			m.role = ch.role
-			c.finishChange(g)
-			c.emit(Event{Event: EvMemberAdded, Group: g.name, Node: ch.node, Role: ch.role, Reason: "role changed"})
-			c.checkQuorum(g)
-			return
-		}
 		l := ch.learner
 		if l == nil || !l.caughtUp {
 			return // still copying the log (or the node is not up)
@@ -328,6 +321,10 @@ func (c *Cluster) applyChange(g *group, now time.Time) {
 	g.members = kept
 	c.finishChange(g)
 	c.emit(Event{Event: EvMemberRemoved, Group: g.name, Node: ch.node})
+	if ch.taskID != "" {
+		// DeleteNodeFromContextTask done: the removed node drops the group's data.
+		c.newTask(taskDeleteContextNode, g.name, ch.node, now)
+	}
 	c.checkQuorum(g)
 }
 

@@ -20,13 +20,22 @@ const (
 	RolePassiveBackup = "PASSIVE_BACKUP"
 	RoleMessagingOnly = "MESSAGING_ONLY"
 	RoleSecondary     = "SECONDARY"
+	RoleAnalytics     = "ANALYTICS" // 2025.2 on; does not vote
 )
 
-// AllRoles is the answer of GET /v1/replicationgroups/roles.
+// AllRoles is the answer of GET /v1/replicationgroups/roles before 2025.2.
 var AllRoles = []string{RolePrimary, RoleActiveBackup, RolePassiveBackup, RoleMessagingOnly, RoleSecondary}
 
+// rolesFor lists the roles a version knows (ANALYTICS from 2025.2).
+func rolesFor(version string) []string {
+	if version == "" || versionAtLeast(version, 2025, 2) {
+		return append(append([]string(nil), AllRoles...), RoleAnalytics)
+	}
+	return AllRoles
+}
+
 func validRole(r string) bool {
-	for _, x := range AllRoles {
+	for _, x := range rolesFor("") {
 		if x == r {
 			return true
 		}
@@ -34,7 +43,21 @@ func validRole(r string) bool {
 	return false
 }
 
-// isVoter: only PRIMARY and ACTIVE_BACKUP count for the commit rule and for elections.
+// roleAccepted: the role is one the version knows, or (topology allowUnknownRoles) any
+// upper-case role name the cluster was told to accept. Caller holds c.mu.
+func (c *Cluster) roleAccepted(role, version string) bool {
+	for _, x := range rolesFor(version) {
+		if x == role {
+			return true
+		}
+	}
+	return c.topo.AllowUnknownRoles && roleNameRe.MatchString(role)
+}
+
+var roleNameRe = regexp.MustCompile(`^[A-Z][A-Z0-9_]*$`)
+
+// isVoter: only PRIMARY and ACTIVE_BACKUP count for the commit rule and for elections;
+// every other role, known or not, is non-voting.
 func isVoter(role string) bool { return role == RolePrimary || role == RoleActiveBackup }
 
 // Topology is the simulator's (and the sandbox's) description of a cluster.
@@ -48,6 +71,9 @@ type Topology struct {
 	ReplicationGroups []GroupSpec  `yaml:"replicationGroups"`
 	Timing            Timing       `yaml:"timing"`
 	AccessToken       string       `yaml:"accessToken"`
+	// AllowUnknownRoles accepts role names no Axon Server version knows (upper case,
+	// non-voting) in roles and in POST /v1/replicationgroups, for tests of unknown roles.
+	AllowUnknownRoles bool `yaml:"allowUnknownRoles"`
 	TLS               bool         `yaml:"tls"`
 	Autocluster       *Autocluster `yaml:"autocluster"`
 	WritesPerSecond   float64      `yaml:"writesPerSecond"`
@@ -290,8 +316,8 @@ func (v *validator) validate(t *Topology) {
 			if !nodes[node] {
 				v.errf(rp, "group %q: role for unknown node %q", g.Name, node)
 			}
-			if !validRole(role) {
-				v.errf(rp, "group %q: bad role %q for %s (want one of %s)", g.Name, role, node, strings.Join(AllRoles, ", "))
+			if !validRole(role) && !(t.AllowUnknownRoles && roleNameRe.MatchString(role)) {
+				v.errf(rp, "group %q: bad role %q for %s (want one of %s, or set allowUnknownRoles)", g.Name, role, node, strings.Join(rolesFor(""), ", "))
 			}
 			if role == RolePrimary {
 				primaries++
