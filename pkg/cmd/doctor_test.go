@@ -203,14 +203,14 @@ func TestGenerateCommand(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if n := strings.Count(out, "\n---\n"); n != 11 {
-		t.Errorf("%d documents, want 11", n)
+	if n := strings.Count(out, "\n---\n"); n != 14 {
+		t.Errorf("%d documents, want 14", n)
 	}
 	if !strings.HasPrefix(out, "# Axon Server cluster \"axonserver\" in namespace axon") || !strings.Contains(out, "#   kubectl -n axon create secret generic axonserver-token") {
 		t.Errorf("header:\n%s", out[:200])
 	}
 	code, out, _ = runWith(t, nil, "generate", "-n", "axon", "--nodes", "4", "--only", "axonserver-4")
-	if code != cli.ExitOK || strings.Count(out, "\n---\n") != 2 || !strings.Contains(out, "name: axonserver-4\n") {
+	if code != cli.ExitOK || strings.Count(out, "\n---\n") != 3 || !strings.Contains(out, "name: axonserver-4\n") {
 		t.Errorf("--only: exit %d\n%s", code, out)
 	}
 	dir := filepath.Join(t.TempDir(), "m")
@@ -219,7 +219,7 @@ func TestGenerateCommand(t *testing.T) {
 		t.Fatalf("--output-dir: exit %d, stderr %q", code, errOut)
 	}
 	files, _ := os.ReadDir(dir)
-	if len(files) != 7 || strings.Count(out, "\n") != 7 {
+	if len(files) != 8 || strings.Count(out, "\n") != 8 {
 		t.Errorf("%d files, stdout %q", len(files), out)
 	}
 	for _, c := range []struct {

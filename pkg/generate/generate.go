@@ -3,7 +3,10 @@
 // per node with a headless Service each, a shared HTTP Service, claims for every data
 // path, probes on /actuator/info with a long startup budget, a 120 s grace period, a
 // non-root security context, pods spread over workers and zones, a disruption budget,
-// kubectl axon's RBAC and a ConfigMap with axonserver.properties.
+// kubectl axon's RBAC, a ConfigMap with axonserver.properties, and per node a ConfigMap
+// with its own autocluster.first (see Options.Formed and docs/generate.md: a node
+// rebuilt on an empty volume must never be its own autocluster.first once the
+// cluster exists).
 //
 // It is a library without CLI concerns: Manifests builds the objects, Render and
 // WriteDir write them.
@@ -42,7 +45,20 @@ const (
 	HostLabel    = "kubernetes.io/hostname"
 	// PropertiesKey is the ConfigMap key mounted as Base/config/axonserver.properties.
 	PropertiesKey = "axonserver.properties"
+	// AutoclusterFirstEnv carries axoniq.axonserver.autocluster.first into the
+	// container (Spring's relaxed binding; the environment overrides the properties
+	// file). Its value comes from key AutoclusterFirstKey of the node's own ConfigMap
+	// AutoclusterConfigMapName(node), read when the container starts: changing the
+	// ConfigMap restarts nothing and takes effect at the node's next start.
+	AutoclusterFirstEnv = "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST"
+	AutoclusterFirstKey = "first"
+	// InternalPortDefault is Axon Server's default internal gRPC port, the one
+	// autocluster.first implies when it names no port.
+	InternalPortDefault = InternalPort
 )
+
+// AutoclusterConfigMapName is the ConfigMap that holds node's autocluster.first.
+func AutoclusterConfigMapName(node string) string { return node + "-autocluster" }
 
 // Names of the shared objects and of the Secrets the user creates.
 func (o Options) PropertiesName() string    { return o.Name + "-properties" }
@@ -64,8 +80,8 @@ const (
 )
 
 // Manifests returns the cluster's objects in a stable order: RBAC, the ConfigMap,
-// the HTTP Service, the PodDisruptionBudget, then per node its Service and
-// StatefulSet. With Only set: just those nodes' Service and StatefulSet.
+// the HTTP Service, the PodDisruptionBudget, then per node its autocluster
+// ConfigMap, Service and StatefulSet. With Only set: just those nodes' objects.
 func Manifests(opts Options) ([]runtime.Object, error) {
 	o := opts.WithDefaults()
 	if err := o.Validate(); err != nil {
@@ -89,7 +105,7 @@ func Manifests(opts Options) ([]runtime.Object, error) {
 		if len(only) > 0 && !only[n] {
 			continue
 		}
-		out = append(out, o.headlessService(n), o.statefulSet(i))
+		out = append(out, o.autoclusterConfigMap(i), o.headlessService(n), o.statefulSet(i))
 	}
 	return out, nil
 }
@@ -107,6 +123,32 @@ func (o Options) nodeLabels(node string) map[string]string {
 // Domain is the DNS domain of the namespace's Services.
 func (o Options) Domain() string { return o.Namespace + ".svc." + o.ClusterDomain }
 
+// Host is node's internal host name as Axon Server forms it: its hostname (the
+// node name) dot its internal domain. autocluster.first is compared with it.
+func (o Options) Host(node string) string { return node + "." + o.Domain() }
+
+// FirstOf is the node that node i (1-based) names as autocluster.first. Node 1 is
+// the founder: it names itself, so that it creates the cluster on its clean first
+// start; every other node names node 1 and registers with it. With Formed the
+// cluster exists and nobody names itself: node 1 names node 2, so that node 1
+// rebuilt on an empty volume registers with node 2 instead of creating a second
+// cluster. A one-node cluster has nobody else to name.
+func (o Options) FirstOf(i int) string {
+	if i == 1 && o.Formed && o.Nodes > 1 {
+		return o.NodeName(2)
+	}
+	return o.NodeName(1)
+}
+
+func (o Options) autoclusterConfigMap(i int) *corev1.ConfigMap {
+	node := o.NodeName(i)
+	return &corev1.ConfigMap{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+		ObjectMeta: o.meta(AutoclusterConfigMapName(node), o.nodeLabels(node)),
+		Data:       map[string]string{AutoclusterFirstKey: o.Host(o.FirstOf(i))},
+	}
+}
+
 // Properties is the text of axonserver.properties, the same for every node.
 func (o Options) Properties() string {
 	var b strings.Builder
@@ -115,8 +157,10 @@ func (o Options) Properties() string {
 	fmt.Fprintf(&b, "# Node names come from AXONIQ_AXONSERVER_NAME/HOSTNAME in each StatefulSet.\n")
 	p("axoniq.axonserver.domain", o.Domain())
 	p("axoniq.axonserver.internal-domain", o.Domain())
-	b.WriteString("# On a clean start the first node creates the cluster and these contexts;\n# the others register with it.\n")
-	p("axoniq.axonserver.autocluster.first", o.NodeName(1)+"."+o.Domain())
+	b.WriteString("# autocluster: on a clean start (an empty data volume) the node named by\n" +
+		"# autocluster.first creates a new cluster with these contexts; any other node\n" +
+		"# registers with it. autocluster.first is per node, not here: ConfigMap\n" +
+		"# <node>-autocluster, key " + AutoclusterFirstKey + ", environment " + AutoclusterFirstEnv + ".\n")
 	p("axoniq.axonserver.autocluster.contexts", strings.Join(o.Contexts, ","))
 	b.WriteString("# Every data path is on a volume claim of the node's own.\n")
 	p("axoniq.axonserver.event.storage", Base+"/events")
@@ -261,6 +305,9 @@ func (o Options) statefulSet(i int) *appsv1.StatefulSet {
 	env := []corev1.EnvVar{
 		{Name: "AXONIQ_AXONSERVER_NAME", Value: node},
 		{Name: "AXONIQ_AXONSERVER_HOSTNAME", Value: node},
+		{Name: AutoclusterFirstEnv, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: AutoclusterConfigMapName(node)}, Key: AutoclusterFirstKey,
+		}}},
 		{Name: "AXONIQ_LICENSE", Value: Base + "/license/" + LicenseKey},
 		{Name: "AXONIQ_AXONSERVER_ACCESSCONTROL_INTERNAL_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: o.TokenSecretName()}, Key: InternalTokenKey,

@@ -2,6 +2,7 @@ package generate
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,9 +41,9 @@ func TestManifestsLayout(t *testing.T) {
 	want := []string{
 		"role-kubectl-axon.yaml", "clusterrole-kubectl-axon.yaml", "configmap-orders-properties.yaml",
 		"service-orders-http.yaml", "poddisruptionbudget-orders.yaml",
-		"service-orders-1.yaml", "statefulset-orders-1.yaml",
-		"service-orders-2.yaml", "statefulset-orders-2.yaml",
-		"service-orders-3.yaml", "statefulset-orders-3.yaml",
+		"configmap-orders-1-autocluster.yaml", "service-orders-1.yaml", "statefulset-orders-1.yaml",
+		"configmap-orders-2-autocluster.yaml", "service-orders-2.yaml", "statefulset-orders-2.yaml",
+		"configmap-orders-3-autocluster.yaml", "service-orders-3.yaml", "statefulset-orders-3.yaml",
 	}
 	if got := kinds(objs); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("objects:\n got %v\nwant %v", got, want)
@@ -88,9 +89,14 @@ func TestManifestsLayout(t *testing.T) {
 				t.Errorf("pdb: %+v", v.Spec)
 			}
 		case *corev1.ConfigMap:
+			if v.Name != "orders-properties" {
+				continue
+			}
 			p := v.Data[PropertiesKey]
+			if strings.Contains(p, "autocluster.first=") {
+				t.Errorf("autocluster.first in the shared properties: it must be per node:\n%s", p)
+			}
 			for _, want := range []string{
-				"axoniq.axonserver.autocluster.first=orders-1.axon.svc.cluster.local\n",
 				"axoniq.axonserver.autocluster.contexts=_admin,default\n",
 				"axoniq.axonserver.internal-domain=axon.svc.cluster.local\n",
 				"axoniq.axonserver.accesscontrol.enabled=true\n",
@@ -133,7 +139,7 @@ func TestManifestsOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(kinds(objs), " "); got != "service-axonserver-4.yaml statefulset-axonserver-4.yaml" {
+	if got := strings.Join(kinds(objs), " "); got != "configmap-axonserver-4-autocluster.yaml service-axonserver-4.yaml statefulset-axonserver-4.yaml" {
 		t.Fatalf("--only axonserver-4: %s", got)
 	}
 	// Node 4 lands in the zone the full layout gives it.
@@ -144,7 +150,7 @@ func TestManifestsOnly(t *testing.T) {
 	// The same node is byte for byte what the full layout holds.
 	all, _ := Manifests(Options{Namespace: "axon", Nodes: 4, Zones: []string{"a", "b", "c"}})
 	a, _ := Marshal(all[len(all)-1])
-	b, _ := Marshal(objs[1])
+	b, _ := Marshal(objs[2])
 	if !bytes.Equal(a, b) {
 		t.Errorf("--only differs from the full layout")
 	}
@@ -196,6 +202,8 @@ func TestValidate(t *testing.T) {
 		{"class", Options{Namespace: "axon", StorageClass: "Fast SSD"}, "storage-class"},
 		{"zone", Options{Namespace: "axon", Zones: []string{""}}, "empty zone"},
 		{"only", Options{Namespace: "axon", Only: []string{"other-1"}}, "not one of the 3 nodes"},
+		{"node prefix", Options{Namespace: "axon", NodePrefix: "Node"}, `node-prefix: "Node"`},
+		{"long node prefix", Options{Namespace: "axon", NodePrefix: strings.Repeat("a", 51)}, "node-prefix"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Manifests(c.o)
@@ -265,5 +273,100 @@ func TestRBACMatchesDocs(t *testing.T) {
 	objs, err := RBAC("ns")
 	if err != nil || len(objs) != 2 {
 		t.Fatalf("RBAC: %v, %d objects", err, len(objs))
+	}
+}
+
+// autoclusterOf returns, per StatefulSet, the ConfigMap and key its
+// AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST comes from, and the ConfigMaps' data.
+func autoclusterOf(t *testing.T, objs []runtime.Object) (map[string]string, map[string]map[string]string) {
+	t.Helper()
+	first := map[string]string{}
+	cms := map[string]map[string]string{}
+	for _, o := range objs {
+		switch v := o.(type) {
+		case *corev1.ConfigMap:
+			cms[v.Name] = v.Data
+		case *appsv1.StatefulSet:
+			for _, e := range v.Spec.Template.Spec.Containers[0].Env {
+				if e.Name == AutoclusterFirstEnv {
+					if e.ValueFrom == nil || e.ValueFrom.ConfigMapKeyRef == nil || e.ValueFrom.ConfigMapKeyRef.Optional != nil {
+						t.Fatalf("%s: %s is not a required ConfigMap key: %+v", v.Name, e.Name, e)
+					}
+					first[v.Name] = e.ValueFrom.ConfigMapKeyRef.Name + "/" + e.ValueFrom.ConfigMapKeyRef.Key
+				}
+			}
+		}
+	}
+	out := map[string]string{}
+	for sts, ref := range first {
+		cm, key, _ := strings.Cut(ref, "/")
+		v, ok := cms[cm][key]
+		if !ok {
+			t.Fatalf("%s: %s names ConfigMap %s key %s, which the manifests do not hold", sts, AutoclusterFirstEnv, cm, key)
+		}
+		out[sts] = v
+	}
+	return out, cms
+}
+
+// TestAutoclusterPerNode: autocluster.first is each node's own setting. On a new
+// cluster node 1 founds it (names itself) and the others register with node 1;
+// --formed leaves nobody naming itself, so that no rebuild on an empty volume can
+// create a second cluster; a one-node cluster has nobody else to name.
+func TestAutoclusterPerNode(t *testing.T) {
+	host := func(n string) string { return n + ".axon.svc.cluster.local" }
+	for _, c := range []struct {
+		name string
+		o    Options
+		want map[string]string
+	}{
+		{"forming", Options{Namespace: "axon", Nodes: 3},
+			map[string]string{"axonserver-1": host("axonserver-1"), "axonserver-2": host("axonserver-1"), "axonserver-3": host("axonserver-1")}},
+		{"formed", Options{Namespace: "axon", Nodes: 3, Formed: true},
+			map[string]string{"axonserver-1": host("axonserver-2"), "axonserver-2": host("axonserver-1"), "axonserver-3": host("axonserver-1")}},
+		{"single", Options{Namespace: "axon", Nodes: 1, Formed: true}, map[string]string{"axonserver-1": host("axonserver-1")}},
+		{"added node", Options{Namespace: "axon", Nodes: 4, Only: []string{"axonserver-4"}}, map[string]string{"axonserver-4": host("axonserver-1")}},
+		{"prefix", Options{Namespace: "axon", Name: "orders", NodePrefix: "as", Nodes: 2, ClusterDomain: "k8s.example"},
+			map[string]string{"as-1": "as-1.axon.svc.k8s.example", "as-2": "as-1.axon.svc.k8s.example"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			objs, err := Manifests(c.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := autoclusterOf(t, objs)
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("autocluster.first per node:\n got %v\nwant %v", got, c.want)
+			}
+			self := 0
+			for n, f := range got {
+				if f == n+"."+c.o.WithDefaults().Domain() {
+					self++
+				}
+			}
+			if wantSelf := map[bool]int{true: 0, false: 1}[c.o.Formed && c.o.Nodes > 1]; len(c.o.Only) == 0 && self != wantSelf {
+				t.Errorf("%d nodes name themselves, want %d", self, wantSelf)
+			}
+		})
+	}
+}
+
+// TestNodePrefix: nodes named apart from the cluster; the shared objects keep
+// the cluster's name.
+func TestNodePrefix(t *testing.T) {
+	objs, err := Manifests(Options{Namespace: "axon", Name: "axon3", NodePrefix: "axonserver", Nodes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(kinds(objs), " ")
+	for _, want := range []string{"configmap-axon3-properties.yaml", "service-axon3-http.yaml", "poddisruptionbudget-axon3.yaml",
+		"statefulset-axonserver-1.yaml", "service-axonserver-2.yaml", "configmap-axonserver-2-autocluster.yaml"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %s in %s", want, got)
+		}
+	}
+	s := statefulSets(objs)[1]
+	if s.Labels["cluster"] != "axon3" || s.Labels["app"] != "axonserver-2" || s.Spec.Template.Spec.Containers[0].Env[0].Value != "axonserver-2" {
+		t.Errorf("labels %v env %v", s.Labels, s.Spec.Template.Spec.Containers[0].Env[0])
 	}
 }

@@ -24,8 +24,11 @@ var DefaultContexts = []string{"_admin", "default"}
 // default (see WithDefaults).
 type Options struct {
 	// Name is the cluster's name: the value of the "cluster" label, and the stem of
-	// every object's name (nodes are NAME-1 ... NAME-N).
-	Name      string
+	// every shared object's name.
+	Name string
+	// NodePrefix is the stem of the node names, NodePrefix-1 ... NodePrefix-N
+	// (default: Name).
+	NodePrefix string
 	Namespace string
 	// Nodes is how many Axon Server nodes the cluster has.
 	Nodes int
@@ -47,6 +50,10 @@ type Options struct {
 	ClusterDomain string
 	// Contexts the first node creates (autocluster).
 	Contexts []string
+	// Formed says the cluster exists: no node names itself as autocluster.first
+	// (node 1 names node 2). Without it node 1 names itself, which a new cluster
+	// needs once, to form (see FirstOf).
+	Formed bool
 }
 
 // WithDefaults returns o with its empty fields set.
@@ -57,6 +64,7 @@ func (o Options) WithDefaults() Options {
 		}
 	}
 	def(&o.Name, DefaultName)
+	def(&o.NodePrefix, o.Name)
 	def(&o.Image, DefaultImage)
 	def(&o.EventsSize, DefaultEventsSize)
 	def(&o.DataSize, DefaultSmallSize)
@@ -74,7 +82,7 @@ func (o Options) WithDefaults() Options {
 
 // NodeName is the name of node i (1-based): the StatefulSet, its Service and the Axon
 // Server node all carry it.
-func (o Options) NodeName(i int) string { return fmt.Sprintf("%s-%d", o.Name, i) }
+func (o Options) NodeName(i int) string { return fmt.Sprintf("%s-%d", o.NodePrefix, i) }
 
 // NodeNames are every node's name.
 func (o Options) NodeNames() []string {
@@ -110,8 +118,15 @@ func (o Options) Validate() error {
 	if errs := validation.IsDNS1123Label(o.Name); len(errs) > 0 {
 		return bad("name", "%q: %s", o.Name, errs[0])
 	}
-	if l := len(o.NodeName(o.Nodes)); l > maxNameLength {
-		return bad("name", "%q: node names like %s are %d characters; StatefulSet names may have at most %d", o.Name, o.NodeName(o.Nodes), l, maxNameLength)
+	if errs := validation.IsDNS1123Label(o.NodePrefix); len(errs) > 0 {
+		return bad("node-prefix", "%q: %s", o.NodePrefix, errs[0])
+	}
+	field := "name"
+	if o.NodePrefix != o.Name {
+		field = "node-prefix"
+	}
+	if len(o.NodeName(o.Nodes)) > maxNameLength {
+		return bad(field, "%q: node names like %s are %d characters; StatefulSet names may have at most %d", o.NodePrefix, o.NodeName(o.Nodes), len(o.NodeName(o.Nodes)), maxNameLength)
 	}
 	if o.Namespace == "" {
 		return bad("namespace", "must be given")
