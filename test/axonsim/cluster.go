@@ -50,6 +50,10 @@ type NodeConfig struct {
 	AdvertiseHost string // hostName/internalHostName it reports; default: the listen host
 	Image         string // the version comes from the tag; "" = topology image
 	DataDir       string // the node's data; "" = a directory owned by the Cluster (kept across restarts)
+	// Autocluster overrides the topology's autocluster settings for this start (the node's
+	// axoniq.axonserver.autocluster.* properties); a non-nil value with First "" turns
+	// autocluster off for it. nil = the topology's.
+	Autocluster *Autocluster
 }
 
 // Cluster is a simulated Axon Server EE cluster.

@@ -167,6 +167,7 @@ func (c *Cluster) handler(n *Node) http.Handler {
 	h := &nodeHandler{c: c, n: n}
 	mux.HandleFunc("GET /actuator/info", h.info)
 	mux.HandleFunc("GET /actuator/health", h.health)
+	mux.HandleFunc("GET /actuator/env", h.envEndpoint)
 	mux.HandleFunc("GET /v1/public", h.public)
 	mux.HandleFunc("GET /v1/public/me", h.me)
 	mux.HandleFunc("GET /v1/cluster", h.clusterList)

@@ -101,7 +101,16 @@ func (c *Cluster) quorumOK(g *group) bool {
 	return CommitRule(g.roles(), func(node string) bool {
 		m := g.member(node)
 		return m != nil && m.caughtUp && c.up(node)
-	}, c.topo.MinActiveBackups)
+	}, c.minActiveBackups(g.leader))
+}
+
+// minActiveBackups is the min-active-backups in node's own configuration (the leader applies
+// its own value; "" = the cluster's).
+func (c *Cluster) minActiveBackups(node string) int {
+	if n := c.nodes[node]; n != nil && n.spec.MinActiveBackups != nil {
+		return *n.spec.MinActiveBackups
+	}
+	return c.topo.MinActiveBackups
 }
 
 // evaluate brings every group up to date with the nodes' states. Caller holds c.mu.
@@ -241,7 +250,7 @@ func (c *Cluster) elect(g *group, now time.Time) {
 	won := CommitRule(g.roles(), func(node string) bool {
 		m := g.member(node)
 		return m != nil && c.up(node) && m.logIndex <= cand.logIndex
-	}, c.topo.MinActiveBackups)
+	}, c.minActiveBackups(cand.node))
 	if !won {
 		return
 	}

@@ -62,22 +62,26 @@ func isVoter(role string) bool { return role == RolePrimary || role == RoleActiv
 
 // Topology is the simulator's (and the sandbox's) description of a cluster.
 type Topology struct {
-	Name              string       `yaml:"name"`
-	Namespace         string       `yaml:"namespace"`
-	Image             string       `yaml:"image"`
-	MinActiveBackups  int          `yaml:"minActiveBackups"`
-	Workers           []Worker     `yaml:"workers"`
-	Nodes             []NodeSpec   `yaml:"nodes"`
-	ReplicationGroups []GroupSpec  `yaml:"replicationGroups"`
-	Timing            Timing       `yaml:"timing"`
-	AccessToken       string       `yaml:"accessToken"`
+	Name              string      `yaml:"name"`
+	Namespace         string      `yaml:"namespace"`
+	Image             string      `yaml:"image"`
+	MinActiveBackups  int         `yaml:"minActiveBackups"`
+	Workers           []Worker    `yaml:"workers"`
+	Nodes             []NodeSpec  `yaml:"nodes"`
+	ReplicationGroups []GroupSpec `yaml:"replicationGroups"`
+	Timing            Timing      `yaml:"timing"`
+	AccessToken       string      `yaml:"accessToken"`
 	// AllowUnknownRoles accepts role names no Axon Server version knows (upper case,
 	// non-voting) in roles and in POST /v1/replicationgroups, for tests of unknown roles.
 	AllowUnknownRoles bool `yaml:"allowUnknownRoles"`
-	TLS               bool         `yaml:"tls"`
-	Autocluster       *Autocluster `yaml:"autocluster"`
-	WritesPerSecond   float64      `yaml:"writesPerSecond"`
-	Faults            []Fault      `yaml:"faults"`
+	// ActuatorEnv is what GET /actuator/env does: "shown" (default: values, secrets masked,
+	// as Spring Boot 2 and axonserver.yml exposing env), "masked" (every value "******", Spring
+	// Boot 3's default show-values NEVER) or "absent" (404, the endpoint not exposed).
+	ActuatorEnv     string       `yaml:"actuatorEnv"`
+	TLS             bool         `yaml:"tls"`
+	Autocluster     *Autocluster `yaml:"autocluster"`
+	WritesPerSecond float64      `yaml:"writesPerSecond"`
+	Faults          []Fault      `yaml:"faults"`
 }
 
 // Worker is a Kubernetes worker node (used by the sandbox only).
@@ -91,6 +95,9 @@ type NodeSpec struct {
 	Name   string            `yaml:"name"`
 	Worker string            `yaml:"worker"`
 	Tags   map[string]string `yaml:"tags"`
+	// MinActiveBackups overrides the cluster's min-active-backups in this node's own
+	// configuration (nodes may disagree; the leader's value decides its group's commits).
+	MinActiveBackups *int `yaml:"minActiveBackups"`
 }
 
 // GroupSpec is one replication group with its contexts and members.
@@ -262,6 +269,11 @@ func (v *validator) validate(t *Topology) {
 	if t.MinActiveBackups < 0 {
 		v.errf([]any{"minActiveBackups"}, "minActiveBackups must not be negative")
 	}
+	switch t.ActuatorEnv {
+	case "", "shown", "masked", "absent":
+	default:
+		v.errf([]any{"actuatorEnv"}, "actuatorEnv must be shown, masked or absent")
+	}
 	workers := map[string]bool{}
 	for i, w := range t.Workers {
 		if w.Name == "" {
@@ -285,6 +297,9 @@ func (v *validator) validate(t *Topology) {
 			v.errf(p, "duplicate node %q", n.Name)
 		}
 		nodes[n.Name] = true
+		if n.MinActiveBackups != nil && *n.MinActiveBackups < 0 {
+			v.errf(append(p, "minActiveBackups"), "node %q: minActiveBackups must not be negative", n.Name)
+		}
 		if n.Worker != "" && !workers[n.Worker] {
 			v.errf(append(p, "worker"), "node %q: unknown worker %q", n.Name, n.Worker)
 		}
