@@ -23,6 +23,7 @@ type API interface {
 	Contexts(ctx context.Context) ([]axonserver.Context, error)
 	RaftStatus(ctx context.Context) ([]axonserver.RaftStatus, error)
 	Health(ctx context.Context) (*axonserver.Health, error)
+	Env(ctx context.Context) (*axonserver.Env, error)
 }
 
 // Target is one node to ask, by its Axon Server node name.
@@ -42,6 +43,10 @@ type NodeView struct {
 	Me        *axonserver.NodeInfo
 	Raft      []axonserver.RaftStatus // nil when not allowed or failed
 	Health    *axonserver.Health
+	// Env is /actuator/env, nil when it is not exposed (404) or failed (EnvErr; not
+	// counted in Err: the node is fine without it).
+	Env    *axonserver.Env
+	EnvErr error
 }
 
 // Version is the Axon Server version the node reports, "" when unknown.
@@ -78,7 +83,8 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// Observe asks every target for its info, identity, Raft status and health, then asks
+// Observe asks every target for its info, identity, Raft status, health and effective
+// configuration (/actuator/env), then asks
 // one answering node (an admin node when there is one) for the cluster-wide views.
 func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 	start := time.Now()
@@ -139,6 +145,16 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 			v.Health = h
 			mu.Unlock()
 			return err
+		})
+		call(v, func(ctx context.Context) error {
+			env, err := api.Env(ctx)
+			mu.Lock()
+			v.Env = env
+			if !axonserver.IsNotFound(err) {
+				v.EnvErr = err
+			}
+			mu.Unlock()
+			return nil
 		})
 		call(v, func(ctx context.Context) error {
 			rs, err := api.RaftStatus(ctx)

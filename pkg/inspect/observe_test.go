@@ -57,6 +57,7 @@ type fakeAPI struct {
 	ctxs    []axonserver.Context
 	raft    []axonserver.RaftStatus
 	health  *axonserver.Health
+	env     *axonserver.Env
 	errs    map[string]error // by method name; "*" for every method
 	delay   time.Duration    // each call takes this long
 	block   bool             // each call waits for its context to end
@@ -131,6 +132,17 @@ func (f *fakeAPI) Health(ctx context.Context) (*axonserver.Health, error) {
 	return answer(ctx, f, "Health", f.health)
 }
 
+func (f *fakeAPI) Env(ctx context.Context) (*axonserver.Env, error) {
+	if f.env == nil {
+		_, err := answer(ctx, f, "Env", f.env)
+		if err == nil {
+			err = notFound("/actuator/env")
+		}
+		return nil, err
+	}
+	return answer(ctx, f, "Env", f.env)
+}
+
 var _ API = (*fakeAPI)(nil)
 
 // eeNode is an EE 4.4 node answering with the recorded fixtures, under its own name.
@@ -190,16 +202,16 @@ func TestObserve(t *testing.T) {
 				}
 				wantFrom(t, obs, "axonserver-2", true, "_admin", "default")
 				for n, api := range f {
-					want := 4
+					want := 5 // info, me, health, env, raft
 					if n == "axonserver-2" {
-						want = 6
+						want = 7
 					}
 					if api.total() != want {
 						t.Errorf("%s answered %d calls %v, want %d", n, api.total(), api.calls, want)
 					}
 				}
-				if obs.Calls != 14 {
-					t.Errorf("Calls = %d, want 14", obs.Calls)
+				if obs.Calls != 17 {
+					t.Errorf("Calls = %d, want 17", obs.Calls)
 				}
 			},
 		},
@@ -282,7 +294,7 @@ func TestObserve(t *testing.T) {
 				if d.Leader != "axonserver-2" || !reflect.DeepEqual(d.Roles, want) || len(d.Contexts) != 1 || d.Contexts[0].Context != "default" {
 					t.Errorf("default group %+v", d)
 				}
-				if f["axonserver-1"].count("Contexts") != 1 || obs.Calls != 7 {
+				if f["axonserver-1"].count("Contexts") != 1 || obs.Calls != 8 {
 					t.Errorf("Contexts calls %d, Calls %d", f["axonserver-1"].count("Contexts"), obs.Calls)
 				}
 			},
@@ -375,7 +387,7 @@ func wantFrom(t *testing.T, obs *Observation, from string, clustered bool, group
 
 func TestObserveConcurrencyBound(t *testing.T) {
 	for _, tc := range []struct{ concurrency, nodes, atMost int }{
-		{1, 3, 1}, {2, 5, 2}, {0, 9, 16}, {64, 2, 8},
+		{1, 3, 1}, {2, 5, 2}, {0, 9, 16}, {64, 2, 10},
 	} {
 		tr := &inflight{}
 		var targets []Target
@@ -392,10 +404,10 @@ func TestObserveConcurrencyBound(t *testing.T) {
 			t.Errorf("concurrency %d, %d nodes: %d calls in flight, want at most %d", tc.concurrency, tc.nodes, peak, tc.atMost)
 		}
 		// The bound is used, not just respected: with several calls waiting, more than one runs.
-		if want := min(tc.atMost, 4*tc.nodes); want > 1 && peak < 2 {
+		if want := min(tc.atMost, 5*tc.nodes); want > 1 && peak < 2 {
 			t.Errorf("concurrency %d, %d nodes: peak %d, calls ran one by one", tc.concurrency, tc.nodes, peak)
 		}
-		if obs.From != "a" || obs.Calls != 4*tc.nodes+2 {
+		if obs.From != "a" || obs.Calls != 5*tc.nodes+2 {
 			t.Errorf("From %q, Calls %d", obs.From, obs.Calls)
 		}
 	}

@@ -145,26 +145,29 @@ func TestFaultToleranceMeansFailures(t *testing.T) {
 
 func TestRole(t *testing.T) {
 	tests := []struct {
-		role                              Role
-		valid, votes, canLead, hasStorage bool
+		role                                     Role
+		known, valid, votes, canLead, hasStorage bool
 	}{
-		{Primary, true, true, true, true},
-		{ActiveBackup, true, true, false, true},
-		{PassiveBackup, true, false, false, true},
-		{Secondary, true, false, false, true},
-		{MessagingOnly, true, false, false, false},
-		{Role("LEADER"), false, false, false, false},
-		{Role("primary"), false, false, false, false},
+		{Primary, true, true, true, true, true},
+		{ActiveBackup, true, true, true, false, true},
+		{PassiveBackup, true, true, false, false, true},
+		{Secondary, true, true, false, false, true},
+		{MessagingOnly, true, true, false, false, false},
+		{Analytics, true, true, false, false, true},
+		// Roles kubectl axon does not know: valid, non-voting, never leading.
+		{Role("LEADER"), false, true, false, false, true},
+		{Role("primary"), false, true, false, false, true},
+		{Role(""), false, false, false, false, false},
 	}
 	for _, tt := range tests {
-		got := []bool{tt.role.Valid(), tt.role.Votes(), tt.role.CanLead(), tt.role.HasStorage()}
-		want := []bool{tt.valid, tt.votes, tt.canLead, tt.hasStorage}
+		got := []bool{tt.role.Known(), tt.role.Valid(), tt.role.Votes(), tt.role.CanLead(), tt.role.HasStorage()}
+		want := []bool{tt.known, tt.valid, tt.votes, tt.canLead, tt.hasStorage}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("%s: Valid, Votes, CanLead, HasStorage = %v; want %v", tt.role, got, want)
+			t.Errorf("%q: Known, Valid, Votes, CanLead, HasStorage = %v; want %v", tt.role, got, want)
 		}
 	}
-	if len(Roles()) != 5 {
-		t.Errorf("Roles() = %v; want 5 roles", Roles())
+	if len(Roles()) != 6 {
+		t.Errorf("Roles() = %v; want 6 roles", Roles())
 	}
 }
 
@@ -181,7 +184,8 @@ func TestParseRole(t *testing.T) {
 		{" passive_backup ", PassiveBackup, ""},
 		{"messaging_only", MessagingOnly, ""},
 		{"Secondary", Secondary, ""},
-		{"leader", "", `unknown role "leader" (valid: PRIMARY, ACTIVE_BACKUP, PASSIVE_BACKUP, MESSAGING_ONLY, SECONDARY)`},
+		{"analytics", Analytics, ""},
+		{"leader", "", `unknown role "leader" (valid: PRIMARY, ACTIVE_BACKUP, PASSIVE_BACKUP, MESSAGING_ONLY, SECONDARY, ANALYTICS)`},
 		{"", "", `unknown role ""`},
 	}
 	for _, tt := range tests {
@@ -227,8 +231,9 @@ func TestGroupValidate(t *testing.T) {
 		{"valid without leader", Group{Name: "g", Members: []Member{{Node: "a", Role: Primary}}}, nil},
 		{"no primary", Group{Name: "g", Members: []Member{{Node: "a", Role: ActiveBackup}}}, []string{"group g: no PRIMARY member"}},
 		{"no members", Group{Name: "g"}, []string{"group g: no PRIMARY member"}},
-		{"unknown role", Group{Name: "g", Members: []Member{{Node: "a", Role: Primary}, {Node: "b", Role: "LEADER"}}},
-			[]string{`group g: member b: unknown role "LEADER" (valid: PRIMARY, ACTIVE_BACKUP`}},
+		{"unknown role is valid", Group{Name: "g", Members: []Member{{Node: "a", Role: Primary}, {Node: "b", Role: "QUANTUM"}, {Node: "c", Role: Analytics}}}, nil},
+		{"member without a role", Group{Name: "g", Members: []Member{{Node: "a", Role: Primary}, {Node: "b", Role: " "}}},
+			[]string{`group g: member b without a role`}},
 		{"duplicate member", Group{Name: "g", Members: []Member{{Node: "a", Role: Primary}, {Node: "a", Role: ActiveBackup}}},
 			[]string{"group g: duplicate member a"}},
 		{"member without node", Group{Name: "g", Members: []Member{{Node: "a", Role: Primary}, {Role: Primary}}},
@@ -239,8 +244,8 @@ func TestGroupValidate(t *testing.T) {
 			[]string{"group g: leader z is not a PRIMARY member"}},
 		{"negative min", Group{Name: "g", MinActiveBackups: -1, Members: []Member{{Node: "a", Role: Primary}}},
 			[]string{"negative min-active-backups -1"}},
-		{"no name and several problems", Group{Members: []Member{{Node: "a", Role: "X"}, {Node: "a", Role: PassiveBackup}}},
-			[]string{"group without a name", `unknown role "X"`, "duplicate member a", "no PRIMARY member"}},
+		{"no name and several problems", Group{Members: []Member{{Node: "a", Role: ""}, {Node: "a", Role: PassiveBackup}}},
+			[]string{"group without a name", `member a without a role`, "duplicate member a", "no PRIMARY member"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -306,5 +311,55 @@ func TestWarnings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Roles kubectl axon does not know (and ANALYTICS, which it knows as non-voting)
+// never count for the commit rule, never lead, and never make the model fail.
+func TestUnknownRolesAreNonVoting(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   string
+		ok     bool
+		ft     int
+		leader string
+		lead   bool
+	}{
+		{"analytics down does not matter", "a:P:ok b:P:ok c:P:ok d:ANALYTICS:down", true, 1, "a", true},
+		{"unknown role down does not matter", "a:P:ok b:P:ok c:P:ok d:QUANTUM:down e:QUANTUM:down", true, 1, "a", true},
+		{"unknown roles do not make a majority", "a:P:ok b:P:down c:P:down d:QUANTUM:ok e:ANALYTICS:ok", false, -1, "a", true},
+		{"an unknown role cannot lead", "a:P:ok d:QUANTUM:ok", true, 0, "d", false},
+		{"active backups still counted beside them", "a:P:ok b:A:down d:ANALYTICS:ok", false, -1, "a", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := group(t, "g", tt.leader, 0, tt.spec)
+			if err := g.Validate(); err != nil && tt.lead {
+				t.Fatalf("Validate() = %v", err)
+			}
+			if ok, why := g.CanCommit(); ok != tt.ok {
+				t.Errorf("CanCommit() = %v (%s); want %v", ok, why, tt.ok)
+			}
+			if got := g.FaultTolerance(); got != tt.ft {
+				t.Errorf("FaultTolerance() = %d; want %d", got, tt.ft)
+			}
+			if got := g.HasLeader(); got != tt.lead {
+				t.Errorf("HasLeader() = %v; want %v", got, tt.lead)
+			}
+		})
+	}
+	c := Cluster{Groups: []Group{
+		group(t, "orders", "a", 0, "a:P:ok b:QUANTUM:ok c:ANALYTICS:ok"),
+		group(t, "default", "a", 0, "a:P:ok c:QUANTUM:ok"),
+	}}
+	if got := UnknownRoles(c); len(got) != 1 || strings.Join(got["QUANTUM"], ",") != "default/c,orders/b" {
+		t.Errorf("UnknownRoles = %v", got)
+	}
+	w := UnknownRoleWarnings(c)
+	if len(w) != 1 || !strings.Contains(w[0], "role QUANTUM (default/c, orders/b) is unknown to kubectl axon: treated as non-voting") {
+		t.Errorf("UnknownRoleWarnings = %q", w)
+	}
+	if !Analytics.Known() || Analytics.Votes() || Role("QUANTUM").Known() || Role("QUANTUM").Votes() || !Role("QUANTUM").Valid() {
+		t.Error("role predicates")
 	}
 }

@@ -17,7 +17,8 @@
 //     the group can never commit. With no ACTIVE_BACKUP at all the minimum is
 //     ignored.
 //
-// PASSIVE_BACKUP, SECONDARY and MESSAGING_ONLY never count. Only a PRIMARY leads.
+// PASSIVE_BACKUP, SECONDARY, MESSAGING_ONLY, ANALYTICS (2025.2) and any role this
+// package does not know never count. Only a PRIMARY leads.
 //
 // This follows the Raft module axonserver-cluster of Axon Server EE (public repo
 // AxonIQ/axon-server-se, package io.axoniq.axonserver.cluster):
@@ -46,10 +47,14 @@ package quorum
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
-// Role is a member's role in a replication group, as Axon Server names it.
+// Role is a member's role in a replication group, as Axon Server names it. Newer
+// servers bring roles this list does not name (ANALYTICS in 2025.2, and perhaps
+// more): such a role is shown as it is named, counts as non-voting, never leads,
+// and never makes the model fail (see Known).
 type Role string
 
 const (
@@ -58,16 +63,20 @@ const (
 	PassiveBackup Role = "PASSIVE_BACKUP"
 	MessagingOnly Role = "MESSAGING_ONLY"
 	Secondary     Role = "SECONDARY"
+	// Analytics (2025.2+): a node for analytics workloads; it does not vote.
+	Analytics Role = "ANALYTICS"
 )
 
-// roles lists the valid roles, in the order error messages show them.
-var roles = []Role{Primary, ActiveBackup, PassiveBackup, MessagingOnly, Secondary}
+// roles lists the roles kubectl axon knows, in the order error messages show them.
+var roles = []Role{Primary, ActiveBackup, PassiveBackup, MessagingOnly, Secondary, Analytics}
 
-// Roles returns every valid role.
+// Roles returns every role kubectl axon knows.
 func Roles() []Role { return append([]Role(nil), roles...) }
 
-// Valid reports whether r is one of the roles Axon Server knows.
-func (r Role) Valid() bool {
+// Known reports whether r is one of the roles kubectl axon knows. A role it does
+// not know is still a valid role of some Axon Server version: treat it as
+// non-voting (Votes is false) and warn about it once (UnknownRoles).
+func (r Role) Known() bool {
 	for _, v := range roles {
 		if r == v {
 			return true
@@ -76,22 +85,27 @@ func (r Role) Valid() bool {
 	return false
 }
 
+// Valid reports whether r is usable as a member's role: any non-empty name. Roles
+// kubectl axon does not know are valid (see Known).
+func (r Role) Valid() bool { return strings.TrimSpace(string(r)) != "" }
+
 // Votes reports whether members with role r count for the commit rule and vote in
-// elections: PRIMARY and ACTIVE_BACKUP (RoleUtils.votingNode).
+// elections: PRIMARY and ACTIVE_BACKUP (RoleUtils.votingNode). Every other role,
+// known or not, does not.
 func (r Role) Votes() bool { return r == Primary || r == ActiveBackup }
 
 // CanLead reports whether a member with role r can become leader: PRIMARY only.
 func (r Role) CanLead() bool { return r == Primary }
 
-// HasStorage reports whether members with role r keep an event store: every role
-// but MESSAGING_ONLY (RoleUtils.hasStorage).
+// HasStorage reports whether members with role r keep an event store: every known
+// role but MESSAGING_ONLY (RoleUtils.hasStorage); unknown roles are assumed to.
 func (r Role) HasStorage() bool { return r.Valid() && r != MessagingOnly }
 
-// ParseRole turns s into a Role, ignoring case and accepting "-" for "_"
-// ("active-backup" is ACTIVE_BACKUP). The error lists the valid roles.
+// ParseRole turns s into a known Role, ignoring case and accepting "-" for "_"
+// ("active-backup" is ACTIVE_BACKUP). The error lists the known roles.
 func ParseRole(s string) (Role, error) {
 	r := Role(strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(s), "-", "_")))
-	if r.Valid() {
+	if r.Known() {
 		return r, nil
 	}
 	names := make([]string, len(roles))
@@ -99,6 +113,40 @@ func ParseRole(s string) (Role, error) {
 		names[i] = string(v)
 	}
 	return "", fmt.Errorf("unknown role %q (valid: %s)", s, strings.Join(names, ", "))
+}
+
+// UnknownRoles lists the roles of c's members that kubectl axon does not know,
+// once each, with the members holding them ("group/node"), sorted: the model treats
+// them as non-voting; callers warn once per role.
+func UnknownRoles(c Cluster) map[Role][]string {
+	out := map[Role][]string{}
+	for _, g := range c.Groups {
+		for _, m := range g.Members {
+			if !m.Role.Known() {
+				out[m.Role] = append(out[m.Role], g.Name+"/"+m.Node)
+			}
+		}
+	}
+	for r := range out {
+		sort.Strings(out[r])
+	}
+	return out
+}
+
+// UnknownRoleWarnings words UnknownRoles as one warning per role, sorted by role.
+func UnknownRoleWarnings(c Cluster) []string {
+	u := UnknownRoles(c)
+	names := make([]string, 0, len(u))
+	for r := range u {
+		names = append(names, string(r))
+	}
+	sort.Strings(names)
+	var out []string
+	for _, r := range names {
+		out = append(out, fmt.Sprintf("role %s (%s) is unknown to kubectl axon: treated as non-voting (it never counts for the commit rule nor leads)",
+			r, strings.Join(u[Role(r)], ", ")))
+	}
+	return out
 }
 
 // DefaultMinActiveBackups is Axon Server's default for
@@ -139,4 +187,7 @@ type Node struct {
 type Cluster struct {
 	Nodes  []Node  `json:"nodes"`
 	Groups []Group `json:"groups"`
+	// Sight is what the observation behind the snapshot could not see (cluster.go);
+	// the zero value means everything was seen.
+	Sight Sight `json:"sight,omitzero"`
 }

@@ -17,8 +17,8 @@ import (
 
 // fx is a synthetic cluster for Build: nodes axonserver-1..N, each a ready pod on
 // worker w<i> in zone z<i%3>, reachable and connected; axonserver-1 is the admin node
-// the cluster view came from. Every group member is caught up (UP in its leader's
-// raft health) unless made otherwise.
+// the cluster view came from. Every group member is caught up (its Raft status at the
+// leader's commit index, and UP in its leader's raft health) unless made otherwise.
 type fx struct {
 	namespace string
 	members   []discovery.Member
@@ -68,6 +68,8 @@ func (f *fx) group(name string, leader int, members ...string) *fx {
 		i, role, _ := strings.Cut(m, ":")
 		n := "axonserver-" + i
 		g.Roles = append(g.Roles, axonserver.NodeRole{Node: n, Role: roleNames[role]})
+		f.obs.Nodes[n].Raft = append(f.obs.Nodes[n].Raft, axonserver.RaftStatus{ReplicationGroup: name, IsLeader: n == g.Leader,
+			CommitIndex: fxCommit, LastLogIndex: fxCommit, CurrentTerm: 1, CommitTerm: 1, LastLogTerm: 1})
 		if leader > 0 && n != g.Leader {
 			f.follower(g.Leader, name, n, axonserver.StatusUp)
 		}
@@ -76,8 +78,20 @@ func (f *fx) group(name string, leader int, members ...string) *fx {
 	return f
 }
 
+// fxCommit is the commit index of every group of the fixture.
+const fxCommit = 1000
+
+// follower sets the leader's health word for n; anything but UP also puts n's log
+// 500 entries behind the leader's commit index (the Raft indices decide).
 func (f *fx) follower(leader, group, n, status string) *fx {
 	f.obs.Nodes[leader].Health.Components["raft"].Details[group+".follower."+n+".status"] = status
+	if status != axonserver.StatusUp {
+		for i, r := range f.obs.Nodes[n].Raft {
+			if r.ReplicationGroup == group {
+				f.obs.Nodes[n].Raft[i].LastLogIndex = fxCommit - 500
+			}
+		}
+	}
 	return f
 }
 

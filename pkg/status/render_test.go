@@ -131,7 +131,7 @@ func TestWriteTable(t *testing.T) {
 				"axonserver-3": {"READY": "1/1 (old revision)", "SAFE TO STOP": "no (default)"},
 			},
 			groups: map[string]map[string]string{
-				"default": {"MEMBERS": "axonserver-1:P(behind) axonserver-2:P* axonserver-3:MO",
+				"default": {"MEMBERS": "axonserver-1:P(behind 500) axonserver-2:P* axonserver-3:MO",
 					"CAN COMMIT": "NO: only 1 of 2 PRIMARY members up and caught up (needs 2)", "BEHIND": "axonserver-1"},
 			},
 			warnings: []string{"default: 2 PRIMARY members: an even number tolerates no more failures than 1; Axon advises an odd number"},
