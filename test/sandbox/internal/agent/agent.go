@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/fields"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,6 +37,7 @@ var nodeRe = regexp.MustCompile(`\bnode=(\S+)`)
 
 // Agent is the node agent of one sandbox.
 type Agent struct {
+	ctx    context.Context // the agent's life: background API writes retry until it ends
 	st     *sandbox.State
 	topo   *axonsim.Topology
 	cs     kubernetes.Interface
@@ -139,10 +141,11 @@ func Run(ctx context.Context, dir string) error {
 		}
 		a.workerIP[w.Name] = ip
 	}
+	a.ctx = ctx
 	if err := a.registerNodes(ctx); err != nil {
 		return err
 	}
-	go a.heartbeat(ctx)
+	a.heartbeat(ctx)
 	if err := a.serveKubelets(ctx); err != nil {
 		return err
 	}
@@ -158,21 +161,49 @@ func Run(ctx context.Context, dir string) error {
 		}
 	}
 
-	f := informers.NewSharedInformerFactory(a.cs, 0)
+	a.watch(ctx)
+	a.logf("running: %d workers, %d Axon nodes, pod addresses from %s", len(topo.Workers), len(topo.Nodes), st.PodCIDR)
+
+	go a.writeReports(ctx)
+	<-ctx.Done()
+	a.logf("stopping: stopping Axon nodes cleanly")
+	a.stopping.Store(true)
+	a.stopAll()
+	a.writeReportsOnce()
+	return nil
+}
+
+// resync is how often every pod, claim and volume is handed to the handlers
+// again although nothing changed (the kubelet's periodic sync): a write that
+// failed for good is then redone from the current state.
+const resync = 30 * time.Second
+
+// watch starts the informers (pods bound to a node, claims, volumes) and their
+// handlers, and waits for their caches. The informers list and watch again by
+// themselves after an API server restart.
+func (a *Agent) watch(ctx context.Context) {
+	f := informers.NewSharedInformerFactoryWithOptions(a.cs, resync,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			// only what a kubelet of some worker could be asked to run
+			if o.FieldSelector == "" {
+				o.FieldSelector = fields.OneTermNotEqualSelector("spec.nodeName", "").String()
+			}
+		}))
 	podInf := f.Core().V1().Pods().Informer()
-	pvcInf := f.Core().V1().PersistentVolumeClaims().Informer()
-	pvInf := f.Core().V1().PersistentVolumes().Informer()
+	g := informers.NewSharedInformerFactory(a.cs, resync)
+	pvcInf := g.Core().V1().PersistentVolumeClaims().Informer()
+	pvInf := g.Core().V1().PersistentVolumes().Informer()
 	a.pods = f.Core().V1().Pods().Lister()
-	a.pvcs = f.Core().V1().PersistentVolumeClaims().Lister()
-	a.pvs = f.Core().V1().PersistentVolumes().Lister()
+	a.pvcs = g.Core().V1().PersistentVolumeClaims().Lister()
+	a.pvs = g.Core().V1().PersistentVolumes().Lister()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { a.podChanged(o) },
-		UpdateFunc: func(_, o any) { a.podChanged(o) },
+		AddFunc:    func(o any) { a.podChanged(o, false) },
+		UpdateFunc: func(_, o any) { a.podChanged(o, false) },
 		DeleteFunc: func(o any) {
 			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
 				o = t.Obj
 			}
-			a.podChanged(o)
+			a.podChanged(o, true)
 		},
 	})
 	prov := &provisioner{a: a}
@@ -185,16 +216,9 @@ func Run(ctx context.Context, dir string) error {
 		UpdateFunc: func(_, o any) { prov.pvChanged(ctx, o) },
 	})
 	f.Start(ctx.Done())
+	g.Start(ctx.Done())
 	f.WaitForCacheSync(ctx.Done())
-	a.logf("running: %d workers, %d Axon nodes, pod addresses from %s", len(topo.Workers), len(topo.Nodes), st.PodCIDR)
-
-	go a.writeReports(ctx)
-	<-ctx.Done()
-	a.logf("stopping: stopping Axon nodes cleanly")
-	a.stopping.Store(true)
-	a.stopAll()
-	a.writeReportsOnce()
-	return nil
+	g.WaitForCacheSync(ctx.Done())
 }
 
 // stopAll stops every running Axon node cleanly (in parallel, bounded).
@@ -212,7 +236,9 @@ func (a *Agent) stopAll() {
 	wg.Wait()
 }
 
-func (a *Agent) podChanged(o any) {
+// podChanged hands a pod event to the pod's runner, starting one for a pod
+// new here; gone: the pod was deleted (its runner, if any, kills the container).
+func (a *Agent) podChanged(o any, gone bool) {
 	pod, ok := o.(*corev1.Pod)
 	if !ok || pod.Spec.NodeName == "" {
 		return
@@ -223,6 +249,9 @@ func (a *Agent) podChanged(o any) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	r := a.podRuns[string(pod.UID)]
+	if r == nil && gone {
+		return
+	}
 	if r == nil {
 		if pod.DeletionTimestamp != nil && pod.Status.PodIP == "" {
 			// never started here: nothing to stop, just finish the deletion

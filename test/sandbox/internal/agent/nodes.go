@@ -9,7 +9,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/component-helpers/apimachinery/lease"
+	"k8s.io/utils/clock"
 )
 
 const leaseSeconds = 40
@@ -110,61 +113,63 @@ func (a *Agent) registerNodes(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		a.renewLease(ctx, name)
 	}
 	return nil
 }
 
-func (a *Agent) renewLease(ctx context.Context, node string) {
-	leases := a.cs.CoordinationV1().Leases(corev1.NamespaceNodeLease)
-	now := metav1.NewMicroTime(time.Now())
-	l, err := leases.Get(ctx, node, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		_, err = leases.Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: node, Namespace: corev1.NamespaceNodeLease},
-			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr(node), LeaseDurationSeconds: ptr(int32(leaseSeconds)), RenewTime: &now},
-		}, metav1.CreateOptions{})
-		if err != nil {
-			a.logf("lease %s: %v", node, err)
-		}
-		return
+// heartbeat starts, for each worker, the kubelet's own node lease controller
+// (renews the worker's Lease every 10 s, retrying with backoff and creating it
+// again if it is gone) and a loop that posts the Node's status every 30 s (and
+// registers a Node someone deleted). Both outlive API errors: a failed round is
+// logged and the next one tries again.
+func (a *Agent) heartbeat(ctx context.Context) {
+	for _, name := range sortedNames(a.workers) {
+		go a.leaseController(name).Run(ctx)
 	}
-	if err != nil {
-		a.logf("lease %s: %v", node, err)
-		return
-	}
-	l.Spec.RenewTime = &now
-	if _, err := leases.Update(ctx, l, metav1.UpdateOptions{}); err != nil {
-		a.logf("lease %s: %v", node, err)
-	}
+	go wait.UntilWithContext(ctx, a.postNodeStatus, nodeStatusInterval)
 }
 
-// heartbeat renews each worker's Lease every 10 s and posts its status every
-// 30 s (and re-registers a Node someone deleted).
-func (a *Agent) heartbeat(ctx context.Context) {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for i := 1; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, name := range sortedNames(a.workers) {
-			a.renewLease(ctx, name)
-			if i%3 != 0 {
-				continue
+const (
+	leaseRenewInterval = 10 * time.Second
+	nodeStatusInterval = 30 * time.Second
+)
+
+// leaseController is the kubelet's: Lease kube-node-lease/NODE held by the
+// node, owned by its Node object (so it goes with the Node).
+func (a *Agent) leaseController(node string) lease.Controller {
+	return lease.NewController(clock.RealClock{}, a.cs, node, leaseSeconds, nil, leaseRenewInterval,
+		node, corev1.NamespaceNodeLease, func(l *coordinationv1.Lease) error {
+			if len(l.OwnerReferences) > 0 {
+				return nil
 			}
-			n, err := a.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				_ = a.registerNodes(ctx)
-				continue
-			}
+			n, err := a.cs.CoreV1().Nodes().Get(context.TODO(), node, metav1.GetOptions{})
 			if err != nil {
-				continue
+				return nil // renew without an owner; set it next time
+			}
+			l.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node, UID: n.UID}}
+			return nil
+		})
+}
+
+// postNodeStatus posts every worker's status once (Ready, capacity,
+// addresses); a Node that is gone is registered again.
+func (a *Agent) postNodeStatus(ctx context.Context) {
+	for _, name := range sortedNames(a.workers) {
+		err := retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+			n, err := a.cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return err
 			}
 			n.Status = a.nodeStatus(name, metav1.Now(), &n.Status)
-			_, _ = a.cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			_, err = a.cs.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			return err
+		})
+		if apierrors.IsNotFound(err) {
+			a.logf("node %s is gone: registering it again", name)
+			err = a.registerNodes(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			a.logf("node status %s: %v (next try in %s)", name, err, nodeStatusInterval)
 		}
 	}
 }

@@ -620,20 +620,34 @@ func (r *podRun) patch(ctx context.Context) {
 }
 
 // forceDelete removes the pod once its containers have stopped (grace 0, the
-// UID as precondition so that a successor of the same name is never hit).
-func (r *podRun) forceDelete(ctx context.Context) {
-	uid := r.uid
-	err := r.a.cs.CoreV1().Pods(r.ns).Delete(ctx, r.name, metav1.DeleteOptions{
-		GracePeriodSeconds: ptr(int64(0)), Preconditions: &metav1.Preconditions{UID: &uid},
-	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		r.logf("delete: %v", err)
-	}
+// UID as precondition so that a successor of the same name is never hit),
+// retried until the API server has it: a pod left Terminating would keep its
+// StatefulSet from ever creating the successor.
+func (r *podRun) forceDelete(context.Context) {
+	r.a.finalDelete(r.a.context(), r.ns, r.name, r.uid)
 }
 
+// forceDelete finishes the deletion of a pod that never ran here.
 func (a *Agent) forceDelete(pod *corev1.Pod) {
-	uid := pod.UID
-	_ = a.cs.CoreV1().Pods(pod.Namespace).Delete(context.Background(), pod.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: ptr(int64(0)), Preconditions: &metav1.Preconditions{UID: &uid},
+	a.finalDelete(a.context(), pod.Namespace, pod.Name, pod.UID)
+}
+
+func (a *Agent) finalDelete(ctx context.Context, ns, name string, uid types.UID) {
+	_ = a.persist(ctx, fmt.Sprintf("%s/%s: final delete", ns, name), func(ctx context.Context) error {
+		err := a.cs.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{
+			GracePeriodSeconds: ptr(int64(0)), Preconditions: &metav1.Preconditions{UID: &uid},
+		})
+		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			return nil // gone, or the name now belongs to a successor
+		}
+		return err
 	})
+}
+
+// context is the agent's life (a background context before Run set it).
+func (a *Agent) context() context.Context {
+	if a.ctx == nil {
+		return context.Background()
+	}
+	return a.ctx
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -110,9 +111,15 @@ func (p *provisioner) pvcChanged(ctx context.Context, o any) {
 		if w.Zone != "" {
 			pv.Labels[zoneLabel] = w.Zone
 		}
-		if _, err := p.a.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			p.a.logf("provision %s/%s: %v", pvc.Namespace, pvc.Name, err)
-			return
+		err := p.a.persist(ctx, fmt.Sprintf("provision %s/%s", pvc.Namespace, pvc.Name), func(ctx context.Context) error {
+			_, err := p.a.cs.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+			if apierrors.IsAlreadyExists(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
+			return // the agent is stopping
 		}
 		p.a.logf("provisioned %s for %s/%s in %s=%s", pvName, pvc.Namespace, pvc.Name, key, val)
 	}()
@@ -137,9 +144,14 @@ func (p *provisioner) pvChanged(ctx context.Context, o any) {
 				return
 			}
 		}
-		err := p.a.cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			p.a.logf("delete %s: %v", pv.Name, err)
+		err := p.a.persist(ctx, "delete "+pv.Name, func(ctx context.Context) error {
+			err := p.a.cs.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		})
+		if err != nil {
 			return
 		}
 		p.a.logf("deleted %s (claim %s/%s released) and its data", pv.Name, pv.Spec.ClaimRef.Namespace, pv.Spec.ClaimRef.Name)
