@@ -14,7 +14,7 @@ import (
 func TestAutoclusterFor(t *testing.T) {
 	cms := map[string]*corev1.ConfigMap{
 		"axonserver-1-autocluster": {Data: map[string]string{"first": "axonserver-2.axon.svc.cluster.local"}},
-		"props": {Data: map[string]string{"axonserver.properties": "# x\naxoniq.axonserver.autocluster.first=axonserver-1.axon.svc.cluster.local:8224\naxoniq.axonserver.autocluster.contexts=_admin, default\n"}},
+		"props":                    {Data: map[string]string{"axonserver.properties": "# x\naxoniq.axonserver.autocluster.first=axonserver-1.axon.svc.cluster.local:8224\naxoniq.axonserver.autocluster.contexts=_admin, default\n"}},
 	}
 	get := func(name string) (*corev1.ConfigMap, error) {
 		if cm := cms[name]; cm != nil {

@@ -1,15 +1,17 @@
 package sandbox
 
 import (
+	"fmt"
+	"strings"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/generate"
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // StorageClassName and Provisioner are the sandbox's volume provisioner.
@@ -36,144 +38,116 @@ func storageClass() *storagev1.StorageClass {
 
 func ptr[T any](v T) *T { return &v }
 
-// statefulSet lays out one Axon Server node as AxonIQ's examples do
-// (running-axon-server): a singleton StatefulSet named after the node, its own
-// headless service, PVC templates data/events/log/plugins, probes on
-// /actuator/info port 8024.
-func statefulSet(t *axonsim.Topology, n axonsim.NodeSpec) *appsv1.StatefulSet {
-	labels := map[string]string{"app": n.Name, "cluster": t.Name}
-	scheme := corev1.URISchemeHTTP
-	if t.TLS {
-		scheme = corev1.URISchemeHTTPS
+// The sandbox deploys what users deploy: the manifests `kubectl axon generate`
+// (pkg/generate) writes for the topology, so that every e2e run also proves them.
+// Its adjustments, and only these, are:
+//
+//   - names: the cluster's name and the nodes' stem come from the topology, whose
+//     nodes must be PREFIX-1 ... PREFIX-N in that order, with autocluster.first
+//     (when the topology has one) the first of them, as generate lays them out;
+//   - storage: every claim of the sandbox's StorageClass (a local provisioner);
+//   - placement: a node with a worker in the topology prefers that worker (weight
+//     100, not a pin: drain and cordon still move it) in place of generate's pod
+//     anti-affinity and zone spread, which the topology has already decided;
+//   - RBAC: docs/rbac.yaml itself (generate embeds a copy a test keeps equal);
+//   - Secrets: the token Secret (keys token, internal-token) from the topology's
+//     accessToken, and a placeholder license; no certificate Secrets (the simulated
+//     kubelet mounts nothing; axonsim serves its own certificates).
+//
+// Probes, grace period, security context, volumes, Services, the PDB, the
+// properties and the per-node autocluster ConfigMaps are generate's, unchanged.
+
+// GenerateOptions are the options of `kubectl axon generate` for the topology.
+func GenerateOptions(t *axonsim.Topology) (generate.Options, error) {
+	if len(t.Nodes) == 0 {
+		return generate.Options{}, fmt.Errorf("the topology has no nodes")
 	}
-	probe := func(initial, period, failures int32) *corev1.Probe {
-		return &corev1.Probe{
-			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: "/actuator/info", Port: intstr.FromInt32(8024), Scheme: scheme,
-			}},
-			InitialDelaySeconds: initial, PeriodSeconds: period, FailureThreshold: failures,
-			TimeoutSeconds: 1, SuccessThreshold: 1,
+	prefix, ok := strings.CutSuffix(t.Nodes[0].Name, "-1")
+	if !ok {
+		return generate.Options{}, fmt.Errorf("node %q: the sandbox deploys kubectl axon generate's layout, whose nodes are PREFIX-1 ... PREFIX-N", t.Nodes[0].Name)
+	}
+	for i, n := range t.Nodes {
+		if want := fmt.Sprintf("%s-%d", prefix, i+1); n.Name != want {
+			return generate.Options{}, fmt.Errorf("node %q: the sandbox deploys kubectl axon generate's layout: node %d must be %s", n.Name, i+1, want)
 		}
 	}
-	pvc := func(name, size string) corev1.PersistentVolumeClaim {
-		return corev1.PersistentVolumeClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.PersistentVolumeClaimSpec{
-				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{
-					corev1.ResourceStorage: resource.MustParse(size),
-				}},
-			},
+	o := generate.Options{Name: t.Name, NodePrefix: prefix, Namespace: t.Namespace, Nodes: len(t.Nodes),
+		Image: t.Image, StorageClass: StorageClassName, TLS: t.TLS}
+	if a := t.Autocluster; a != nil {
+		if a.First != t.Nodes[0].Name {
+			return generate.Options{}, fmt.Errorf("autocluster.first %q: in kubectl axon generate's layout the first node, %s, founds the cluster", a.First, t.Nodes[0].Name)
 		}
+		o.Contexts = a.Contexts
 	}
-	var affinity *corev1.Affinity
-	if n.Worker != "" {
-		// The topology's worker is a preference, not a pin: after a cordon the
-		// scheduler may place the pod elsewhere (within its volumes' zone).
-		affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
-			PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{
-				Weight: 100,
-				Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{
-					Key: "kubernetes.io/hostname", Operator: corev1.NodeSelectorOpIn, Values: []string{n.Worker},
-				}}},
-			}},
-		}}
+	o = o.WithDefaults()
+	if err := o.Validate(); err != nil {
+		return generate.Options{}, err
 	}
-	env := []corev1.EnvVar{
-		{Name: "AXONIQ_AXONSERVER_NAME", Value: n.Name},
-		{Name: "AXONIQ_AXONSERVER_HOSTNAME", Value: n.Name},
-		{Name: "AXONIQ_AXONSERVER_INTERNAL_DOMAIN", Value: t.Namespace + ".svc.cluster.local"},
-		{Name: "AXONIQ_AXONSERVER_DOMAIN", Value: t.Namespace + ".svc.cluster.local"},
-	}
-	if t.Autocluster != nil {
-		env = append(env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST",
-			Value: t.Autocluster.First + "." + t.Namespace + ".svc.cluster.local"})
-	}
-	return &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Namespace: t.Namespace, Labels: labels},
-		Spec: appsv1.StatefulSetSpec{
-			Replicas:    ptr(int32(1)),
-			ServiceName: n.Name,
-			Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": n.Name}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					TerminationGracePeriodSeconds: ptr(int64(120)),
-					SecurityContext:               &corev1.PodSecurityContext{RunAsUser: ptr(int64(1001)), FSGroup: ptr(int64(1001))},
-					Affinity:                      affinity,
-					Containers: []corev1.Container{{
-						Name:            "axonserver",
-						Image:           t.Image,
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Env:             env,
-						Ports: []corev1.ContainerPort{
-							{Name: "gui", ContainerPort: 8024},
-							{Name: "grpc", ContainerPort: 8124},
-							{Name: "internal-grpc", ContainerPort: 8224},
-						},
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "data", MountPath: "/axonserver/data"},
-							{Name: "events", MountPath: "/axonserver/events"},
-							{Name: "log", MountPath: "/axonserver/log"},
-							{Name: "plugins", MountPath: "/axonserver/plugins"},
-						},
-						// As kubectl axon generate writes it: no initial delay (AxonIQ's
-						// examples wait 30 s first), the same 10-minute budget.
-						StartupProbe:   probe(0, 5, 120),
-						ReadinessProbe: probe(5, 5, 30),
-						LivenessProbe:  probe(5, 10, 3),
-					}},
-				},
-			},
-			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{
-				pvc("data", "1Gi"), pvc("events", "5Gi"), pvc("log", "1Gi"), pvc("plugins", "1Gi"),
-			},
-		},
-	}
+	return o, nil
 }
 
-func headlessService(t *axonsim.Topology, n axonsim.NodeSpec) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Namespace: t.Namespace,
-			Labels: map[string]string{"app": n.Name, "cluster": t.Name}},
-		Spec: corev1.ServiceSpec{
-			ClusterIP:                corev1.ClusterIPNone,
-			PublishNotReadyAddresses: true,
-			Selector:                 map[string]string{"app": n.Name},
-			Ports: []corev1.ServicePort{
-				{Name: "grpc", Port: 8124, TargetPort: intstr.FromInt32(8124)},
-				{Name: "internal-grpc", Port: 8224, TargetPort: intstr.FromInt32(8224)},
-			},
-		},
+// Manifests are generate's objects for the topology with the sandbox's
+// adjustments (above), in generate's order, without its RBAC.
+func Manifests(t *axonsim.Topology) ([]runtime.Object, error) {
+	o, err := GenerateOptions(t)
+	if err != nil {
+		return nil, err
 	}
+	objs, err := generate.Manifests(o)
+	if err != nil {
+		return nil, err
+	}
+	workers := map[string]string{}
+	for _, n := range t.Nodes {
+		workers[n.Name] = n.Worker
+	}
+	var out []runtime.Object
+	for _, obj := range objs {
+		switch v := obj.(type) {
+		case *rbacv1.Role, *rbacv1.ClusterRole:
+			continue
+		case *appsv1.StatefulSet:
+			if w := workers[v.Name]; w != "" {
+				preferWorker(&v.Spec.Template.Spec, w)
+			}
+		}
+		out = append(out, obj)
+	}
+	return out, nil
 }
 
-func guiService(t *axonsim.Topology) *corev1.Service {
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: t.Name + "-gui", Namespace: t.Namespace,
-			Labels: map[string]string{"cluster": t.Name}},
-		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"cluster": t.Name},
-			Ports:    []corev1.ServicePort{{Name: "gui", Port: 8024, TargetPort: intstr.FromInt32(8024)}},
-		},
-	}
+// preferWorker replaces the pod's spread rules with a preference for worker.
+func preferWorker(spec *corev1.PodSpec, worker string) {
+	spec.TopologySpreadConstraints = nil
+	spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{
+			Weight: 100,
+			Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{
+				Key: generate.HostLabel, Operator: corev1.NodeSelectorOpIn, Values: []string{worker},
+			}}},
+		}},
+	}}
 }
 
-func pdb(t *axonsim.Topology) *policyv1.PodDisruptionBudget {
-	mu := intstr.FromInt32(1)
-	return &policyv1.PodDisruptionBudget{
-		ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace, Labels: map[string]string{"cluster": t.Name}},
-		Spec: policyv1.PodDisruptionBudgetSpec{
-			MaxUnavailable: &mu,
-			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"cluster": t.Name}},
-		},
-	}
-}
+// NoAccessToken is the token Secret's token when the topology runs without
+// access control (the manifests still mount the Secret).
+const NoAccessToken = "access-control-off"
 
-func tokenSecret(t *axonsim.Topology) *corev1.Secret {
-	return &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: t.Name + "-token", Namespace: t.Namespace, Labels: map[string]string{"cluster": t.Name}},
-		StringData: map[string]string{"token": t.AccessToken},
+// secrets are the Secrets generate's manifests use that the sandbox creates (a
+// user creates them with the commands generate prints).
+func secrets(t *axonsim.Topology, o generate.Options) []*corev1.Secret {
+	token := t.AccessToken
+	if token == "" {
+		token = NoAccessToken
+	}
+	meta := func(name string) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: t.Namespace, Labels: map[string]string{generate.ClusterLabel: t.Name}}
+	}
+	return []*corev1.Secret{
+		{ObjectMeta: meta(o.TokenSecretName()),
+			StringData: map[string]string{generate.TokenKey: token, generate.InternalTokenKey: "sandbox-internal-" + t.Name}},
+		{ObjectMeta: meta(o.LicenseSecretName()),
+			StringData: map[string]string{generate.LicenseKey: "placeholder: axonsim needs no license\n"}},
 	}
 }
 

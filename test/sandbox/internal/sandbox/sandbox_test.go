@@ -2,9 +2,14 @@ package sandbox
 
 import (
 	"net"
+	"strings"
 	"testing"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/generate"
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -36,42 +41,84 @@ func TestAddressingUniqueAndReserved(t *testing.T) {
 	}
 }
 
-func TestStatefulSetLayout(t *testing.T) {
-	topo := &axonsim.Topology{Name: "axonserver", Namespace: "axon", Image: "axoniq/axonserver:2024.1.0-nonroot"}
-	sts := statefulSet(topo, axonsim.NodeSpec{Name: "axonserver-2", Worker: "w1"})
-	if sts.Spec.ServiceName != "axonserver-2" || *sts.Spec.Replicas != 1 {
-		t.Errorf("serviceName %q replicas %d", sts.Spec.ServiceName, *sts.Spec.Replicas)
+// TestManifestsAreGenerates: the sandbox deploys kubectl axon generate's objects
+// for the topology, changed only where manifests.go says.
+func TestManifestsAreGenerates(t *testing.T) {
+	topo := &axonsim.Topology{Name: "axon3", Namespace: "axon", Image: "axoniq/axonserver:2024.1.0-nonroot",
+		Nodes:       []axonsim.NodeSpec{{Name: "axonserver-1", Worker: "w1"}, {Name: "axonserver-2", Worker: "w2"}, {Name: "axonserver-3"}},
+		Autocluster: &axonsim.Autocluster{First: "axonserver-1", Contexts: []string{"_admin", "default"}}}
+	objs, err := Manifests(topo)
+	if err != nil {
+		t.Fatal(err)
 	}
-	l := sts.Spec.Template.Labels
-	if l["app"] != "axonserver-2" || l["cluster"] != "axonserver" {
-		t.Errorf("labels %v", l)
+	o, _ := GenerateOptions(topo)
+	want, err := generate.Manifests(o)
+	if err != nil {
+		t.Fatal(err)
 	}
-	pod := sts.Spec.Template.Spec
-	if *pod.TerminationGracePeriodSeconds != 120 || *pod.SecurityContext.RunAsUser != 1001 {
-		t.Errorf("grace %d runAsUser %d", *pod.TerminationGracePeriodSeconds, *pod.SecurityContext.RunAsUser)
+	var names []string
+	for _, obj := range objs {
+		names = append(names, generate.FileName(obj))
 	}
-	c := pod.Containers[0]
-	if c.Env[0].Name != "AXONIQ_AXONSERVER_NAME" || c.Env[0].Value != "axonserver-2" {
-		t.Errorf("env %v", c.Env)
+	if got := strings.Join(names, " "); got != "configmap-axon3-properties.yaml service-axon3-http.yaml poddisruptionbudget-axon3.yaml "+
+		"configmap-axonserver-1-autocluster.yaml service-axonserver-1.yaml statefulset-axonserver-1.yaml "+
+		"configmap-axonserver-2-autocluster.yaml service-axonserver-2.yaml statefulset-axonserver-2.yaml "+
+		"configmap-axonserver-3-autocluster.yaml service-axonserver-3.yaml statefulset-axonserver-3.yaml" {
+		t.Fatalf("objects: %s", got)
 	}
-	check := func(name string, initial, period, failures int32, got int32, gotP int32, gotF int32, path string, port int) {
-		if got != initial || gotP != period || gotF != failures || path != "/actuator/info" || port != 8024 {
-			t.Errorf("%s probe: %d/%d/%d %s:%d", name, got, gotP, gotF, path, port)
+	byName := map[string]runtime.Object{}
+	for _, obj := range want {
+		byName[generate.FileName(obj)] = obj
+	}
+	for _, obj := range objs {
+		g := byName[generate.FileName(obj)].DeepCopyObject()
+		sts, ok := obj.(*appsv1.StatefulSet)
+		if !ok {
+			if !equality.Semantic.DeepEqual(obj, g) {
+				t.Errorf("%s differs from generate's", generate.FileName(obj))
+			}
+			continue
+		}
+		// Only the placement differs: the topology's worker preferred.
+		gs := g.(*appsv1.StatefulSet)
+		got, wantSpec := &sts.Spec.Template.Spec, gs.Spec.Template.Spec
+		worker := map[string]string{"axonserver-1": "w1", "axonserver-2": "w2"}[sts.Name]
+		if worker != "" {
+			pref := got.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+			if len(pref) != 1 || pref[0].Preference.MatchExpressions[0].Values[0] != worker || got.Affinity.PodAntiAffinity != nil || got.TopologySpreadConstraints != nil {
+				t.Errorf("%s: placement %+v, spread %v", sts.Name, got.Affinity, got.TopologySpreadConstraints)
+			}
+			got.Affinity, got.TopologySpreadConstraints = wantSpec.Affinity, wantSpec.TopologySpreadConstraints
+		}
+		if !equality.Semantic.DeepEqual(sts, gs) {
+			t.Errorf("%s differs from generate's beyond placement", sts.Name)
+		}
+		if c := got.Containers[0]; *got.TerminationGracePeriodSeconds != 120 || c.StartupProbe.HTTPGet.Path != "/actuator/info" ||
+			*sts.Spec.VolumeClaimTemplates[0].Spec.StorageClassName != StorageClassName {
+			t.Errorf("%s: not generate's layout", sts.Name)
 		}
 	}
-	sp, rp, lp := c.StartupProbe, c.ReadinessProbe, c.LivenessProbe
-	check("startup", 0, 5, 120, sp.InitialDelaySeconds, sp.PeriodSeconds, sp.FailureThreshold, sp.HTTPGet.Path, sp.HTTPGet.Port.IntValue())
-	check("readiness", 5, 5, 30, rp.InitialDelaySeconds, rp.PeriodSeconds, rp.FailureThreshold, rp.HTTPGet.Path, rp.HTTPGet.Port.IntValue())
-	check("liveness", 5, 10, 3, lp.InitialDelaySeconds, lp.PeriodSeconds, lp.FailureThreshold, lp.HTTPGet.Path, lp.HTTPGet.Port.IntValue())
-	var claims []string
-	for _, v := range sts.Spec.VolumeClaimTemplates {
-		claims = append(claims, v.Name)
+	sec := secrets(topo, o)
+	if sec[0].Name != "axon3-token" || sec[0].StringData["token"] != NoAccessToken || sec[0].StringData["internal-token"] == "" || sec[1].Name != "axon3-license" {
+		t.Errorf("secrets: %+v", sec)
 	}
-	if len(claims) != 4 || claims[0] != "data" || claims[1] != "events" || claims[2] != "log" || claims[3] != "plugins" {
-		t.Errorf("claims %v", claims)
-	}
-	if pdb(topo).Spec.MaxUnavailable.IntValue() != 1 || pdb(topo).Spec.Selector.MatchLabels["cluster"] != "axonserver" {
-		t.Errorf("pdb %+v", pdb(topo).Spec)
+}
+
+func TestManifestsRefuseOtherLayouts(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		topo axonsim.Topology
+		want string
+	}{
+		{"names", axonsim.Topology{Name: "a", Namespace: "n", Image: "x:1", Nodes: []axonsim.NodeSpec{{Name: "alpha"}}}, "PREFIX-1"},
+		{"order", axonsim.Topology{Name: "a", Namespace: "n", Image: "x:1", Nodes: []axonsim.NodeSpec{{Name: "as-1"}, {Name: "as-3"}}}, "node 2 must be as-2"},
+		{"first", axonsim.Topology{Name: "a", Namespace: "n", Image: "x:1", Nodes: []axonsim.NodeSpec{{Name: "as-1"}, {Name: "as-2"}},
+			Autocluster: &axonsim.Autocluster{First: "as-2"}}, "founds the cluster"},
+		{"image", axonsim.Topology{Name: "a", Namespace: "n", Image: "x:latest", Nodes: []axonsim.NodeSpec{{Name: "as-1"}}}, "pin a version"},
+	} {
+		if _, err := Manifests(&c.topo); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.name, err, c.want)
+		}
 	}
 }
 

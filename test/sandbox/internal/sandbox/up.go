@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -79,6 +80,9 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 	}
 	if len(topo.Workers) == 0 {
 		return fmt.Errorf("%s: the sandbox needs at least one worker", o.Topology)
+	}
+	if _, err := GenerateOptions(topo); err != nil {
+		return fmt.Errorf("%s: %w", o.Topology, err)
 	}
 	topoPath, _ := filepath.Abs(o.Topology)
 	if o.BinDir == "" {
@@ -228,7 +232,7 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 	if err := waitWorkers(ctx, cs, topo, o.logf); err != nil {
 		return err
 	}
-	o.logf("creating namespace %s, RBAC from %s, %d StatefulSets", topo.Namespace, rbacPath, len(topo.Nodes))
+	o.logf("creating namespace %s, RBAC from %s, kubectl axon generate's manifests for %d nodes", topo.Namespace, rbacPath, len(topo.Nodes))
 	if err := createObjects(ctx, cs, dyn, mapper, topo, rbacPath); err != nil {
 		return err
 	}
@@ -412,24 +416,45 @@ func createObjects(ctx context.Context, cs kubernetes.Interface, dyn dynamic.Int
 	if _, err := cs.RbacV1().ClusterRoleBindings().Create(ctx, crb, c); err != nil {
 		return err
 	}
-	if t.AccessToken != "" {
-		if _, err := cs.CoreV1().Secrets(ns).Create(ctx, tokenSecret(t), c); err != nil {
-			return err
-		}
-	}
-	if _, err := cs.CoreV1().Services(ns).Create(ctx, guiService(t), c); err != nil {
+	o, err := GenerateOptions(t)
+	if err != nil {
 		return err
 	}
-	if _, err := cs.PolicyV1().PodDisruptionBudgets(ns).Create(ctx, pdb(t), c); err != nil {
+	for _, sec := range secrets(t, o) {
+		if _, err := cs.CoreV1().Secrets(ns).Create(ctx, sec, c); err != nil {
+			return err
+		}
+	}
+	objs, err := Manifests(t)
+	if err != nil {
 		return err
 	}
-	for _, n := range t.Nodes {
-		if _, err := cs.CoreV1().Services(ns).Create(ctx, headlessService(t, n), c); err != nil {
+	for _, obj := range objs {
+		if err := createObject(ctx, dyn, mapper, obj); err != nil {
 			return err
 		}
-		if _, err := cs.AppsV1().StatefulSets(ns).Create(ctx, statefulSet(t, n), c); err != nil {
-			return err
-		}
+	}
+	return nil
+}
+
+// createObject creates one typed object (with its TypeMeta set, as generate's are).
+func createObject(ctx context.Context, dyn dynamic.Interface, mapper meta.RESTMapper, obj runtime.Object) error {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return err
+	}
+	u := &unstructured.Unstructured{Object: m}
+	gvk := u.GroupVersionKind()
+	mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", gvk.Kind, u.GetName(), err)
+	}
+	var ri dynamic.ResourceInterface = dyn.Resource(mapping.Resource)
+	if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+		ri = dyn.Resource(mapping.Resource).Namespace(u.GetNamespace())
+	}
+	if _, err := ri.Create(ctx, u, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("%s %s: %w", gvk.Kind, u.GetName(), err)
 	}
 	return nil
 }
