@@ -115,3 +115,25 @@ func TestEnv(t *testing.T) {
 		t.Errorf("unexposed env: %v", err)
 	}
 }
+
+func TestTaskPayload(t *testing.T) {
+	body := `[{"taskId":"1","taskExecutor":"io.axoniq.axonserver.enterprise.taskscheduler.task.PrepareDeleteNodeFromContextTask",
+	  "payload":{"type":"io.axoniq.axonserver.enterprise.taskscheduler.task.NodeContext","data":"eyJub2RlIjoiYXhvbnNlcnZlci0yIiwiY29udGV4dCI6Im9yZGVycyIsInByZXNlcnZlRXZlbnRTdG9yZSI6ZmFsc2V9"},
+	  "timestamp":1,"status":"SCHEDULED","retryInterval":10,"context":"_admin","message":null},
+	 {"taskId":"2","taskExecutor":"io.axoniq.axonserver.enterprise.taskscheduler.task.UnregisterNodeTask",
+	  "payload":{"type":"java.lang.String","data":"ImF4b25zZXJ2ZXItMiI="},"status":"FAILED","context":"_admin","message":"boom"},
+	 {"taskId":"3","taskExecutor":"Other","payload":{"type":"x","data":"bm90IGpzb24="},"status":"SCHEDULED"}]`
+	ts, err := serve(t, 200, "", body).Tasks(ctx)
+	if err != nil || len(ts) != 3 {
+		t.Fatalf("Tasks = %+v, %v", ts, err)
+	}
+	if n, g, ok := ts[0].NodeContext(); !ok || n != "axonserver-2" || g != "orders" || ts[0].Executor() != TaskPrepareDeleteNode {
+		t.Errorf("task 1: %s %s %v %s", n, g, ok, ts[0].Executor())
+	}
+	if n, g, ok := ts[1].NodeContext(); !ok || n != "axonserver-2" || g != "" || ts[1].Executor() != TaskUnregisterNode || ts[1].Status != TaskStatusFailed {
+		t.Errorf("task 2: %s %s %v", n, g, ok)
+	}
+	if _, _, ok := ts[2].NodeContext(); ok || ts[2].Executor() != "Other" {
+		t.Error("task 3 has no node")
+	}
+}

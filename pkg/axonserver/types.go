@@ -278,3 +278,49 @@ func valueString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// Task executors of membership changes (short class names, as Task.Executor gives
+// them): DELETE /v1/replicationgroups/{g}/{n} schedules PrepareDeleteNodeFromContextTask,
+// which schedules DeleteNodeFromContextTask; DeleteContextFromNodeTask removes the data
+// from the node; DELETE /v1/cluster/{n} ends in UnregisterNodeTask.
+const (
+	TaskPrepareDeleteNode  = "PrepareDeleteNodeFromContextTask"
+	TaskDeleteNode         = "DeleteNodeFromContextTask"
+	TaskDeleteContextNode  = "DeleteContextFromNodeTask"
+	TaskUnregisterNode     = "UnregisterNodeTask"
+	TaskStatusFailed       = "FAILED"
+	taskPayloadNodeContext = "NodeContext"
+)
+
+// Executor is the task's class without its package, e.g.
+// "PrepareDeleteNodeFromContextTask".
+func (t Task) Executor() string {
+	return t.TaskExecutor[strings.LastIndexByte(t.TaskExecutor, '.')+1:]
+}
+
+// NodeContext returns the node and replication group (context) a membership task is
+// about, from its payload {type, data}: data is the JSON of a NodeContext {node,
+// context, preserveEventStore}, base64-encoded as Java's byte[] is; for an
+// UnregisterNodeTask it is the node's name as a JSON string. ok is false for other
+// payloads.
+func (t Task) NodeContext() (node, group string, ok bool) {
+	var p struct {
+		Type string `json:"type"`
+		Data []byte `json:"data"`
+	}
+	if len(t.Payload) == 0 || json.Unmarshal(t.Payload, &p) != nil {
+		return "", "", false
+	}
+	var nc struct {
+		Node    string `json:"node"`
+		Context string `json:"context"`
+	}
+	if err := json.Unmarshal(p.Data, &nc); err == nil && nc.Node != "" {
+		return nc.Node, nc.Context, true
+	}
+	var name string
+	if err := json.Unmarshal(p.Data, &name); err == nil && name != "" {
+		return name, "", true
+	}
+	return "", "", false
+}

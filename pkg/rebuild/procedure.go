@@ -16,6 +16,7 @@ import (
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
@@ -34,8 +35,10 @@ type Env struct {
 	Progress  progress.Sink
 	// Poll is the interval of Axon Server polls; JoinWait how long a new node may take
 	// to register by itself (autocluster) before it is sent POST /v1/cluster;
-	// UnregisterTimeout bounds step 3.
-	Poll, JoinWait, UnregisterTimeout time.Duration
+	// UnregisterTimeout bounds step 3. ChangeTimeout is how long an accepted (202)
+	// membership change may take to show in the group, with no change pending and no
+	// task scheduled for it, before it counts as failed.
+	Poll, JoinWait, UnregisterTimeout, ChangeTimeout time.Duration
 }
 
 func (e *Env) defaults() {
@@ -47,6 +50,9 @@ func (e *Env) defaults() {
 	}
 	if e.UnregisterTimeout <= 0 {
 		e.UnregisterTimeout = 5 * time.Minute
+	}
+	if e.ChangeTimeout <= 0 {
+		e.ChangeTimeout = 2 * time.Minute
 	}
 	if e.Progress == nil {
 		e.Progress = progress.Discard
@@ -237,18 +243,20 @@ func (e *Env) peer(ctx context.Context, node string) (*axonserver.Client, *snaps
 	return c, snap, err
 }
 
-// unregister is step 3. First the node leaves each recorded group
-// (DELETE /v1/replicationgroups/{group}/{node}: a leader hands leadership over
-// first), until none lists it; then DELETE /v1/cluster/{node} unregisters it (re-sent
-// now and then: it is idempotent) until the cluster forgets it. A node still running
-// with autocluster may register again at once (the simulator does); it is then in
-// none of its former groups, which is what step 4 needs.
+// unregister is step 3. First the node leaves each recorded group, one group at a
+// time (DELETE /v1/replicationgroups/{group}/{node}: a leader hands leadership over
+// first), each removal judged by reading the group and /v1/tasks (change); then
+// DELETE /v1/cluster/{node} unregisters it (re-sent now and then: it is idempotent)
+// until the cluster forgets it. A node still running with autocluster may register
+// again at once (the simulator does); it is then in none of its former groups, which
+// is what step 4 needs.
 func (e *Env) unregister(ctx context.Context, node string, recorded []Membership) error {
 	ctx, cancel := context.WithTimeout(ctx, e.UnregisterTimeout)
 	defer cancel()
-	rec := map[string]bool{}
 	for _, m := range recorded {
-		rec[m.Group] = true
+		if err := e.change(ctx, e.groupsAPI(node), m.Group, node, "", nil); err != nil {
+			return fmt.Errorf("unregistering %s: %w", node, err)
+		}
 	}
 	var sent time.Time
 	for {
@@ -261,37 +269,35 @@ func (e *Env) unregister(ctx context.Context, node string, recorded []Membership
 		if err == nil {
 			var in []string
 			for _, g := range groups {
-				if _, member := roleIn(g, node); !member || !rec[g.Name] {
-					continue
-				}
-				in = append(in, g.Name)
-				if !g.ChangePending {
-					if _, rerr := c.RemoveNodeFromReplicationGroup(ctx, g.Name, node, false); rerr != nil && !axonserver.IsUpdateInProgress(rerr) {
-						err = fmt.Errorf("removing %s from %s: %w", node, g.Name, rerr)
-					}
+				if _, member := roleIn(g, node); member && recordedIn(recorded, g.Name) {
+					in = append(in, g.Name)
 				}
 			}
 			if len(in) > 0 {
-				msg = "waiting until no group lists " + node + ": still in " + strings.Join(in, ", ")
-			}
-			if err == nil && len(in) == 0 {
-				if time.Since(sent) > 10*time.Second {
-					if err = c.RemoveNode(ctx, node); err == nil {
-						if sent.IsZero() {
-							e.emit(node, "unregistering", fmt.Sprintf("%s left its groups; DELETE /v1/cluster/%s sent to %s", node, node, c.Node()), false, nil)
-						}
-						sent = time.Now()
+				// Something added it back meanwhile: leave those groups again.
+				for _, g := range in {
+					if err := e.change(ctx, e.groupsAPI(node), g, node, "", nil); err != nil {
+						return fmt.Errorf("unregistering %s: %w", node, err)
 					}
 				}
-				if err == nil {
-					_, err = c.ClusterNode(ctx, node)
-					switch {
-					case axonserver.IsNotFound(err), err == nil && time.Since(sent) > 5*time.Second:
-						e.emit(node, "unregistered", node+" is in none of its groups and unregistered from the cluster", false, nil)
-						return nil
-					case err == nil:
-						msg = "waiting until the cluster forgets " + node
+				continue
+			}
+			if time.Since(sent) > 10*time.Second {
+				if err = c.RemoveNode(ctx, node); err == nil {
+					if sent.IsZero() {
+						e.emit(node, "unregistering", fmt.Sprintf("%s left its groups; DELETE /v1/cluster/%s sent to %s", node, node, c.Node()), false, nil)
 					}
+					sent = time.Now()
+				}
+			}
+			if err == nil {
+				_, err = c.ClusterNode(ctx, node)
+				switch {
+				case axonserver.IsNotFound(err), err == nil && time.Since(sent) > 5*time.Second:
+					e.emit(node, "unregistered", node+" is in none of its groups and unregistered from the cluster", false, nil)
+					return nil
+				case err == nil:
+					msg = "waiting until the cluster forgets " + node
 				}
 			}
 		}
@@ -302,6 +308,54 @@ func (e *Env) unregister(ctx context.Context, node string, recorded []Membership
 		if err := sleep(ctx, e.Poll); err != nil {
 			return fmt.Errorf("unregistering %s: %s (%w)", node, msg, err)
 		}
+	}
+}
+
+func recordedIn(ms []Membership, group string) bool {
+	for _, m := range ms {
+		if m.Group == group {
+			return true
+		}
+	}
+	return false
+}
+
+// groupsAPI returns the membership API of a node other than node (an admin node
+// preferred), looked up afresh on every call.
+func (e *Env) groupsAPI(node string) func(context.Context) (groupsAPI, error) {
+	return func(ctx context.Context) (groupsAPI, error) {
+		c, _, err := e.peer(ctx, node)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// canLose says whether group may lose node's membership now ("" when it may): the
+// group without it must still commit (a role change of a voting member takes it out
+// of the group for a while).
+func (e *Env) canLose(ctx context.Context, node string) func(axonserver.ReplicationGroup) string {
+	return func(g axonserver.ReplicationGroup) string {
+		snap, err := e.Observe(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		qg, ok := snap.Quorum().Group(g.Name)
+		if !ok {
+			return ""
+		}
+		without := qg
+		without.Members = nil
+		for _, m := range qg.Members {
+			if m.Node != node {
+				without.Members = append(without.Members, m)
+			}
+		}
+		if ok, why := without.CanCommit(); !ok {
+			return "without it the group cannot commit now: " + why
+		}
+		return ""
 	}
 }
 
@@ -411,14 +465,22 @@ func (p GroupProgress) String() string {
 	return s
 }
 
-// restoreGroups is steps 5b and 6: add node to every recorded group with its
-// recorded role (all groups at once: each group takes one change at a time, groups
-// are independent), remove memberships autocluster gave it that it did not have,
-// and wait until it has caught up in every group, reporting progress per group.
+// restoreGroups is steps 5b and 6: give node every recorded membership with its
+// recorded role, one group change at a time, each confirmed by reading the group (a
+// member with another role, e.g. what autocluster gave it, is removed and added back:
+// a POST to a member changes nothing); remove memberships autocluster gave it that it
+// did not have; then wait until it has caught up in every group, reporting progress
+// per group.
 func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership) error {
 	wantRole := map[string]quorum.Role{}
 	for _, w := range want {
 		wantRole[w.Group] = w.Role
+	}
+	api := e.groupsAPI(node)
+	for _, w := range want {
+		if err := e.change(ctx, api, w.Group, node, w.Role, e.canLose(ctx, node)); err != nil {
+			return fmt.Errorf("restoring %s in %s as %s: %w", node, w.Group, w.Role, err)
+		}
 	}
 	reported := map[string]bool{}
 	for {
@@ -439,29 +501,25 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 			byName[g.Name] = g
 		}
 		var prog []GroupProgress
-		done := true
+		done, again := true, false
 		for _, w := range want {
 			g, ok := byName[w.Group]
 			if !ok {
 				return fmt.Errorf("replication group %s (recorded for %s) no longer exists", w.Group, node)
 			}
-			p := GroupProgress{Group: w.Group, Role: w.Role}
-			role, member := roleIn(g, node)
-			switch {
-			case member && role == string(w.Role):
-				p.State = "catching up"
-				if caughtUp(snap, w.Group, node) {
-					p.State = "done"
+			p := GroupProgress{Group: w.Group, Role: w.Role, State: "catching up"}
+			if NextStep(g, node, w.Role) != StepDone {
+				// Changed under us (or pending): bring it back, one change at a time.
+				if err := e.change(ctx, api, w.Group, node, w.Role, e.canLose(ctx, node)); err != nil {
+					return fmt.Errorf("restoring %s in %s as %s: %w", node, w.Group, w.Role, err)
 				}
-			case g.ChangePending:
-				p.State = "copying the log"
-			default:
-				p.State = "adding"
-				if _, err := c.AddNodeToReplicationGroup(ctx, w.Group, node, string(w.Role)); err != nil && !axonserver.IsUpdateInProgress(err) {
-					return fmt.Errorf("adding %s to %s as %s: %w", node, w.Group, w.Role, err)
-				}
+				again = true
+				break
 			}
-			p.Index, p.Of = logPosition(snap, w.Group, node)
+			if caughtUp(snap, w.Group, node) {
+				p.State = "done"
+			}
+			p.Index, p.Of = inspect.Position(snap.Obs, w.Group, node)
 			if p.State == "done" && !reported[w.Group] {
 				reported[w.Group] = true
 				e.emit(node, "group-restored", fmt.Sprintf("%s: %s again, caught up", w.Group, w.Role), false, p)
@@ -469,20 +527,21 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 			done = done && p.State == "done"
 			prog = append(prog, p)
 		}
+		if again {
+			continue
+		}
 		for _, g := range groups {
 			if _, ok := wantRole[g.Name]; ok {
 				continue
 			}
-			if g.ChangePending {
-				done = false // perhaps autocluster adding the node: wait and see
-				continue
-			}
-			if _, member := roleIn(g, node); member {
+			if _, member := roleIn(g, node); member || g.ChangePending {
+				// autocluster gave it a membership it did not have (or may be doing so).
 				done = false
-				{
-					if _, err := c.RemoveNodeFromReplicationGroup(ctx, g.Name, node, false); err == nil {
-						e.emit(node, "group-removed", fmt.Sprintf("%s: removed the membership autocluster gave %s (it had none before)", g.Name, node), false, nil)
+				if member {
+					if err := e.change(ctx, api, g.Name, node, "", nil); err != nil {
+						return err
 					}
+					e.emit(node, "group-removed", fmt.Sprintf("%s: removed the membership autocluster gave %s (it had none before)", g.Name, node), false, nil)
 				}
 			}
 		}
@@ -509,7 +568,8 @@ func roleIn(g axonserver.ReplicationGroup, node string) (string, bool) {
 	return "", false
 }
 
-// caughtUp: the safety model's view (the leader's health, or the log indexes).
+// caughtUp is the safety model's verdict (inspect.FollowerLag: the Raft indices after
+// the election settled), the one every command uses.
 func caughtUp(snap *snapshot.Snapshot, group, node string) bool {
 	g, ok := snap.Quorum().Group(group)
 	if !ok {
@@ -517,26 +577,6 @@ func caughtUp(snap *snapshot.Snapshot, group, node string) bool {
 	}
 	m, ok := g.Member(node)
 	return ok && m.Up && (m.CaughtUp || m.Role == quorum.MessagingOnly)
-}
-
-// logPosition is the node's last log index in group and the leader's commit index,
-// from /internal/raft/status (0, 0 when unknown).
-func logPosition(snap *snapshot.Snapshot, group, node string) (int64, int64) {
-	var idx, of int64
-	for name, v := range snap.Obs.Nodes {
-		for _, r := range v.Raft {
-			if r.ReplicationGroup != group {
-				continue
-			}
-			if name == node {
-				idx = r.LastLogIndex
-			}
-			if r.IsLeader {
-				of = r.CommitIndex
-			}
-		}
-	}
-	return idx, of
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
