@@ -3,6 +3,7 @@ package quorum
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Impact is one reason why stopping a node (or a set of nodes) is not safe now.
@@ -24,14 +25,50 @@ func (i Impact) String() string {
 	return i.Group + ": " + i.Reason
 }
 
+// Answer is a verdict in one word: yes, no, or unknown. Unknown is never yes: it
+// says the observation could not see what the answer depends on.
+type Answer string
+
+const (
+	Yes     Answer = "yes"
+	No      Answer = "no"
+	Unknown Answer = "unknown"
+)
+
+// Sight is what the observation behind a Cluster could not see. Its zero value
+// means everything was seen: a Cluster built by hand is judged on what it holds.
+type Sight struct {
+	// From is the node whose view of the groups and connections the Cluster holds.
+	From string `json:"from,omitempty"`
+	// Blind is why the replication groups could not be read at all ("" when they
+	// were): then no node's groups are known, and no verdict can be yes.
+	Blind string `json:"blind,omitempty"`
+	// Unseen are the nodes that may be running (a pod that runs, or Axon Server
+	// reports them connected) but did not answer, each with why: their own view
+	// (identity, groups, raft state) is missing.
+	Unseen map[string]string `json:"unseen,omitempty"`
+	// Stopped are the nodes known to be stopped from both sides, each with
+	// Kubernetes' word for it ("no pod", "pod Pending"): Axon Server reports them
+	// down too. Stopping (restarting) them changes nothing.
+	Stopped map[string]string `json:"stopped,omitempty"`
+}
+
 // Verdict answers whether a node, or a set of nodes, may be stopped now.
 type Verdict struct {
 	// Node is the node asked about; for a set, their names joined by ", ".
 	Node string `json:"node"`
-	// Safe is true when Blocked is empty.
+	// Safe is true when Answer is yes: when nothing blocks and everything the
+	// answer rests on was seen.
 	Safe bool `json:"safe"`
+	// Answer is yes, no (Blocked says why) or unknown (Unseen says why).
+	Answer Answer `json:"answer"`
+	// Evidence is what the answer rests on, one sentence.
+	Evidence string `json:"evidence"`
 	// Blocked lists every reason not to stop, one per group (or per unknown node).
 	Blocked []Impact `json:"blocked,omitempty"`
+	// Unseen lists what could not be seen, one per node (an Impact without a group),
+	// when the answer is unknown.
+	Unseen []Impact `json:"unseen,omitempty"`
 	// Leads lists the groups led by the nodes to stop. Stopping is still safe when
 	// Safe says so, but writes to these groups pause until a new leader is elected
 	// (about the election timeout): Axon Server has no leadership transfer.
@@ -101,6 +138,10 @@ func (c Cluster) known(name string) bool {
 	return ok || len(c.GroupsOf(name)) > 0
 }
 
+// IsDown reports whether Axon Server's view has name down already: not connected
+// (or without a Node record) and not up in any group.
+func (c Cluster) IsDown(name string) bool { return c.isDown(name) }
+
 // isDown reports whether name is down already: not connected (or without a Node
 // record) and not up in any group.
 func (c Cluster) isDown(name string) bool {
@@ -148,12 +189,22 @@ func (c Cluster) CanStopAll(nodes []string) Verdict {
 	names := sortedKeys(set)
 	v := Verdict{Node: joinNodes(names)}
 	live := map[string]bool{}
+	var stopped []string
 	for _, n := range names {
 		switch {
+		case c.Sight.Blind != "":
+			v.Unseen = append(v.Unseen, Impact{Reason: fmt.Sprintf("the replication groups could not be read (%s), so the groups of %s are not known", c.Sight.Blind, n)})
+		case c.Sight.Unseen[n] != "":
+			v.Unseen = append(v.Unseen, Impact{Reason: fmt.Sprintf("%s did not answer (%s), so its own view of its groups is missing", n, c.Sight.Unseen[n])})
+			if !c.isDown(n) {
+				live[n] = true // judge its groups all the same: a "no" needs no more
+			}
 		case !c.known(n):
 			v.Blocked = append(v.Blocked, Impact{Reason: fmt.Sprintf("unknown node %s", n)})
 		case !c.isDown(n):
 			live[n] = true
+		default:
+			stopped = append(stopped, n)
 		}
 	}
 	for _, g := range c.Groups {
@@ -173,8 +224,64 @@ func (c Cluster) CanStopAll(nodes []string) Verdict {
 			v.Blocked = append(v.Blocked, Impact{Group: g.Name, Reason: reason})
 		}
 	}
-	v.Safe = len(v.Blocked) == 0
+	v.Safe = len(v.Blocked) == 0 && len(v.Unseen) == 0
+	v.Answer, v.Evidence = c.evidence(v, live, stopped)
 	return v
+}
+
+// evidence names the answer and what it rests on.
+func (c Cluster) evidence(v Verdict, live map[string]bool, stopped []string) (Answer, string) {
+	switch {
+	case len(v.Blocked) > 0:
+		why := make([]string, 0, len(v.Blocked))
+		for _, b := range v.Blocked {
+			why = append(why, b.String())
+		}
+		return No, "not safe: " + strings.Join(why, "; ") + c.seenBy()
+	case len(v.Unseen) > 0:
+		why := make([]string, 0, len(v.Unseen))
+		for _, u := range v.Unseen {
+			why = append(why, u.Reason)
+		}
+		return Unknown, "unknown: " + strings.Join(why, "; ")
+	}
+	var parts []string
+	for _, n := range stopped {
+		how := "Axon Server reports it disconnected and down in every group"
+		if k := c.Sight.Stopped[n]; k != "" {
+			how = "Kubernetes: " + k + "; " + how
+		}
+		parts = append(parts, fmt.Sprintf("%s is already stopped (%s)", n, how))
+	}
+	if len(live) > 0 {
+		var groups []string
+		for _, g := range c.Groups {
+			for _, m := range g.Members {
+				if live[m.Node] {
+					groups = append(groups, g.Name)
+					break
+				}
+			}
+		}
+		switch {
+		case len(groups) == 0:
+			parts = append(parts, "a member of no replication group")
+		default:
+			parts = append(parts, "every group it is in keeps its commit quorum without it ("+strings.Join(groups, ", ")+")")
+		}
+	}
+	if len(parts) == 0 {
+		return Yes, "nothing to stop"
+	}
+	return Yes, strings.Join(parts, "; ") + c.seenBy()
+}
+
+// seenBy names the node whose view the verdict rests on, when known.
+func (c Cluster) seenBy() string {
+	if c.Sight.From == "" {
+		return ""
+	}
+	return " (groups as " + c.Sight.From + " reports them)"
 }
 
 // stopBlocker returns why the members stopping (the members of g among the nodes
@@ -205,6 +312,12 @@ func (c Cluster) NodeHealth(node string) Health {
 	if !ok {
 		h.Problems = []string{"unknown node"}
 		return h
+	}
+	if c.Sight.Blind != "" {
+		h.Problems = append(h.Problems, "replication groups not seen: "+c.Sight.Blind)
+	}
+	if why := c.Sight.Unseen[node]; why != "" {
+		h.Problems = append(h.Problems, "did not answer: "+why)
 	}
 	if !n.PodReady {
 		h.Problems = append(h.Problems, "pod not ready or not at the current revision")

@@ -113,6 +113,11 @@ func TestCanStop(t *testing.T) {
 			} else {
 				got = c.CanStopAll(tt.nodes)
 			}
+			// A cluster built by hand is fully seen: yes or no, never unknown.
+			if want := map[bool]Answer{true: Yes, false: No}[tt.want.Safe]; got.Answer != want || got.Evidence == "" {
+				t.Errorf("answer %q (evidence %q), want %q with evidence", got.Answer, got.Evidence, want)
+			}
+			got.Answer, got.Evidence = "", ""
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tt.want)
 			}
@@ -134,7 +139,7 @@ func TestVerdictJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"node":"as-4","safe":false,"blocked":[{"group":"default","reason":"stopping as-4 leaves 0 of 1 ACTIVE_BACKUP members up and caught up (min-active-backups 1)"}]}`
+	want := `{"node":"as-4","safe":false,"answer":"no","evidence":"not safe: default: stopping as-4 leaves 0 of 1 ACTIVE_BACKUP members up and caught up (min-active-backups 1)","blocked":[{"group":"default","reason":"stopping as-4 leaves 0 of 1 ACTIVE_BACKUP members up and caught up (min-active-backups 1)"}]}`
 	if string(b) != want {
 		t.Errorf("JSON = %s\nwant  %s", b, want)
 	}
@@ -250,5 +255,72 @@ func TestClusterValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("Validate() = %q; want it to contain %q", err, w)
 		}
+	}
+}
+
+// TestCanStopWithoutSight: a verdict is evidence or it is unknown. What the
+// observation could not see turns yes into unknown, never into yes; a no stays a no
+// (it needs no more evidence); a node stopped on both sides stays safe.
+func TestCanStopWithoutSight(t *testing.T) {
+	blind := func(t *testing.T) Cluster {
+		// What an observation that read no groups holds: nodes only, all "connected"
+		// because they answered something.
+		return Cluster{Nodes: up("as-1", "as-2", "as-3"), Sight: Sight{Blind: "no Axon Server node answered"}}
+	}
+	unseen := func(t *testing.T) Cluster {
+		c := fixture(t)
+		c.Sight = Sight{From: "as-1", Unseen: map[string]string{"as-3": "connection refused", "as-4": "HTTP 403"},
+			Stopped: map[string]string{"as-5": "no pod"}}
+		return c
+	}
+	tests := []struct {
+		name     string
+		cluster  func(*testing.T) Cluster
+		nodes    []string
+		answer   Answer
+		evidence string
+	}{
+		{"no groups read", blind, []string{"as-1"}, Unknown, "the replication groups could not be read (no Axon Server node answered)"},
+		{"no groups read, unknown node", blind, []string{"as-9"}, Unknown, "groups of as-9 are not known"},
+		{"unseen follower that would be safe", unseen, []string{"as-3"}, Unknown, "as-3 did not answer (connection refused)"},
+		{"unseen node that blocks is a no", unseen, []string{"as-4"}, No, "default: stopping as-4 leaves 0 of 1 ACTIVE_BACKUP"},
+		{"seen node", func(t *testing.T) Cluster {
+			c := oneGroup("a", 0, "a:P:ok b:P:ok c:P:ok")(t)
+			c.Sight = Sight{From: "a", Unseen: map[string]string{"c": "timed out"}}
+			return c
+		}, []string{"b"}, Yes, "every group it is in keeps its commit quorum without it (g) (groups as a reports them)"},
+		{"stopped on both sides", unseen, []string{"as-5"}, Yes, "as-5 is already stopped (Kubernetes: no pod; Axon Server reports it disconnected"},
+		{"a set with one unseen node", unseen, []string{"as-5", "as-3"}, Unknown, "as-3 did not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := tt.cluster(t).CanStopAll(tt.nodes)
+			if v.Answer != tt.answer || !strings.Contains(v.Evidence, tt.evidence) {
+				t.Errorf("got %q: %q\nwant %q: ...%s...", v.Answer, v.Evidence, tt.answer, tt.evidence)
+			}
+			if v.Safe != (v.Answer == Yes) {
+				t.Errorf("Safe %v with answer %q", v.Safe, v.Answer)
+			}
+			if tt.answer == Unknown && len(v.Unseen) == 0 {
+				t.Errorf("unknown without Unseen: %+v", v)
+			}
+		})
+	}
+}
+
+// TestNodeHealthWithoutSight: a node that did not answer, or a cluster whose groups
+// were not read, is not healthy, whatever else was seen.
+func TestNodeHealthWithoutSight(t *testing.T) {
+	c := fixture(t)
+	if h := c.NodeHealth("as-2"); !h.Healthy {
+		t.Fatalf("as-2 seen: %+v", h)
+	}
+	c.Sight = Sight{Unseen: map[string]string{"as-2": "timed out"}}
+	if h := c.NodeHealth("as-2"); h.Healthy || !strings.Contains(strings.Join(h.Problems, ";"), "did not answer: timed out") {
+		t.Errorf("as-2 unseen: %+v", h)
+	}
+	c.Sight = Sight{Blind: "no Axon Server node answered"}
+	if h := c.NodeHealth("as-1"); h.Healthy || !strings.Contains(strings.Join(h.Problems, ";"), "replication groups not seen") {
+		t.Errorf("blind: %+v", h)
 	}
 }

@@ -107,7 +107,7 @@ func build(ctx context.Context, o Options, cluster, ns string, members []discove
 	in := status.Input{Cluster: cluster, Namespace: ns, Members: members, Obs: obs,
 		Warnings: warnings, MinActiveBackups: o.MinActiveBackups, Now: now}
 	s := &Snapshot{Namespace: ns, Cluster: cluster, Members: members, Warnings: warnings, Obs: obs,
-		Model: inspect.BuildModel(obs, status.PodStates(in), o.MinActiveBackups), Report: status.Build(in), Taken: now}
+		Model: status.Model(in), Report: status.Build(in), Taken: now}
 	return s, FatalAxonError(obs)
 }
 

@@ -174,8 +174,14 @@ func axonState(n NodeStatus) string {
 }
 
 func safe(n NodeStatus) string {
-	if n.SafeToStop {
+	switch {
+	case n.SafeToStop:
 		return "yes"
+	case n.SafeToStopVerdict == quorum.Unknown:
+		if n.unknownWhy == "" {
+			return "unknown"
+		}
+		return "unknown (" + n.unknownWhy + ")"
 	}
 	groups := make([]string, 0, len(n.BlockedBy))
 	for _, b := range n.BlockedBy {

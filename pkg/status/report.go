@@ -39,28 +39,38 @@ type Report struct {
 
 // NodeStatus is one Axon Server node.
 type NodeStatus struct {
-	Name            string          `json:"name"`
-	StatefulSet     string          `json:"statefulSet,omitempty"`
-	Replicas        int32           `json:"replicas,omitempty"`
-	Pod             string          `json:"pod,omitempty"`
-	Phase           string          `json:"phase,omitempty"`
-	Ready           bool            `json:"ready"`
-	CurrentRevision bool            `json:"currentRevision"`
-	Restarts        int32           `json:"restarts"`
-	Image           string          `json:"image,omitempty"`
-	Version         string          `json:"version,omitempty"`
-	Worker          string          `json:"worker,omitempty"`
-	Zone            string          `json:"zone,omitempty"`
-	Reachable       bool            `json:"reachable"`
-	Error           string          `json:"error,omitempty"`
-	Connected       bool            `json:"connected"`
-	Admin           bool            `json:"admin"`
-	Healthy         bool            `json:"healthy"`
-	Problems        []string        `json:"problems"`
-	Groups          []string        `json:"groups"`
-	Leads           []string        `json:"leads"`
-	SafeToStop      bool            `json:"safeToStop"`
-	BlockedBy       []quorum.Impact `json:"blockedBy"`
+	Name            string   `json:"name"`
+	StatefulSet     string   `json:"statefulSet,omitempty"`
+	Replicas        int32    `json:"replicas,omitempty"`
+	Pod             string   `json:"pod,omitempty"`
+	Phase           string   `json:"phase,omitempty"`
+	Ready           bool     `json:"ready"`
+	CurrentRevision bool     `json:"currentRevision"`
+	Restarts        int32    `json:"restarts"`
+	Image           string   `json:"image,omitempty"`
+	Version         string   `json:"version,omitempty"`
+	Worker          string   `json:"worker,omitempty"`
+	Zone            string   `json:"zone,omitempty"`
+	Reachable       bool     `json:"reachable"`
+	Error           string   `json:"error,omitempty"`
+	Connected       bool     `json:"connected"`
+	Admin           bool     `json:"admin"`
+	Healthy         bool     `json:"healthy"`
+	Problems        []string `json:"problems"`
+	Groups          []string `json:"groups"`
+	Leads           []string `json:"leads"`
+	// SafeToStop is true only when the verdict is "yes": false for "no" and for
+	// "unknown" alike, so that a script reading it alone never stops a node whose
+	// state was not seen.
+	SafeToStop bool `json:"safeToStop"`
+	// SafeToStopVerdict is "yes", "no" or "unknown" (the groups or the node itself
+	// could not be seen); SafeToStopEvidence says what it rests on.
+	SafeToStopVerdict  quorum.Answer   `json:"safeToStopVerdict"`
+	SafeToStopEvidence string          `json:"safeToStopEvidence"`
+	BlockedBy          []quorum.Impact `json:"blockedBy"`
+
+	// unknownWhy is the table's short reason for an unknown verdict.
+	unknownWhy string
 }
 
 // GroupStatus is one replication group.
@@ -105,7 +115,7 @@ func Build(in Input) *Report {
 	for _, m := range in.Members {
 		byNode[m.NodeName] = m
 	}
-	model := inspect.BuildModel(in.Obs, PodStates(in), in.MinActiveBackups)
+	model := Model(in)
 	r := &Report{
 		Kind: Kind, SchemaVersion: SchemaVersion, Cluster: in.Cluster, Namespace: in.Namespace,
 		ObservedAt: in.Now.UTC(), Edition: edition(in.Obs), Warnings: append([]string{}, in.Warnings...),
@@ -137,6 +147,74 @@ func Build(in Input) *Report {
 		r.Healthy = r.Healthy && g.CanCommit
 	}
 	return r
+}
+
+// Model is the observation in the safety model's terms, with what it could not see
+// (quorum.Sight): every command judges a node on this.
+func Model(in Input) *inspect.Model {
+	m := inspect.BuildModel(in.Obs, PodStates(in), in.MinActiveBackups)
+	m.Cluster.Sight = Sight(in, m.Cluster)
+	return m
+}
+
+// Sight is what the observation could not see. No cluster-wide view (no node gave
+// the groups): blind. Else every node that did not answer its identity (unreachable,
+// refused, no answer) is unseen, unless it is stopped on both sides: Kubernetes runs
+// no pod for it (none, or one not Running) and Axon Server reports it down.
+// Without Kubernetes (--axon-url) there is no pod to tell, so such a node is unseen.
+func Sight(in Input, c quorum.Cluster) quorum.Sight {
+	s := quorum.Sight{From: in.Obs.From}
+	if in.Obs.From == "" {
+		s.Blind = "no Axon Server node answered"
+		if in.Obs.ClusterErr != nil {
+			s.Blind = oneLine(in.Obs.ClusterErr.Error())
+		}
+		return s
+	}
+	byNode := map[string]discovery.Member{}
+	for _, m := range in.Members {
+		byNode[m.NodeName] = m
+	}
+	for _, n := range c.Nodes {
+		v := in.Obs.Nodes[n.Name]
+		if v != nil && v.Me != nil {
+			continue // it answered
+		}
+		why := "no answer"
+		if v != nil && v.Err != nil {
+			why = oneLine(v.Err.Error())
+		}
+		if k := notRunning(in, byNode, n.Name); k != "" && c.IsDown(n.Name) {
+			if s.Stopped == nil {
+				s.Stopped = map[string]string{}
+			}
+			s.Stopped[n.Name] = k
+			continue
+		}
+		if s.Unseen == nil {
+			s.Unseen = map[string]string{}
+		}
+		s.Unseen[n.Name] = why
+	}
+	return s
+}
+
+// notRunning is Kubernetes' word for a node that runs no pod ("no pod", "pod
+// Pending"), "" when its pod runs or, without Kubernetes, when nothing tells.
+func notRunning(in Input, byNode map[string]discovery.Member, node string) string {
+	if in.Members == nil {
+		return ""
+	}
+	m, ok := byNode[node]
+	switch {
+	case !ok:
+		return "no StatefulSet for it"
+	case m.Pod == nil:
+		return "no pod"
+	case m.Pod.Status.Phase != corev1.PodRunning:
+		return "pod " + string(m.Pod.Status.Phase)
+	}
+	return ""
 }
 
 // PodStates is what Kubernetes says of each node's pod: Ready on the StatefulSet's
@@ -201,6 +279,14 @@ func nodeStatus(qn quorum.Node, byNode map[string]discovery.Member, obs *inspect
 	ns.Leads = nonNil(model.Cluster.Leads(qn.Name))
 	v := model.Cluster.CanStop(qn.Name)
 	ns.SafeToStop = v.Safe
+	ns.SafeToStopVerdict, ns.SafeToStopEvidence = v.Answer, v.Evidence
+	switch {
+	case v.Answer != quorum.Unknown:
+	case model.Cluster.Sight.Blind != "":
+		ns.unknownWhy = "groups not read"
+	default:
+		ns.unknownWhy = "did not answer"
+	}
 	ns.BlockedBy = append(ns.BlockedBy, v.Blocked...)
 	return ns
 }

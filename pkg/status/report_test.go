@@ -187,13 +187,14 @@ func TestBuild(t *testing.T) {
 				f.obs.From, f.obs.Public, f.obs.ClusterErr = "", nil, errors.New("GET /v1/public: HTTP 403\nInvalid token")
 			}).input(),
 			healthy: false, edition: "unknown",
+			// Nothing is known of the groups: no node is healthy or safe to stop.
 			nodes: []string{
-				"axonserver-1 healthy=true safe=true blocked= leads= groups=",
-				"axonserver-2 healthy=true safe=true blocked= leads= groups=",
+				"axonserver-1 healthy=false safe=false blocked= leads= groups=",
+				"axonserver-2 healthy=false safe=false blocked= leads= groups=",
 			},
 			groups:   []string{},
 			warnings: []string{"cluster view unavailable: GET /v1/public: HTTP 403"},
-			summary:  "cluster axon is NOT healthy",
+			summary:  "cluster axon is NOT healthy; unhealthy nodes: axonserver-1, axonserver-2",
 		},
 		{
 			name: "discovery warnings are kept",

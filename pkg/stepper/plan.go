@@ -218,7 +218,9 @@ func (p *Plan) verdicts(c quorum.Cluster) {
 	for i := range p.Steps {
 		s := &p.Steps[i]
 		s.Verdict = healed(c, back).CanStop(s.Node)
-		s.Structural = !ideal.CanStop(s.Node).Safe
+		// Only a "no" is structural: an unknown on the ideal cluster says that the
+		// observation was blind, not that no order helps.
+		s.Structural = ideal.CanStop(s.Node).Answer == quorum.No
 		back = append(back, s.Node)
 	}
 }
@@ -235,7 +237,7 @@ func healed(c quorum.Cluster, nodes []string) quorum.Cluster {
 		}
 		heal = func(n string) bool { return set[n] }
 	}
-	out := quorum.Cluster{}
+	out := quorum.Cluster{Sight: c.Sight} // healing a projection does not make it seen
 	for _, n := range c.Nodes {
 		if heal(n.Name) {
 			n.PodReady, n.Connected = true, true

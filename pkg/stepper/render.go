@@ -6,17 +6,25 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/table"
 )
 
 // VerdictText is a step's safety verdict for the plan table: "yes", "yes (g may see
-// a second election)", "not now: ..." or "NEVER: ..." (no order makes it safe).
+// a second election)", "not now: ...", "NEVER: ..." (no order makes it safe) or
+// "unknown: ..." (what it depends on was not seen).
 func VerdictText(s Step) string {
 	var why []string
 	for _, i := range s.Verdict.Blocked {
 		why = append(why, i.String())
 	}
 	switch {
+	case s.Verdict.Answer == quorum.Unknown:
+		var unseen []string
+		for _, i := range s.Verdict.Unseen {
+			unseen = append(unseen, i.String())
+		}
+		return "unknown: " + strings.Join(unseen, "; ")
 	case s.Verdict.Safe && len(s.ElectionRisk) > 0:
 		return "yes (" + strings.Join(s.ElectionRisk, ", ") + " may see a second election)"
 	case s.Verdict.Safe:

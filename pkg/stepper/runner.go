@@ -399,6 +399,9 @@ func blockers(hs []quorum.Health, v quorum.Verdict) []string {
 	for _, b := range v.Blocked {
 		out = append(out, b.String())
 	}
+	for _, u := range v.Unseen {
+		out = append(out, "not seen: "+u.String())
+	}
 	return out
 }
 
