@@ -116,6 +116,10 @@ type AxonFacts struct {
 	Authentication *bool
 	// Groups are the replication groups with their members' roles.
 	Groups []quorum.Group
+	// MinActiveBackups is each node's
+	// axoniq.axonserver.replication.min-active-backups, for the nodes whose
+	// /actuator/env answered.
+	MinActiveBackups map[string]int
 }
 
 // check is one rule.
@@ -128,6 +132,7 @@ var checks = []check{
 	checkProbes,
 	checkShutdown,
 	checkDataPaths,
+	checkAutocluster,
 	checkStorageClasses,
 	checkReclaim,
 	checkAccessModes,
@@ -138,6 +143,7 @@ var checks = []check{
 	checkPlacement,
 	checkGroups,
 	checkAccess,
+	checkConfig,
 	checkUnavailable,
 }
 

@@ -114,7 +114,8 @@ func dump(fs []doctor.Finding) string {
 }
 
 // TestGeneratedIsClean is the round trip: generate, then doctor, finds no error and
-// no warning, for every shape of generate's options.
+// no warning, for every shape of generate's options, once the cluster has formed
+// (Formed); before that, the founder's autocluster/self-first is the one warning.
 func TestGeneratedIsClean(t *testing.T) {
 	for _, o := range []generate.Options{
 		{Nodes: 3},
@@ -123,12 +124,112 @@ func TestGeneratedIsClean(t *testing.T) {
 		{Nodes: 1},
 	} {
 		t.Run(fmt.Sprintf("%d nodes tls=%v zones=%v", o.Nodes, o.TLS, o.Zones), func(t *testing.T) {
-			fs := doctor.Run(generated(t, o))
-			for _, f := range fs {
-				// One node is in one zone with no backup node: a warning, not an error.
-				if f.Severity == doctor.Error || (f.Severity == doctor.Warning && o.Nodes > 1) {
-					t.Errorf("generated layout: %s %s %s: %s", f.Severity, f.Check, f.Object, f.Problem)
+			for _, formed := range []bool{true, false} {
+				o.Formed = formed
+				fs := doctor.Run(generated(t, o))
+				for _, f := range fs {
+					founder := !formed && f.Check == "autocluster/self-first" && f.Object == "statefulset/"+o.WithDefaults().NodeName(1)
+					// One node is in one zone with no backup node: a warning, not an error.
+					if f.Severity == doctor.Error || (f.Severity == doctor.Warning && o.Nodes > 1 && !founder) {
+						t.Errorf("generated layout (formed=%v): %s %s %s: %s", formed, f.Severity, f.Check, f.Object, f.Problem)
+					}
 				}
+				if n := len(find(fs, "autocluster/self-first")); !formed && o.Nodes > 1 && n != 1 {
+					t.Errorf("founder layout: %d autocluster/self-first findings, want 1:\n%s", n, dump(fs))
+				}
+			}
+		})
+	}
+}
+
+// TestAutocluster: a node of a multi-node cluster that names itself as
+// autocluster.first, wherever the setting comes from, is a warning (an error when
+// its control DB is not on a claim), with a fix that names another member where the
+// setting lives.
+func TestAutocluster(t *testing.T) {
+	const s1 = "statefulset/axonserver-1"
+	setEnv := func(in *doctor.Input, sts string, env ...corev1.EnvVar) {
+		c := ctr(in, sts)
+		var kept []corev1.EnvVar
+		for _, e := range c.Env {
+			if e.Name != "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST" {
+				kept = append(kept, e)
+			}
+		}
+		c.Env = append(kept, env...)
+	}
+	sharedProps := func(in *doctor.Input, text string) {
+		for i := range in.ConfigMaps {
+			if in.ConfigMaps[i].Name == "axonserver-properties" {
+				in.ConfigMaps[i].Data["axonserver.properties"] += text
+			}
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		formed bool
+		nodes  int
+		change func(in *doctor.Input)
+		check  string // "" means no autocluster finding at all
+		sev    doctor.Severity
+		object string
+		fix    []string
+	}{
+		{"founder in its ConfigMap", false, 3, nil, "autocluster/self-first", doctor.Warning, s1,
+			[]string{`kubectl -n axon patch configmap axonserver-1-autocluster --type=merge -p '{"data":{"first":"axonserver-2.axon.svc.cluster.local"}}'`, "nothing restarts"}},
+		{"formed", true, 3, nil, "", "", "", nil},
+		{"one node names itself", true, 1, nil, "", "", "", nil},
+		{"founder with its control DB on an emptyDir", false, 3, func(in *doctor.Input) { emptyDirFor(in, "axonserver-1", "/axonserver/data") },
+			"autocluster/self-first-ephemeral", doctor.Error, s1, []string{"patch configmap axonserver-1-autocluster"}},
+		{"literal env with the default port", true, 3, func(in *doctor.Input) {
+			setEnv(in, "axonserver-2", corev1.EnvVar{Name: "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST", Value: "axonserver-2.axon.svc.cluster.local:8224"})
+		}, "autocluster/self-first", doctor.Warning, "statefulset/axonserver-2",
+			[]string{`kubectl -n axon patch statefulset axonserver-2 --type=strategic`, `{"name":"AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST","value":"axonserver-1.axon.svc.cluster.local"}`, "restarts the pod"}},
+		{"another port is another node", true, 3, func(in *doctor.Input) {
+			setEnv(in, "axonserver-2", corev1.EnvVar{Name: "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST", Value: "axonserver-2.axon.svc.cluster.local:8225"})
+		}, "", "", "", nil},
+		{"shared properties (AxonIQ's examples)", true, 3, func(in *doctor.Input) {
+			for _, n := range []string{"axonserver-1", "axonserver-2", "axonserver-3"} {
+				setEnv(in, n)
+			}
+			sharedProps(in, "axoniq.axonserver.autocluster.first=axonserver-3.axon.svc.cluster.local\n")
+		}, "autocluster/self-first", doctor.Warning, "statefulset/axonserver-3",
+			[]string{"give this node its own autocluster.first", `"value":"axonserver-1.axon.svc.cluster.local"`}},
+		{"hostname and domain from the environment", true, 3, func(in *doctor.Input) {
+			setEnv(in, "axonserver-3", corev1.EnvVar{Name: "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST", Value: "as3.example.com"})
+			c := ctr(in, "axonserver-3")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNAL_HOSTNAME", Value: "as3"}, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNALDOMAIN", Value: "example.com"})
+		}, "autocluster/self-first", doctor.Warning, "statefulset/axonserver-3", nil},
+		{"setting unreadable", false, 3, func(in *doctor.Input) { in.ConfigMaps = nil }, "", "", "", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := generated(t, generate.Options{Nodes: c.nodes, Formed: c.formed})
+			if c.change != nil {
+				c.change(&in)
+			}
+			fs := doctor.Run(in)
+			var got []doctor.Finding
+			for _, f := range fs {
+				if strings.HasPrefix(f.Check, "autocluster/") {
+					got = append(got, f)
+				}
+			}
+			if c.check == "" {
+				if len(got) > 0 {
+					t.Fatalf("unexpected:\n%s", dump(got))
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Check != c.check || got[0].Severity != c.sev || got[0].Object != c.object {
+				t.Fatalf("want one %s %s on %s, got:\n%s", c.sev, c.check, c.object, dump(got))
+			}
+			for _, want := range c.fix {
+				if !strings.Contains(got[0].Fix, want) {
+					t.Errorf("fix %q lacks %q", got[0].Fix, want)
+				}
+			}
+			if w := got[0].Why; w == "" || strings.Contains(w, "\n") || strings.Count(strings.TrimSuffix(w, "."), ". ") > 0 {
+				t.Errorf("why is not one sentence: %q", w)
 			}
 		})
 	}
