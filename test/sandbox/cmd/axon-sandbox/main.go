@@ -6,7 +6,8 @@
 //	axon-sandbox down --dir DIR
 //	axon-sandbox exec --dir DIR -- CMD [ARGS...]
 //	axon-sandbox env  --dir DIR        (prints KUBECONFIG=..., API server, namespace)
-//	axon-sandbox restart --dir DIR PROCESS  (stop by pid, start with the same arguments)
+//	axon-sandbox restart --dir DIR [--down 0s] PROCESS  (stop by pid, start with the same arguments)
+//	axon-sandbox supervise --name NAME -- CMD [ARGS...]  (started by up: runs CMD, restarts it when it exits)
 //	axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 package main
 
@@ -29,7 +30,7 @@ func usage() {
   axon-sandbox down --dir DIR
   axon-sandbox exec --dir DIR -- CMD [ARGS...]
   axon-sandbox env  --dir DIR
-  axon-sandbox restart --dir DIR etcd|kube-apiserver|kube-controller-manager|kube-scheduler|agent
+  axon-sandbox restart --dir DIR [--down 0s] etcd|kube-apiserver|kube-controller-manager|kube-scheduler|agent
   axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 `)
 	os.Exit(2)
@@ -85,14 +86,24 @@ func main() {
 				s.Path("kubeconfig"), s.Server, s.Namespace, s.NetNS, s.Cluster)
 		}
 	case "restart":
+		down := fs.Duration("down", 0, "how long the process stays down between stop and start")
 		_ = fs.Parse(args)
 		if *dir == "" || fs.NArg() != 1 {
 			usage()
 		}
 		var s *sandbox.State
 		if s, err = sandbox.LoadState(*dir); err == nil {
-			err = sandbox.Restart(context.Background(), s, fs.Arg(0), os.Stderr)
+			err = sandbox.RestartAfter(context.Background(), s, fs.Arg(0), *down, os.Stderr)
 		}
+	case "supervise": // started by up, inside the network namespace
+		name := fs.String("name", "", "the component's name (in the log)")
+		_ = fs.Parse(args)
+		if *name == "" || fs.NArg() == 0 {
+			usage()
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		err = sandbox.Supervise(ctx, *name, fs.Args(), os.Stderr)
 	case "gc":
 		_ = fs.Parse(args)
 		err = sandbox.GC(func(f string, a ...any) { fmt.Fprintf(os.Stderr, "axon-sandbox: "+f+"\n", a...) })

@@ -14,11 +14,20 @@ import (
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-// startInNS starts bin with args inside the sandbox's network namespace as a
-// detached process (own session, stdin /dev/null, output to DIR/logs/NAME.log)
-// and records its pid. `ip netns exec` execs the command, so the pid is the
-// command's own.
+// startInNS starts bin with args inside the sandbox's network namespace,
+// under a supervisor (`axon-sandbox supervise`, see Supervise) that starts it
+// again if it exits on its own, as a detached process (own session, stdin
+// /dev/null, output to DIR/logs/NAME.log), and records the supervisor's pid.
+// `ip netns exec` execs the supervisor, so the pid is its own.
 func (s *State) startInNS(name, bin string, args ...string) (*Process, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return s.startSupervised(self, name, bin, args...)
+}
+
+func (s *State) startSupervised(supervisor, name, bin string, args ...string) (*Process, error) {
 	if err := os.MkdirAll(s.Path("logs"), 0o755); err != nil {
 		return nil, err
 	}
@@ -33,7 +42,7 @@ func (s *State) startInNS(name, bin string, args ...string) (*Process, error) {
 		return nil, err
 	}
 	defer devnull.Close()
-	full := append([]string{"netns", "exec", s.NetNS, bin}, args...)
+	full := append([]string{"netns", "exec", s.NetNS, supervisor, "supervise", "--name", name, "--", bin}, args...)
 	cmd := exec.Command("ip", full...)
 	cmd.Stdin = devnull
 	cmd.Stdout = logf
@@ -43,7 +52,7 @@ func (s *State) startInNS(name, bin string, args ...string) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := Process{Name: name, Pid: cmd.Process.Pid, Args: append([]string{bin}, args...), Log: logPath}
+	p := Process{Name: name, Pid: cmd.Process.Pid, Args: append([]string{bin}, args...), Log: logPath, Supervisor: supervisor}
 	// Reap it in the background while `up` runs; after `up` returns, init does.
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -83,11 +92,17 @@ func (p Process) alive() bool {
 	if len(args) == 0 || len(p.Args) == 0 {
 		return false
 	}
+	bin := p.Args[0]
+	if p.Supervisor != "" {
+		bin = p.Supervisor
+	}
 	// `ip netns exec` has exec'd the binary, or has not yet (then argv holds it).
-	return filepath.Base(args[0]) == filepath.Base(p.Args[0]) || strings.Contains(string(b), p.Args[0])
+	return filepath.Base(args[0]) == filepath.Base(bin) || strings.Contains(string(b), bin)
 }
 
-// stop sends SIGTERM, waits up to grace, then SIGKILL.
+// stop sends SIGTERM, waits up to grace, then SIGKILL. To a supervised
+// process's supervisor: it passes SIGTERM on and exits when the component
+// has; killed, it takes the component with it.
 func (p Process) stop(grace time.Duration) error {
 	if !p.alive() {
 		return nil

@@ -16,6 +16,12 @@ import (
 // with the same arguments, as a machine or container restart would; for the
 // API server it waits until /readyz answers ok again.
 func Restart(ctx context.Context, s *State, name string, log io.Writer) error {
+	return RestartAfter(ctx, s, name, 0, log)
+}
+
+// RestartAfter is Restart with the process kept down for the given time
+// between its stop and its start (a control-plane node rebooting).
+func RestartAfter(ctx context.Context, s *State, name string, down time.Duration, log io.Writer) error {
 	idx := -1
 	for i, p := range s.Processes {
 		if p.Name == name {
@@ -39,6 +45,13 @@ func Restart(ctx context.Context, s *State, name string, log io.Writer) error {
 	}
 	if err := old.stop(grace); err != nil {
 		return err
+	}
+	if down > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(down):
+		}
 	}
 	p, err := s.startInNS(name, old.Args[0], old.Args[1:]...)
 	if err != nil {

@@ -38,6 +38,9 @@ type Process struct {
 	Pid  int      `json:"pid"`
 	Args []string `json:"args"`
 	Log  string   `json:"log"`
+	// Supervisor is the binary supervising Args (axon-sandbox supervise):
+	// Pid is the supervisor's. Empty in a sandbox made before supervision.
+	Supervisor string `json:"supervisor,omitempty"`
 
 	exited <-chan struct{} // set while the starting process waits for it
 }
