@@ -6,9 +6,9 @@
 #                        docs/benchmarks-*.svg (about 15 min on 2 cores; root).
 #                        BENCH_FLAGS=-quick for a smoke run, -only status|rolling.
 #   make chaos           the randomized reliability suite: N runs (default 3) from
-#                        seed SEED (default 1); run i uses seed SEED+i and a failure
-#                        prints the seed to replay it (make chaos SEED=s N=1).
-#                        make chaos N=200 is the long one.
+#                        seed SEED (default 1), PARALLEL sandboxes at once; run i
+#                        uses seed SEED+i and a failure prints the seed to replay
+#                        it (make chaos SEED=s N=1). make chaos N=200 is the long one.
 #   make chaos-ci        the fixed slice CI runs: seed 1, 3 runs, at most 2
 #                        operations each (a few minutes).
 #
@@ -20,6 +20,7 @@ GO ?= go
 N ?= 3
 SEED ?= 1
 CHAOS_OPS ?= 3
+PARALLEL ?= 2
 BENCH_FLAGS ?=
 BENCH_LIMIT ?= 45m
 
@@ -33,8 +34,9 @@ bench-sandbox: build sandbox-bins axon-sandbox
 # (about 4 min a run, plus room).
 ## chaos: randomized fault-injection suite (root); N=runs SEED=base seed, e.g. make chaos N=200
 chaos: build sandbox-bins axon-sandbox
-	$(GO) test -tags chaos -count=1 -v -timeout $$(( $(N) * 15 + 10 ))m ./test/chaos \
-		-chaos.bin $(abspath $(BIN)) -chaos.seed $(SEED) -chaos.runs $(N) -chaos.ops $(CHAOS_OPS)
+	$(GO) test -tags chaos -count=1 -v -timeout $$(( ($(N) + $(PARALLEL) - 1) / $(PARALLEL) * 15 + 10 ))m ./test/chaos \
+		-chaos.bin $(abspath $(BIN)) -chaos.seed $(SEED) -chaos.runs $(N) -chaos.ops $(CHAOS_OPS) \
+		-chaos.parallel $(PARALLEL)
 
 ## chaos-ci: the short fixed-seed chaos slice CI runs (seed 1, 3 runs)
 chaos-ci: build sandbox-bins axon-sandbox

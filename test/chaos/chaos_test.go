@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,11 +37,17 @@ var (
 	opsFlag    = flag.Int("chaos.ops", 3, "most operations per run")
 	budgetFlag = flag.Duration("chaos.run-limit", 15*time.Minute, "time limit of one run")
 	binFlag    = flag.String("chaos.bin", "", "directory of the binaries (default REPO/bin)")
+	parFlag    = flag.Int("chaos.parallel", 1, "runs (sandboxes) at once")
+	seedsFlag  = flag.String("chaos.seeds", "", "comma-separated seeds to run instead of -chaos.seed/-chaos.runs (the CI slice)")
 	env        *harness.Env
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
+	// parallel runs are parallel subtests: let go test run that many at once
+	if f := flag.Lookup("test.parallel"); f != nil && *parFlag > 0 {
+		_ = f.Value.Set(strconv.Itoa(*parFlag))
+	}
 	if os.Geteuid() != 0 {
 		fmt.Println("chaos: skipped: the sandbox needs root (network namespaces, veth)")
 		os.Exit(0)
@@ -94,29 +101,69 @@ func (t *tally) String() string {
 		t.runs, f(t.ops), f(t.faults), f(t.outcomes), t.reruns)
 }
 
+// seeds are the runs' seeds: -chaos.seeds, or -chaos.runs from -chaos.seed.
+func seeds() ([]int64, error) {
+	var out []int64
+	if *seedsFlag != "" {
+		for _, f := range strings.Split(*seedsFlag, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("-chaos.seeds: %q is not a seed", f)
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	for i := 0; i < *runsFlag; i++ {
+		out = append(out, *seedFlag+int64(i))
+	}
+	return out, nil
+}
+
 func TestChaos(t *testing.T) {
 	tl := &tally{ops: map[string]int{}, faults: map[string]int{}, outcomes: map[string]int{}}
-	start := time.Now()
-	defer func() {
-		t.Logf("chaos: base seed %d: %s in %s", *seedFlag, tl, time.Since(start).Round(time.Second))
-		fmt.Printf("chaos: base seed %d: %s in %s\n", *seedFlag, tl, time.Since(start).Round(time.Second))
-	}()
-	for i := 0; i < *runsFlag; i++ {
-		seed := *seedFlag + int64(i)
-		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			r := &chaosRun{t: t, seed: seed, tally: tl}
-			defer func() {
-				if t.Failed() {
-					t.Logf("REPLAY: make chaos SEED=%d N=1   (go test -tags chaos ./test/chaos -chaos.seed %d -chaos.runs 1 -v)", seed, seed)
-				}
-			}()
-			r.run()
-		})
-		tl.runs++
-		if !ok {
-			fmt.Printf("chaos: run with seed %d failed; replay: make chaos SEED=%d N=1\n", seed, seed)
-		}
+	all, err := seeds()
+	if err != nil {
+		t.Fatal(err)
 	}
+	start := time.Now()
+	var failed []int64
+	var mu sync.Mutex
+	defer func() {
+		sort.Slice(failed, func(i, j int) bool { return failed[i] < failed[j] })
+		what := fmt.Sprintf("seeds %d..%d", all[0], all[len(all)-1])
+		if *seedsFlag != "" {
+			what = "seeds " + *seedsFlag
+		}
+		summary := fmt.Sprintf("chaos: %s, %d at once: %s in %s; failed: %d", what, max(*parFlag, 1), tl, time.Since(start).Round(time.Second), len(failed))
+		for _, s := range failed {
+			summary += fmt.Sprintf("\nchaos: replay seed %d: make chaos SEED=%d N=1", s, s)
+		}
+		t.Log(summary)
+		fmt.Println(summary)
+	}()
+	// The group ends when its last parallel run has.
+	t.Run("runs", func(t *testing.T) {
+		for _, seed := range all {
+			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+				t.Parallel()
+				r := &chaosRun{t: t, seed: seed, tally: tl}
+				defer func() {
+					tl.mu.Lock()
+					tl.runs++
+					tl.mu.Unlock()
+					if t.Failed() {
+						mu.Lock()
+						failed = append(failed, seed)
+						mu.Unlock()
+						t.Logf("REPLAY: make chaos SEED=%d N=1   (go test -tags chaos ./test/chaos -chaos.seed %d -chaos.runs 1 -v)", seed, seed)
+						fmt.Printf("chaos: run with seed %d failed; replay: make chaos SEED=%d N=1\n", seed, seed)
+					}
+				}()
+				r.run()
+			})
+		}
+	})
 }
 
 type chaosRun struct {
@@ -131,6 +178,17 @@ type chaosRun struct {
 	// external pod deletions: quorum lost in that node's groups while it is
 	// down is not the plugin's doing
 	external []externalDelete
+	mu       sync.Mutex // r.s, for the deadline's goroutine
+}
+
+// killCommands kills the commands this run has running (at its deadline).
+func (r *chaosRun) killCommands() {
+	r.mu.Lock()
+	s := r.s
+	r.mu.Unlock()
+	if s != nil {
+		s.KillCommands()
+	}
 }
 
 type externalDelete struct {
@@ -156,14 +214,16 @@ func (r *chaosRun) run() {
 	r.logf("seed %d: %d nodes, %d workers, %d groups, autocluster %v, slow shutdown %q", r.seed, r.sc.nodes, len(r.sc.workers), len(r.sc.groups), r.sc.autocluster, r.sc.slowNode)
 	deadline := time.AfterFunc(*budgetFlag, func() {
 		fmt.Printf("chaos: seed %d exceeded its %s limit: tearing down\n", r.seed, *budgetFlag)
-		harness.KillChildren()
+		r.killCommands()
 	})
 	defer deadline.Stop()
 	s, err := env.Up(topo, 6*time.Minute)
 	if err != nil {
 		t.Fatalf("seed %d: %v\ntopology:\n%s", r.seed, err, r.sc.yaml)
 	}
+	r.mu.Lock()
 	r.s = s
+	r.mu.Unlock()
 	defer func() {
 		if t.Failed() {
 			t.Logf("topology (seed %d):\n%s", r.seed, r.sc.yaml)
@@ -310,8 +370,8 @@ func (r *chaosRun) attempt(o op, fault string) (harness.Result, bool) {
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	harness.Track(cmd.Process.Pid, true)
-	defer harness.Track(cmd.Process.Pid, false)
+	harness.TrackFor(cmd.Process.Pid, r.s.Kubeconfig(), true)
+	defer harness.TrackFor(cmd.Process.Pid, r.s.Kubeconfig(), false)
 	killAfter := -1
 	if fault == "kill-plugin" {
 		killAfter = 1 + r.rng.Intn(12) // events seen before the kill

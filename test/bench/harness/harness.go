@@ -114,7 +114,6 @@ type Sandbox struct {
 	UpTime    time.Duration
 	downOnce  sync.Once
 	downErr   error
-	extraPids []int // processes the harness started itself (a restarted API server)
 }
 
 // Up brings a sandbox up for topology (a path) in a fresh temporary
@@ -161,17 +160,9 @@ func (e *Env) up(topology string, timeout time.Duration) (*Sandbox, error) {
 // AXON_BENCH_KEEP is set). Safe to call twice.
 func (s *Sandbox) Down() error {
 	s.downOnce.Do(func() {
-		for _, pid := range s.extraPids {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-		}
 		out, err := exec.Command(filepath.Join(s.Env.Bin, "axon-sandbox"), "down", "--dir", s.Dir).CombinedOutput()
 		if err != nil {
 			s.downErr = fmt.Errorf("axon-sandbox down: %v\n%s", err, out)
-		}
-		for _, pid := range s.extraPids {
-			if syscall.Kill(pid, 0) == nil {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
 		}
 		liveMu.Lock()
 		delete(live, s.Dir)
@@ -214,14 +205,14 @@ func tail(s string, lines int) string {
 
 var (
 	childMu  sync.Mutex
-	children = map[int]bool{} // process groups of running commands
+	children = map[int]string{} // process groups of running commands -> their kubeconfig
 )
 
-func track(pid int, on bool) {
+func track(pid int, kubeconfig string, on bool) {
 	childMu.Lock()
 	defer childMu.Unlock()
 	if on {
-		children[pid] = true
+		children[pid] = kubeconfig
 	} else {
 		delete(children, pid)
 	}
@@ -233,6 +224,18 @@ func KillChildren() {
 	defer childMu.Unlock()
 	for pid := range children {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// KillCommands kills the process groups of the commands still running
+// against this sandbox (others' keep running: sandboxes run in parallel).
+func (s *Sandbox) KillCommands() {
+	childMu.Lock()
+	defer childMu.Unlock()
+	for pid, kc := range children {
+		if kc == s.Kubeconfig() {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
 	}
 }
 
@@ -251,7 +254,11 @@ func Command(ctx context.Context, kubeconfig string, args ...string) *exec.Cmd {
 }
 
 // Track records (on) or forgets a started command's process group for KillChildren.
-func Track(pid int, on bool) { track(pid, on) }
+func Track(pid int, on bool) { track(pid, "", on) }
+
+// TrackFor is Track for a command run against the sandbox of kubeconfig
+// (KillCommands kills it).
+func TrackFor(pid int, kubeconfig string, on bool) { track(pid, kubeconfig, on) }
 
 // Run runs a command on the host with KUBECONFIG set to kubeconfig, bounded by timeout.
 func Run(kubeconfig string, timeout time.Duration, args ...string) Result {
@@ -263,9 +270,9 @@ func Run(kubeconfig string, timeout time.Duration, args ...string) Result {
 	start := time.Now()
 	err := cmd.Start()
 	if err == nil {
-		track(cmd.Process.Pid, true)
+		track(cmd.Process.Pid, kubeconfig, true)
 		err = cmd.Wait()
-		track(cmd.Process.Pid, false)
+		track(cmd.Process.Pid, kubeconfig, false)
 	}
 	r := Result{Args: args, Stdout: stdout.String(), Stderr: stderr.String(), Wall: time.Since(start)}
 	if cmd.ProcessState != nil {
@@ -419,79 +426,14 @@ func (s *Sandbox) FastProbes(timeout time.Duration) error {
 	return s.WaitHealthy(timeout)
 }
 
-// Processes reads the pids recorded in DIR/sandbox.json.
-func (s *Sandbox) state() (map[string]any, error) {
-	b, err := os.ReadFile(filepath.Join(s.Dir, "sandbox.json"))
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	return m, json.Unmarshal(b, &m)
-}
-
 // RestartAPIServer stops the sandbox's kube-apiserver (SIGTERM, as a rolling
-// control-plane upgrade does), waits down for the given time, and starts it
-// again inside the namespace with the same arguments; DIR/sandbox.json gets the
-// new pid so `axon-sandbox down` stops it. Returns once /readyz answers (or
-// after 60 s).
+// control-plane upgrade does), keeps it down for the given time and starts it
+// again with the same flags (axon-sandbox restart --down), which waits until
+// /readyz answers.
 func (s *Sandbox) RestartAPIServer(down time.Duration) error {
-	st, err := s.state()
-	if err != nil {
-		return err
+	r := Run("", 3*time.Minute, filepath.Join(s.Env.Bin, "axon-sandbox"), "restart", "--dir", s.Dir, "--down", down.String(), "kube-apiserver")
+	if r.Code != 0 {
+		return fmt.Errorf("axon-sandbox restart kube-apiserver: exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
 	}
-	procs, _ := st["processes"].([]any)
-	var p map[string]any
-	for _, x := range procs {
-		if m, ok := x.(map[string]any); ok && m["name"] == "kube-apiserver" {
-			p = m
-		}
-	}
-	if p == nil {
-		return errors.New("no kube-apiserver in sandbox.json")
-	}
-	pid := int(p["pid"].(float64))
-	var args []string
-	for _, a := range p["args"].([]any) {
-		args = append(args, a.(string))
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	for i := 0; i < 300; i++ {
-		if syscall.Kill(pid, 0) != nil {
-			break
-		}
-		if i == 200 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(down)
-	logf, err := os.OpenFile(filepath.Join(s.Dir, "logs", "kube-apiserver.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", st["netns"].(string)}, args...)...)
-	cmd.Stdout, cmd.Stderr, cmd.Dir = logf, logf, s.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	s.extraPids = append(s.extraPids, cmd.Process.Pid)
-	go cmd.Wait() // reap
-	p["pid"] = cmd.Process.Pid
-	b, _ := json.MarshalIndent(st, "", "  ")
-	tmp := filepath.Join(s.Dir, "sandbox.json.tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(s.Dir, "sandbox.json")); err != nil {
-		return err
-	}
-	for i := 0; i < 120; i++ {
-		if r := s.Run(5*time.Second, "kubectl", "get", "--raw", "/readyz"); r.Code == 0 {
-			return nil
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	return errors.New("kube-apiserver not ready 60 s after its restart")
+	return nil
 }
