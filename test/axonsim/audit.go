@@ -12,6 +12,7 @@ import (
 const (
 	EvNodeStarted      = "node-started"      // a node process started (consistency checks begin)
 	EvNodeReady        = "node-ready"        // the node serves HTTP (/actuator/info answers)
+	EvNodeInitialized  = "node-initialized"  // event stores initialised, Raft groups started (4.5.3+: after node-ready)
 	EvNodeStopped      = "node-stopped"      // clean stop finished
 	EvNodeKilled       = "node-killed"       // unclean stop (kill, crash, grace exceeded)
 	EvLeaderElected    = "leader-elected"    // group, node = new leader

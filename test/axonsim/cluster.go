@@ -60,6 +60,7 @@ type NodeConfig struct {
 type Cluster struct {
 	topo *Topology
 	opts Options
+	tm   raftTiming
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -104,6 +105,8 @@ type Node struct {
 	joinTarget   string
 	joinContext  *joinRequest
 	readyAt      time.Time
+	initializing bool      // serving HTTP, event stores not initialised yet (4.5.3+)
+	initUntil    time.Time // end of that window
 	crashAt      time.Time
 	wake         chan struct{} // closed to interrupt a StopNode waiting for its flush
 }
@@ -123,6 +126,7 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		topo:     t,
 		opts:     opts,
+		tm:       t.Timing.normalized(),
 		rng:      rand.New(rand.NewSource(opts.Seed)),
 		nodes:    map[string]*Node{},
 		groups:   map[string]*group{},
@@ -323,6 +327,10 @@ func (c *Cluster) StartNode(name string, cfg NodeConfig) (*Node, error) {
 	if unclean {
 		startup += c.topo.Timing.UncleanStartupSeconds
 	}
+	if !versionAtLeast3(n.version, 4, 5, 3) {
+		// Before 4.5.3 the HTTP port opens only once the event stores are initialised.
+		startup += c.topo.Timing.StoreInitSeconds
+	}
 	gen := n.gen
 	c.wg.Add(1)
 	go c.boot(n, gen, seconds(startup))
@@ -408,6 +416,8 @@ func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
 	n.state = Running
 	n.everStarted = true
 	n.readyAt = time.Now()
+	n.initializing = c.tm.storeInit > 0 && versionAtLeast3(n.version, 4, 5, 3)
+	n.initUntil = n.readyAt.Add(c.tm.storeInit)
 	n.crashAt = time.Time{}
 	if n.fault.CrashAfterSeconds != nil {
 		n.crashAt = n.readyAt.Add(seconds(*n.fault.CrashAfterSeconds))

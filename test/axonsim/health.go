@@ -2,6 +2,7 @@ package axonsim
 
 import (
 	"net/http"
+	"time"
 )
 
 // Health statuses in Axon's aggregation order (worst first).
@@ -21,11 +22,13 @@ type healthComponent struct {
 	Details map[string]any `json:"details,omitempty"`
 }
 
-// localHealth computes a node's own components. Caller holds c.mu.
-func (c *Cluster) localHealth(n *Node) (string, map[string]healthComponent) {
+// localHealth computes a node's components, from its own view only (there is no cluster-wide
+// aggregation in Axon Server: ClusterHealthIndicator and RaftHealthIndicator read this node's
+// links and Raft groups). Caller holds c.mu.
+func (c *Cluster) localHealth(n *Node, now time.Time) (string, map[string]healthComponent) {
 	v45 := versionAtLeast(n.version, 4, 5)
 	comps := map[string]healthComponent{}
-	// cluster: one <node>.connection per peer.
+	// cluster: one <node>.connection per peer; WARN when a link is down, DOWN when all are.
 	cl := healthComponent{Status: "UP", Details: map[string]any{}}
 	peers, down := 0, 0
 	for _, o := range c.visibleNodes(n) {
@@ -46,9 +49,14 @@ func (c *Cluster) localHealth(n *Node) (string, map[string]healthComponent) {
 		}
 	}
 	comps["cluster"] = cl
-	// raft: <group>.leader everywhere, <group>.follower.<node>.status on the leader.
+	// raft (RaftHealthIndicator): <group>.leader everywhere ("None": WARN), and on the leader
+	// <group>.follower.<node>.status per follower (LeaderState.health: a follower not UP makes
+	// the leader's raft WARN). The lagging follower itself stays UP. No leader anywhere: DOWN.
 	rf := healthComponent{Status: "UP", Details: map[string]any{}}
-	groups := c.memberGroups(n)
+	var groups []*group
+	if !n.initializing {
+		groups = c.memberGroups(n)
+	}
 	leaderless := 0
 	for _, g := range groups {
 		ld := g.leader
@@ -57,28 +65,18 @@ func (c *Cluster) localHealth(n *Node) (string, map[string]healthComponent) {
 			rf.Status = worse(rf.Status, "WARN")
 		}
 		rf.Details[g.name+".leader"] = ld
-		if g.leader != n.name || !v45 {
-			continue // follower states are reported from 4.5 on
+		if g.leader != n.name {
+			continue
 		}
-		behind := false
 		for _, m := range g.members {
 			if m.node == n.name {
 				continue
 			}
-			st := "UP"
-			switch {
-			case !c.up(m.node):
-				st = "NO_ACK_RECEIVED"
-			case !m.caughtUp:
-				st, behind = "BEHIND", true
-			}
+			st := c.followerStatus(g, m.node, now)
 			if st != "UP" {
 				rf.Status = worse(rf.Status, "WARN")
 			}
 			rf.Details[g.name+".follower."+m.node+".status"] = st
-		}
-		if behind {
-			rf.Details[g.name+".status"] = "BEHIND"
 		}
 	}
 	if len(groups) > 0 && leaderless == len(groups) {
@@ -99,29 +97,10 @@ func (c *Cluster) localHealth(n *Node) (string, map[string]healthComponent) {
 	return status, comps
 }
 
-// clusterStatus is the worst local status of all running nodes, capped at WARN: one sick node
-// turns every node's health WARN.
-func (c *Cluster) clusterStatus() string {
-	st := "UP"
-	for _, name := range c.names {
-		o := c.nodes[name]
-		if o.state == Running && o.knowsCluster {
-			s, _ := c.localHealth(o)
-			if s != "UP" {
-				st = "WARN"
-			}
-		}
-	}
-	return st
-}
-
 func (h *nodeHandler) health(w http.ResponseWriter, r *http.Request) {
 	c, n := h.c, h.n
 	c.mu.Lock()
-	status, comps := c.localHealth(n)
-	if n.knowsCluster {
-		status = worse(status, c.clusterStatus())
-	}
+	status, comps := c.localHealth(n, time.Now())
 	version := n.version
 	c.mu.Unlock()
 	key, ctype := "details", "application/vnd.spring-boot.actuator.v2+json" // Spring Boot 2.1 (Axon Server up to 4.4)

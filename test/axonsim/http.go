@@ -608,8 +608,12 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 	c, n := h.c, h.n
 	c.mu.Lock()
 	out := []JSONRaftStatus{}
-	to := c.topo.Timing.ElectionTimeoutMillis
-	for _, g := range c.memberGroups(n) {
+	var groups []*group
+	if !n.initializing { // the Raft groups start once the event stores are initialised
+		groups = c.memberGroups(n)
+	}
+	keep := int64(c.topo.WritesPerSecond * c.tm.retention.Seconds())
+	for _, g := range groups {
 		m := g.member(n.name)
 		commit := g.commitIndex
 		if !m.caughtUp && m.logIndex < commit {
@@ -621,8 +625,9 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		st := JSONRaftStatus{NodeID: raftNodeID(g.name, n.name), ReplicationGroup: g.name,
 			CommitIndex: commit, CommitTerm: g.term, LastAppliedIndex: commit, LastAppliedTerm: g.term,
-			LastLogIndex: last, LastLogTerm: g.term, FirstLogIndex: 1, FirstLogTerm: 1,
-			MinElectionTimeout: to * 2 / 3, MaxElectionTimeout: to, HeartbeatTimeout: 300,
+			LastLogIndex: last, LastLogTerm: g.term, FirstLogIndex: max(1, last-keep), FirstLogTerm: 1,
+			MinElectionTimeout: int(c.tm.minElection.Milliseconds()), MaxElectionTimeout: int(c.tm.maxElection.Milliseconds()),
+			HeartbeatTimeout: int(c.tm.heartbeat.Milliseconds()),
 			MaxEntriesPerBatch: 10, MaxReplicationRound: 10, FlowBuffer: 1000,
 			CurrentTerm: g.term, IsLeader: g.leader == n.name, Configuration: []JSONRaftNodeEntry{}}
 		if v := g.votedFor[n.name]; v != "" {

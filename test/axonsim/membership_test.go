@@ -135,6 +135,7 @@ func TestRemoveDownMember(t *testing.T) {
 		follower = "axonserver-2"
 	}
 	must(t, tc.StopNode(follower, time.Minute))
+	tc.waitFor("_admin leader", func([]Event) bool { return tc.leader("_admin") != "" })
 	must(t, tc.RemoveMember("default", follower))
 	tc.waitFor("removed", has(EvMemberRemoved, "default", follower))
 	tc.waitFor("retrying", func([]Event) bool {

@@ -15,13 +15,25 @@ type group struct {
 	votedFor     map[string]string // node -> candidate voted for in term
 	lastIndex    int64             // the leader's last log index
 	commitIndex  int64
+	firstIndex   int64 // the leader's first log index after compaction
 	writeAcc     float64
-	leaderLostAt time.Time // start of the current leaderless period
-	noQuorumAt   time.Time // since when the leader has lacked a quorum
-	quorum       int       // 0 not formed yet, 1 ok, -1 lost
+	lastWrite    time.Time
+	leaderLostAt time.Time            // start of the current leaderless period
+	deadline     map[string]time.Time // leaderless: when each PRIMARY's election timer fires
+	electedAt    time.Time
+	peers        map[string]*peer // on the leader: what it knows of each follower (ReplicatorPeer)
+	quorum       int              // 0 not formed yet, 1 ok, -1 lost
 
 	pending      *change // one membership change at a time
 	pendingSince time.Time
+}
+
+// peer is the leader's view of one follower: when it last heard from it, and the index it
+// has sent up to (nextIndex - 1). A new leader starts every peer as just heard from, sent up
+// to its own last index: for up to the max election timeout every follower looks UP.
+type peer struct {
+	lastHeard time.Time
+	sent      int64
 }
 
 // member is one node's membership of a group.
@@ -32,8 +44,11 @@ type member struct {
 	caughtUp bool
 
 	catchingUp   bool
-	catchUpFrom  int64
+	snapshot     bool  // receiving an InstallSnapshot of the whole log
+	snapTarget   int64 // the index the snapshot brings it to
+	acc          float64
 	catchUpStart time.Time
+	lastProgress time.Time
 }
 
 // change is a pending membership change of a group.
@@ -56,10 +71,22 @@ func (g *group) member(node string) *member {
 
 func (g *group) changePending() bool { return g.pending != nil }
 
-// up: the node runs and belongs to the cluster in its own view, so it takes part in Raft.
+// up: the node runs, has initialised its stores and belongs to the cluster in its own view,
+// so it takes part in Raft.
 func (c *Cluster) up(node string) bool {
 	n := c.nodes[node]
-	return n != nil && n.state == Running && n.knowsCluster
+	return n != nil && n.state == Running && n.knowsCluster && !n.initializing
+}
+
+// initDone ends the store initialisation window of nodes whose time has come.
+func (c *Cluster) initDone(now time.Time) {
+	for _, name := range c.names {
+		n := c.nodes[name]
+		if n.state == Running && n.initializing && !now.Before(n.initUntil) {
+			n.initializing = false
+			c.emit(Event{Event: EvNodeInitialized, Node: n.name})
+		}
+	}
 }
 
 // CommitRule is Axon Server EE's rule (PrimaryMajorityAndActiveBackupsRule): a strict majority
@@ -115,49 +142,54 @@ func (c *Cluster) minActiveBackups(node string) int {
 
 // evaluate brings every group up to date with the nodes' states. Caller holds c.mu.
 func (c *Cluster) evaluate(now time.Time) {
+	c.initDone(now)
 	for _, name := range c.gnames {
 		c.evaluateGroup(c.groups[name], now)
 	}
 }
 
-func (c *Cluster) evaluateGroup(g *group, now time.Time) {
-	timeout := time.Duration(c.topo.Timing.ElectionTimeoutMillis) * time.Millisecond
-	catchUp := seconds(c.topo.Timing.CatchUpSeconds)
+// drawTimeout is a random election timeout in [min, max] from the seeded source.
+func (c *Cluster) drawTimeout() time.Duration {
+	lo, hi := c.tm.minElection, c.tm.maxElection
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(c.rng.Int63n(int64(hi-lo)+1))
+}
 
-	// A leader that no longer runs is gone at once (its followers notice within a
-	// heartbeat; the election itself waits for the election timeout).
+func (c *Cluster) evaluateGroup(g *group, now time.Time) {
+	// A leader that no longer runs is gone at once (its followers stop hearing from it; each
+	// one's election timer runs from here).
 	if g.leader != "" && !c.up(g.leader) {
 		c.loseLeader(g, now, "leader stopped")
 	}
-	// Members that are down are no longer caught up; members that are up and behind
-	// copy the leader's log over catchUpSeconds.
 	for _, m := range g.members {
-		c.progress(g, m, now, catchUp)
+		c.progress(g, m, now)
 	}
 	if g.pending != nil && g.pending.learner != nil {
-		c.progress(g, g.pending.learner, now, catchUp)
+		c.progress(g, g.pending.learner, now)
 	}
+	c.updatePeers(g, now)
 	c.checkQuorum(g)
 
-	// A leader that cannot reach a quorum steps down after the election timeout.
-	if g.leader != "" {
-		if g.quorum == 1 {
-			g.noQuorumAt = time.Time{}
-		} else if g.noQuorumAt.IsZero() {
-			g.noQuorumAt = now
-		} else if now.Sub(g.noQuorumAt) >= timeout {
-			c.loseLeader(g, now, "no quorum: leader stepped down")
-		}
+	// LeaderTimeoutChecker: the leader steps down only when no voting majority (the commit
+	// rule applied to the voters it heard from) answered within the max election timeout.
+	// Voters that answer but lag keep it leader; its commits stall meanwhile.
+	if g.leader != "" && !c.heardFromMajority(g, now) {
+		c.loseLeader(g, now, "no quorum: leader stepped down")
 	}
-	if g.leader == "" && now.Sub(g.leaderLostAt) >= timeout {
+	if g.leader == "" {
 		c.elect(g, now)
 	}
 	c.checkQuorum(g)
 
 	// Steady write load: the leader appends and commits while it has a quorum.
+	if g.lastWrite.IsZero() || g.leader == "" || g.quorum != 1 {
+		g.lastWrite = now
+	}
 	if g.leader != "" && g.quorum == 1 {
-		dt := c.opts.TickInterval.Seconds()
-		g.writeAcc += c.topo.WritesPerSecond * dt
+		g.writeAcc += c.topo.WritesPerSecond * now.Sub(g.lastWrite).Seconds()
+		g.lastWrite = now
 		k := int64(g.writeAcc)
 		g.writeAcc -= float64(k)
 		g.lastIndex += k
@@ -168,50 +200,139 @@ func (c *Cluster) evaluateGroup(g *group, now time.Time) {
 		}
 		g.commitIndex = g.lastIndex
 	}
+	// Log compaction: entries older than the retention period are gone from the leader's log.
+	keep := int64(c.topo.WritesPerSecond * c.tm.retention.Seconds())
+	g.firstIndex = max(1, g.lastIndex-keep)
 	c.applyChange(g, now)
 }
 
-// progress advances a member's catch-up.
-func (c *Cluster) progress(g *group, m *member, now time.Time, catchUp time.Duration) {
-	if !c.up(m.node) {
-		m.caughtUp, m.catchingUp = false, false
+// updatePeers refreshes the leader's view of its followers: a running follower answers
+// within a heartbeat of the election (before that the leader's optimistic start stands);
+// a follower that does not run is not heard from.
+func (c *Cluster) updatePeers(g *group, now time.Time) {
+	if g.leader == "" {
 		return
 	}
-	if m.caughtUp || g.leader == "" {
-		if g.leader == "" {
-			m.catchingUp = false
+	if g.peers == nil {
+		g.peers = map[string]*peer{}
+	}
+	for _, m := range g.members {
+		if m.node == g.leader {
+			continue
 		}
+		p := g.peers[m.node]
+		if p == nil {
+			p = &peer{lastHeard: now, sent: g.lastIndex}
+			g.peers[m.node] = p
+		}
+		if !c.up(m.node) || now.Sub(g.electedAt) < c.tm.heartbeat {
+			continue
+		}
+		p.lastHeard = now
+		if m.caughtUp {
+			p.sent = g.lastIndex
+		} else {
+			p.sent = min(g.lastIndex, m.logIndex+flowBuffer) // flow control: 1000 entries in flight
+		}
+	}
+}
+
+// flowBuffer is RaftProperties.flowBuffer: unconfirmed entries in flight to one peer.
+const flowBuffer = 1000
+
+// followerStatus is LeaderState.health for one follower: NO_ACK_RECEIVED when not heard from
+// within the max election timeout, BEHIND when more than 100 entries behind what was sent.
+func (c *Cluster) followerStatus(g *group, node string, now time.Time) string {
+	p := g.peers[node]
+	if p == nil {
+		return "UP"
+	}
+	switch {
+	case now.Sub(p.lastHeard) > c.tm.maxElection:
+		return "NO_ACK_RECEIVED"
+	case g.lastIndex-p.sent > 100:
+		return "BEHIND"
+	}
+	return "UP"
+}
+
+func (c *Cluster) heardFromMajority(g *group, now time.Time) bool {
+	return CommitRule(g.roles(), func(node string) bool {
+		if node == g.leader {
+			return true
+		}
+		p := g.peers[node]
+		return p != nil && now.Sub(p.lastHeard) <= c.tm.maxElection
+	}, c.minActiveBackups(g.leader))
+}
+
+// progress advances a member's catch-up: entries in batches of up to 1000 at
+// catchUpEntriesPerSecond; a member whose next entry was compacted away, or a new member with
+// an empty log, first receives a snapshot of the whole log at snapshotEntriesPerSecond.
+func (c *Cluster) progress(g *group, m *member, now time.Time) {
+	dt := 0.0
+	if !m.lastProgress.IsZero() {
+		dt = now.Sub(m.lastProgress).Seconds()
+	}
+	m.lastProgress = now
+	if !c.up(m.node) {
+		m.caughtUp, m.catchingUp, m.snapshot = false, false, false
+		return
+	}
+	if g.leader == "" {
+		m.catchingUp, m.snapshot = false, false
 		return
 	}
 	if m.node == g.leader {
 		m.caughtUp = true
 		return
 	}
+	if m.caughtUp {
+		return
+	}
 	if !m.catchingUp {
 		if m.logIndex > g.lastIndex {
 			m.logIndex = g.lastIndex // a divergent tail is truncated
 		}
-		m.catchingUp, m.catchUpFrom, m.catchUpStart = true, m.logIndex, now
+		m.catchingUp, m.catchUpStart, m.acc = true, now, 0
+		m.snapshot = m.logIndex+1 < g.firstIndex || (m.logIndex == 0 && g.lastIndex > 0)
+		m.snapTarget = g.lastIndex
+		return
 	}
-	frac := 1.0
-	if catchUp > 0 {
-		frac = float64(now.Sub(m.catchUpStart)) / float64(catchUp)
+	if m.snapshot {
+		m.acc += c.tm.snapshotRate * dt
+		if m.acc < float64(m.snapTarget) {
+			return
+		}
+		m.logIndex, m.snapshot, m.acc = m.snapTarget, false, 0
+	} else {
+		m.acc += c.tm.catchUpRate * dt
+		for m.logIndex < g.lastIndex {
+			batch := min(int64(1000), g.lastIndex-m.logIndex)
+			if m.acc < float64(batch) {
+				break
+			}
+			m.acc -= float64(batch)
+			m.logIndex += batch
+		}
+		if m.logIndex >= g.lastIndex {
+			m.acc = 0
+		}
 	}
-	if frac >= 1 {
+	if m.logIndex >= g.lastIndex && now.Sub(m.catchUpStart) >= c.tm.catchUpFloor {
 		m.logIndex, m.caughtUp, m.catchingUp = g.lastIndex, true, false
 		if g.member(m.node) == m { // learners report when they are added
 			c.emit(Event{Event: EvCaughtUp, Group: g.name, Node: m.node, Index: m.logIndex})
 		}
-		return
 	}
-	m.logIndex = m.catchUpFrom + int64(float64(g.lastIndex-m.catchUpFrom)*frac)
 }
 
 func (c *Cluster) loseLeader(g *group, now time.Time, reason string) {
 	old := g.leader
 	g.leader = ""
 	g.leaderLostAt = now
-	g.noQuorumAt = time.Time{}
+	g.deadline = nil
+	g.peers = nil
 	c.emit(Event{Event: EvLeaderLost, Group: g.name, Node: old, Term: g.term, Reason: reason})
 }
 
@@ -231,19 +352,36 @@ func (c *Cluster) checkQuorum(g *group) {
 	}
 }
 
-// elect runs an election: the running PRIMARY with the most complete log stands; it wins
-// when the voters whose logs are not ahead of its own satisfy the commit rule.
+// elect runs the leaderless group's election timers: every running PRIMARY waits a random
+// timeout in [min, max]; when one fires, the node pre-votes: it stands (and the term moves)
+// only if the voters whose logs are not ahead of its own satisfy the commit rule, and then
+// wins. A node that cannot win draws a new timeout and disturbs nobody.
 func (c *Cluster) elect(g *group, now time.Time) {
+	if g.deadline == nil {
+		g.deadline = map[string]time.Time{}
+	}
 	var cand *member
 	for _, m := range g.members {
 		if m.role != RolePrimary || !c.up(m.node) {
+			delete(g.deadline, m.node)
 			continue
 		}
-		if cand == nil || m.logIndex > cand.logIndex || (m.logIndex == cand.logIndex && c.rng.Intn(2) == 0) {
+		d, ok := g.deadline[m.node]
+		if !ok {
+			start := g.leaderLostAt
+			if n := c.nodes[m.node]; n.readyAt.After(start) {
+				start = n.readyAt
+			}
+			d = start.Add(c.drawTimeout())
+			g.deadline[m.node] = d
+		}
+		if now.Before(d) {
+			continue
+		}
+		if cand == nil || d.Before(g.deadline[cand.node]) {
 			cand = m
 		}
 	}
-	g.leaderLostAt = now // a failed election is retried after another timeout
 	if cand == nil {
 		return
 	}
@@ -252,15 +390,18 @@ func (c *Cluster) elect(g *group, now time.Time) {
 		return m != nil && c.up(node) && m.logIndex <= cand.logIndex
 	}, c.minActiveBackups(cand.node))
 	if !won {
+		g.deadline[cand.node] = now.Add(c.drawTimeout()) // pre-vote failed
 		return
 	}
 	c.becomeLeader(g, cand, "elected")
 }
 
 func (c *Cluster) becomeLeader(g *group, cand *member, reason string) {
+	now := time.Now()
 	g.term++
 	g.leader = cand.node
-	g.noQuorumAt = time.Time{}
+	g.deadline = nil
+	g.electedAt = now
 	g.votedFor = map[string]string{}
 	for _, m := range g.members {
 		if c.up(m.node) && m.logIndex <= cand.logIndex && isVoter(m.role) {
@@ -271,10 +412,17 @@ func (c *Cluster) becomeLeader(g *group, cand *member, reason string) {
 	if g.commitIndex > g.lastIndex {
 		g.commitIndex = g.lastIndex
 	}
+	// ReplicatorPeer starts each peer as just heard from, nextIndex = the leader's last + 1.
+	g.peers = map[string]*peer{}
+	for _, m := range g.members {
+		if m.node != cand.node {
+			g.peers[m.node] = &peer{lastHeard: now, sent: g.lastIndex}
+		}
+	}
 	c.emit(Event{Event: EvLeaderElected, Group: g.name, Node: cand.node, Term: g.term, Index: g.lastIndex, Reason: reason})
 	for _, m := range g.members {
 		was := m.caughtUp
-		m.catchingUp = false
+		m.catchingUp, m.snapshot = false, false
 		m.caughtUp = c.up(m.node) && m.logIndex == g.lastIndex
 		if m.caughtUp && !was && m.node != cand.node {
 			// a returning follower whose log already matches the new leader's

@@ -63,8 +63,8 @@ func TestElectionAfterLeaderStops(t *testing.T) {
 	if len(lost) != 1 {
 		t.Fatalf("leader-lost: %+v", lost)
 	}
-	if d := won[0].Time.Sub(lost[0].Time); d < 150*time.Millisecond {
-		t.Errorf("elected %v after the leader left, before the election timeout", d)
+	if d := won[0].Time.Sub(lost[0].Time); d < tc.tm.minElection {
+		t.Errorf("elected %v after the leader left, before the min election timeout %v", d, tc.tm.minElection)
 	}
 	if n := Count(ev, EvQuorumLost, ""); n != 0 {
 		t.Fatalf("a leader change with quorum intact is not a quorum loss: %d quorum-lost", n)

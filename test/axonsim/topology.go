@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -115,6 +116,67 @@ type Timing struct {
 	ShutdownSeconds       float64 `yaml:"shutdownSeconds"`
 	CatchUpSeconds        float64 `yaml:"catchUpSeconds"`
 	ElectionTimeoutMillis int     `yaml:"electionTimeoutMillis"`
+	// Raft timing (RaftProperties): election timeouts are drawn from [min, max]; defaults
+	// 1000-2500 ms, or max = electionTimeoutMillis and min = 40 % of it when only that is set.
+	MinElectionTimeoutMillis int `yaml:"minElectionTimeoutMillis"`
+	MaxElectionTimeoutMillis int `yaml:"maxElectionTimeoutMillis"`
+	HeartbeatMillis          int `yaml:"heartbeatMillis"` // default 300, at most min/3
+	// Catch-up: log entries copied per second in batches of 1000 (default 20000); a follower
+	// whose missing entries were compacted away (or a new member: forceSnapshotOnJoin) first
+	// receives a snapshot of the whole log at snapshotEntriesPerSecond (default 10000).
+	// catchUpSeconds is the floor of any catch-up.
+	CatchUpEntriesPerSecond  float64 `yaml:"catchUpEntriesPerSecond"`
+	SnapshotEntriesPerSecond float64 `yaml:"snapshotEntriesPerSecond"`
+	// LogRetentionSeconds: log compaction keeps entries written in this window (default 3600,
+	// log-retention-hours 1); firstLogIndex moves accordingly.
+	LogRetentionSeconds float64 `yaml:"logRetentionSeconds"`
+	// StoreInitSeconds: from 4.5.3 the HTTP port answers while the event stores are still
+	// initialised; for this long after node-ready the node takes no part in Raft. Before
+	// 4.5.3 the listener binds only after it (default 0).
+	StoreInitSeconds float64 `yaml:"storeInitSeconds"`
+}
+
+// raftTiming is Timing with defaults applied, as durations.
+type raftTiming struct {
+	minElection, maxElection, heartbeat time.Duration
+	catchUpFloor                        time.Duration
+	catchUpRate, snapshotRate           float64
+	retention                           time.Duration
+	storeInit                           time.Duration
+}
+
+func (t Timing) normalized() raftTiming {
+	ms := func(v int) time.Duration { return time.Duration(v) * time.Millisecond }
+	maxE, minE := t.MaxElectionTimeoutMillis, t.MinElectionTimeoutMillis
+	if maxE == 0 {
+		maxE = t.ElectionTimeoutMillis
+	}
+	if maxE == 0 {
+		maxE = 2500
+		if minE == 0 {
+			minE = 1000
+		}
+	}
+	if minE == 0 || minE > maxE {
+		minE = maxE * 2 / 5
+	}
+	hb := t.HeartbeatMillis
+	if hb == 0 {
+		hb = min(300, max(1, minE/3))
+	}
+	rt := raftTiming{minElection: ms(minE), maxElection: ms(maxE), heartbeat: ms(hb),
+		catchUpFloor: seconds(t.CatchUpSeconds), catchUpRate: t.CatchUpEntriesPerSecond,
+		snapshotRate: t.SnapshotEntriesPerSecond, retention: seconds(t.LogRetentionSeconds), storeInit: seconds(t.StoreInitSeconds)}
+	if rt.catchUpRate == 0 {
+		rt.catchUpRate = 20000
+	}
+	if rt.snapshotRate == 0 {
+		rt.snapshotRate = 10000
+	}
+	if rt.retention == 0 {
+		rt.retention = time.Hour
+	}
+	return rt
 }
 
 // Autocluster mirrors axoniq.axonserver.autocluster.first / .contexts.
@@ -192,9 +254,6 @@ func ParseTopology(data []byte) (*Topology, error) {
 	}
 	if !v.has("writesPerSecond") {
 		t.WritesPerSecond = 20
-	}
-	if t.Timing.ElectionTimeoutMillis == 0 {
-		t.Timing.ElectionTimeoutMillis = 1500
 	}
 	if t.Timing.UncleanStartupSeconds == 0 {
 		t.Timing.UncleanStartupSeconds = 3 * t.Timing.StartupSeconds
@@ -342,8 +401,10 @@ func (v *validator) validate(t *Topology) {
 			v.errf(p, "group %q has no PRIMARY member", g.Name)
 		}
 	}
-	if t.Timing.StartupSeconds < 0 || t.Timing.ShutdownSeconds < 0 || t.Timing.CatchUpSeconds < 0 ||
-		t.Timing.ElectionTimeoutMillis < 0 || t.Timing.UncleanStartupSeconds < 0 {
+	if tm := t.Timing; tm.StartupSeconds < 0 || tm.ShutdownSeconds < 0 || tm.CatchUpSeconds < 0 ||
+		tm.ElectionTimeoutMillis < 0 || tm.UncleanStartupSeconds < 0 || tm.MinElectionTimeoutMillis < 0 ||
+		tm.MaxElectionTimeoutMillis < 0 || tm.HeartbeatMillis < 0 || tm.CatchUpEntriesPerSecond < 0 ||
+		tm.SnapshotEntriesPerSecond < 0 || tm.LogRetentionSeconds < 0 || tm.StoreInitSeconds < 0 {
 		v.errf([]any{"timing"}, "timings must not be negative")
 	}
 	if t.WritesPerSecond < 0 {
@@ -448,6 +509,22 @@ func VersionFromImage(image string) string {
 		return m
 	}
 	return tag
+}
+
+// versionAtLeast3 compares major.minor.patch; non-numeric versions count as newest.
+func versionAtLeast3(v string, major, minor, patch int) bool {
+	var a, b, p int
+	n, _ := fmt.Sscanf(v, "%d.%d.%d", &a, &b, &p)
+	if n == 0 {
+		return true
+	}
+	if a != major {
+		return a > major
+	}
+	if b != minor {
+		return b > minor
+	}
+	return p >= patch
 }
 
 var versionRe = regexp.MustCompile(`^\d+(\.\d+)*`)

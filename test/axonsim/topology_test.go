@@ -37,7 +37,7 @@ replicationGroups:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if topo.MinActiveBackups != 1 || topo.WritesPerSecond != 20 || topo.Timing.ElectionTimeoutMillis != 1500 {
+	if tm := topo.Timing.normalized(); topo.MinActiveBackups != 1 || topo.WritesPerSecond != 20 || tm.minElection != time.Second || tm.maxElection != 2500*time.Millisecond || tm.heartbeat != 300*time.Millisecond {
 		t.Fatalf("defaults: %+v", topo)
 	}
 }
