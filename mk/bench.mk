@@ -9,8 +9,9 @@
 #                        seed SEED (default 1), PARALLEL sandboxes at once; run i
 #                        uses seed SEED+i and a failure prints the seed to replay
 #                        it (make chaos SEED=s N=1). make chaos N=200 is the long one.
-#   make chaos-ci        the fixed slice CI runs: seed 1, 3 runs, at most 2
-#                        operations each (a few minutes).
+#   make chaos-ci        the fixed slice CI runs: the seeds of test/chaos's ciSeeds,
+#                        which draw every operation and every fault, at most 2
+#                        operations each (about 10 minutes).
 #
 # Both need root (the sandbox) and build what they drive: kubectl-axon,
 # axon-sandbox and the upstream binaries (sandbox-bins, cached).
@@ -38,7 +39,7 @@ chaos: build sandbox-bins axon-sandbox
 		-chaos.bin $(abspath $(BIN)) -chaos.seed $(SEED) -chaos.runs $(N) -chaos.ops $(CHAOS_OPS) \
 		-chaos.parallel $(PARALLEL)
 
-## chaos-ci: the short fixed-seed chaos slice CI runs (seed 1, 3 runs)
+## chaos-ci: the fixed chaos slice CI runs: seeds chosen to draw every operation and fault (docs/chaos.md)
 chaos-ci: build sandbox-bins axon-sandbox
 	$(GO) test -tags chaos -count=1 -v -timeout 30m ./test/chaos \
-		-chaos.bin $(abspath $(BIN)) -chaos.seed 1 -chaos.runs 3 -chaos.ops 2 -chaos.run-limit 12m
+		-chaos.bin $(abspath $(BIN)) -chaos.seeds ci -chaos.ops 2 -chaos.run-limit 12m -chaos.parallel $(PARALLEL)

@@ -38,7 +38,7 @@ var (
 	budgetFlag = flag.Duration("chaos.run-limit", 15*time.Minute, "time limit of one run")
 	binFlag    = flag.String("chaos.bin", "", "directory of the binaries (default REPO/bin)")
 	parFlag    = flag.Int("chaos.parallel", 1, "runs (sandboxes) at once")
-	seedsFlag  = flag.String("chaos.seeds", "", "comma-separated seeds to run instead of -chaos.seed/-chaos.runs (the CI slice)")
+	seedsFlag  = flag.String("chaos.seeds", "", "comma-separated seeds to run instead of -chaos.seed/-chaos.runs; ci: the CI slice's")
 	env        *harness.Env
 )
 
@@ -47,16 +47,6 @@ func TestMain(m *testing.M) {
 	// parallel runs are parallel subtests: let go test run that many at once
 	if f := flag.Lookup("test.parallel"); f != nil && *parFlag > 0 {
 		_ = f.Value.Set(strconv.Itoa(*parFlag))
-	}
-	if os.Geteuid() != 0 {
-		fmt.Println("chaos: skipped: the sandbox needs root (network namespaces, veth)")
-		os.Exit(0)
-	}
-	var err error
-	env, err = harness.NewEnv(*binFlag)
-	if err != nil {
-		fmt.Println("chaos:", err)
-		os.Exit(1)
 	}
 	limit := time.Duration(0)
 	if f := flag.Lookup("test.timeout"); f != nil {
@@ -105,7 +95,11 @@ func (t *tally) String() string {
 func seeds() ([]int64, error) {
 	var out []int64
 	if *seedsFlag != "" {
-		for _, f := range strings.Split(*seedsFlag, ",") {
+		list := *seedsFlag
+		if list == "ci" {
+			list = ciSeeds
+		}
+		for _, f := range strings.Split(list, ",") {
 			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("-chaos.seeds: %q is not a seed", f)
@@ -120,7 +114,19 @@ func seeds() ([]int64, error) {
 	return out, nil
 }
 
+// setup finds the binaries; the sandbox needs root.
+func setup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chaos: skipped: the sandbox needs root (network namespaces, veth)")
+	}
+	var err error
+	if env, err = harness.NewEnv(*binFlag); err != nil {
+		t.Fatal("chaos: ", err)
+	}
+}
+
 func TestChaos(t *testing.T) {
+	setup(t)
 	tl := &tally{ops: map[string]int{}, faults: map[string]int{}, outcomes: map[string]int{}}
 	all, err := seeds()
 	if err != nil {
@@ -250,48 +256,82 @@ func (r *chaosRun) run() {
 
 // op is one operation: the command and how to finish it after a stop.
 type op struct {
-	kind  string
-	args  []string // after "kubectl axon"
-	after func()   // cleanup once done (uncordon)
+	kind   string
+	args   []string // after "kubectl axon"
+	worker string   // drain-node: the worker, uncordoned afterwards
 }
 
-func (r *chaosRun) pick() op {
-	ns := r.s.Namespace
+// pickOp draws an operation. on: the workers that hold a pod of the cluster
+// now (drain-node picks among them). Every branch draws the same number of
+// values from rng whatever on holds, so the sequence of operations and faults
+// of a seed does not depend on where pods are (scan relies on it).
+func pickOp(rng *rand.Rand, sc *scenario, ns string, ver *int, on map[string]bool) op {
 	common := []string{"-n", ns, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}
-	switch r.rng.Intn(4) {
+	switch rng.Intn(4) {
 	case 0:
-		r.ver++
-		img := fmt.Sprintf("axoniq/axonserver:2024.%d.0-nonroot", 1+r.ver)
+		*ver++
+		img := fmt.Sprintf("axoniq/axonserver:2024.%d.0-nonroot", 1+*ver)
 		return op{kind: "upgrade", args: append([]string{"upgrade", "--image", img}, common...)}
 	case 1:
-		if r.rng.Intn(2) == 0 {
+		if rng.Intn(2) == 0 {
 			return op{kind: "replace-node --all", args: append([]string{"replace-node", "--all"}, common...)}
 		}
-		return op{kind: "replace-node", args: append([]string{"replace-node", nodeName(1 + r.rng.Intn(r.sc.nodes))}, common...)}
+		return op{kind: "replace-node", args: append([]string{"replace-node", nodeName(1 + rng.Intn(sc.nodes))}, common...)}
 	case 2:
-		return op{kind: "replace-node --fresh-volume", args: append([]string{"replace-node", "--fresh-volume", "--yes", nodeName(1 + r.rng.Intn(r.sc.nodes))}, common...)}
+		return op{kind: "replace-node --fresh-volume", args: append([]string{"replace-node", "--fresh-volume", "--yes", nodeName(1 + rng.Intn(sc.nodes))}, common...)}
 	default:
-		ws := r.sc.drainable()
-		// only workers that hold a pod of the cluster now
-		st, _ := r.s.Status()
-		on := map[string]bool{}
-		for _, n := range st.Nodes {
-			on[n.Worker] = true
-		}
 		var cand []string
-		for _, w := range ws {
+		for _, w := range sc.drainable() {
 			if on[w] {
 				cand = append(cand, w)
 			}
 		}
 		if len(cand) == 0 {
-			return op{kind: "replace-node", args: append([]string{"replace-node", nodeName(1 + r.rng.Intn(r.sc.nodes))}, common...)}
+			return op{kind: "replace-node", args: append([]string{"replace-node", nodeName(1 + rng.Intn(sc.nodes))}, common...)}
 		}
-		w := cand[r.rng.Intn(len(cand))]
-		return op{kind: "drain-node", args: append([]string{"drain-node", w}, common...), after: func() {
-			r.s.Kubectl("uncordon", w)
-		}}
+		w := cand[rng.Intn(len(cand))]
+		return op{kind: "drain-node", worker: w, args: append([]string{"drain-node", w}, common...)}
 	}
+}
+
+// plan is what an operation's fault draws: which, and when or whom.
+type plan struct {
+	fault     string
+	killAfter int           // kill-plugin: events seen before the kill
+	injectAt  time.Duration // apiserver-restart, pod-deleted: time into the operation
+	victim    string        // pod-deleted: the node whose pod someone else deletes
+}
+
+// drawFault draws the fault of operation o (and may turn o into the upgrade
+// its fault rides on).
+func drawFault(rng *rand.Rand, sc *scenario, ns string, o *op) plan {
+	p := plan{fault: faultKinds[rng.Intn(len(faultKinds))]}
+	switch p.fault {
+	case "never-ready", "rest-503":
+		if o.kind != "upgrade" { // these ride on an image: turn the operation into an upgrade to it
+			*o = op{kind: "upgrade", args: []string{"upgrade", "-n", ns, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}}
+		}
+		img := badImage
+		if p.fault == "rest-503" {
+			img = flakyImage
+		}
+		o.args = append(o.args, "--image", img)
+		if p.fault == "never-ready" {
+			o.args = append(o.args, "--node-timeout", "30s")
+		}
+	case "slow-shutdown":
+		if sc.slowNode == "" {
+			p.fault = "none"
+		}
+	case "kill-plugin":
+		p.killAfter = 1 + rng.Intn(12)
+	case "apiserver-restart", "pod-deleted":
+		p.injectAt = time.Duration(2000+rng.Intn(15000)) * time.Millisecond
+		if p.fault == "pod-deleted" {
+			p.victim = nodeName(1 + rng.Intn(sc.nodes))
+		}
+	}
+	return p
 }
 
 var faultKinds = []string{"none", "kill-plugin", "never-ready", "rest-503", "apiserver-restart", "pod-deleted", "slow-shutdown"}
@@ -302,32 +342,20 @@ func (r *chaosRun) operation(i int) {
 	if err := s.WaitHealthy(4 * time.Minute); err != nil {
 		t.Fatalf("before operation %d: %v", i, err)
 	}
-	o := r.pick()
-	fault := faultKinds[r.rng.Intn(len(faultKinds))]
-	switch fault {
-	case "never-ready", "rest-503":
-		if o.kind != "upgrade" { // these ride on an image: turn the operation into an upgrade to it
-			o = op{kind: "upgrade", args: []string{"upgrade", "-n", s.Namespace, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}}
-		}
-		img := badImage
-		if fault == "rest-503" {
-			img = flakyImage
-		}
-		o.args = append(o.args, "--image", img)
-		if fault == "never-ready" {
-			o.args = append(o.args, "--node-timeout", "30s")
-		}
-	case "slow-shutdown":
-		if r.sc.slowNode == "" {
-			fault = "none"
-		}
+	st, _ := s.Status()
+	on := map[string]bool{}
+	for _, n := range st.Nodes {
+		on[n.Worker] = true
 	}
+	o := pickOp(r.rng, r.sc, s.Namespace, &r.ver, on)
+	p := drawFault(r.rng, r.sc, s.Namespace, &o)
+	fault := p.fault
 	r.tally.add(r.tally.ops, o.kind)
 	r.tally.add(r.tally.faults, fault)
 	mark := s.AuditLen()
 	r.logf("operation %d: kubectl axon %s; fault %s", i, strings.Join(o.args, " "), fault)
 
-	res, killed := r.attempt(o, fault)
+	res, killed := r.attempt(o, p)
 	outcome := fmt.Sprintf("exit %d", res.Code)
 	if killed {
 		outcome = "killed"
@@ -347,8 +375,10 @@ func (r *chaosRun) operation(i int) {
 	if killed || res.Code != 0 {
 		r.rerun(i, o, fault)
 	}
-	if o.after != nil {
-		o.after()
+	if o.worker != "" {
+		if _, err := s.Kubectl("uncordon", o.worker); err != nil {
+			t.Errorf("uncordon %s: %v", o.worker, err)
+		}
 	}
 	if err := s.WaitHealthy(4 * time.Minute); err != nil {
 		t.Errorf("after operation %d: %v", i, err)
@@ -358,7 +388,7 @@ func (r *chaosRun) operation(i int) {
 
 // attempt runs the operation once with its fault; killed when the fault
 // killed the plugin.
-func (r *chaosRun) attempt(o op, fault string) (harness.Result, bool) {
+func (r *chaosRun) attempt(o op, p plan) (harness.Result, bool) {
 	args := append([]string{"kubectl", "axon"}, o.args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
@@ -373,13 +403,10 @@ func (r *chaosRun) attempt(o op, fault string) (harness.Result, bool) {
 	harness.TrackFor(cmd.Process.Pid, r.s.Kubeconfig(), true)
 	defer harness.TrackFor(cmd.Process.Pid, r.s.Kubeconfig(), false)
 	killAfter := -1
-	if fault == "kill-plugin" {
-		killAfter = 1 + r.rng.Intn(12) // events seen before the kill
+	if p.fault == "kill-plugin" {
+		killAfter = p.killAfter
 	}
-	var injectAt time.Duration
-	if fault == "apiserver-restart" || fault == "pod-deleted" {
-		injectAt = time.Duration(2000+r.rng.Intn(15000)) * time.Millisecond
-	}
+	injectAt := p.injectAt
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	if injectAt > 0 {
@@ -391,7 +418,7 @@ func (r *chaosRun) attempt(o op, fault string) (harness.Result, bool) {
 				return
 			case <-time.After(injectAt):
 			}
-			r.inject(fault)
+			r.inject(p)
 		}()
 	}
 	killed := false
@@ -436,16 +463,16 @@ func (r *chaosRun) attempt(o op, fault string) (harness.Result, bool) {
 	return res, killed
 }
 
-func (r *chaosRun) inject(fault string) {
+func (r *chaosRun) inject(p plan) {
 	s := r.s
-	switch fault {
+	switch p.fault {
 	case "apiserver-restart":
 		r.logf("fault: restarting kube-apiserver")
 		if err := s.RestartAPIServer(2 * time.Second); err != nil {
 			r.t.Errorf("restarting the API server: %v", err)
 		}
 	case "pod-deleted":
-		n := nodeName(1 + r.rng.Intn(r.sc.nodes))
+		n := p.victim
 		r.logf("fault: someone else deletes pod %s-0", n)
 		r.external = append(r.external, externalDelete{node: n, at: time.Now()})
 		if _, err := s.Kubectl("delete", "pod", n+"-0", "--wait=false", "--ignore-not-found"); err != nil {
