@@ -20,7 +20,10 @@ const generateExample = `  # A three-node cluster in namespace axon, to review a
   kubectl axon generate -n axon --nodes 5 --zones eu-west-1a,eu-west-1b,eu-west-1c --tls --output-dir manifests/
 
   # Add a fourth node to a cluster generated with --nodes 3
-  kubectl axon generate -n axon --nodes 4 --only axonserver-4 | kubectl apply -f -`
+  kubectl axon generate -n axon --nodes 4 --only axonserver-4 | kubectl apply -f -
+
+  # Once the cluster has formed: no node is its own autocluster.first any more
+  kubectl axon generate -n axon --nodes 3 --formed | kubectl apply -f -`
 
 // GenerateOptions writes a cluster's manifests.
 type GenerateOptions struct {
@@ -73,9 +76,11 @@ stderr). ` + "`kubectl axon doctor`" + ` on a cluster made from them reports no 
 	f.StringVar(&o.PluginsSize, "plugins-size", o.PluginsSize, "size of each node's plugins volume")
 	f.StringSliceVar(&o.Zones, "zones", o.Zones, "zones to pin the nodes to, round-robin (default: spread over whatever zones there are)")
 	f.BoolVar(&o.TLS, "tls", o.TLS, "HTTPS on 8024 and TLS on gRPC, with a certificate Secret per node")
-	f.StringSliceVar(&o.Only, "only", o.Only, "write only these nodes' StatefulSet and Service (to add nodes to a cluster)")
+	f.StringSliceVar(&o.Only, "only", o.Only, "write only these nodes' objects: autocluster ConfigMap, Service, StatefulSet (to add nodes to a cluster)")
 	f.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "the Kubernetes cluster's DNS domain")
 	f.StringSliceVar(&o.Contexts, "contexts", o.Contexts, "contexts the first node creates on a clean start")
+	f.StringVar(&o.NodePrefix, "node-prefix", "", "stem of the node names, PREFIX-1 ... PREFIX-N (default: --name)")
+	f.BoolVar(&o.Formed, "formed", o.Formed, "the cluster exists: node 1 names node 2 as autocluster.first instead of itself, so no rebuild on an empty volume can start a second cluster")
 	f.StringVar(&o.OutputDir, "output-dir", o.OutputDir, "write one file per object (kind-name.yaml) to this directory instead of stdout")
 	return c
 }
@@ -97,7 +102,11 @@ func (o *GenerateOptions) Complete(c *cobra.Command) error {
 
 // Validate checks the flags: every error is a one-line usage error (exit 2).
 func (o *GenerateOptions) Validate() error {
-	err := o.Options.Validate()
+	v := o.Options
+	if v.NodePrefix == "" {
+		v.NodePrefix = v.Name
+	}
+	err := v.Validate()
 	var oe *generate.OptionError
 	if errors.As(err, &oe) {
 		return cli.Usagef("--%s %s", oe.Field, oe.Msg)
@@ -126,6 +135,9 @@ func (o *GenerateOptions) Run() error {
 		if len(secrets) > 0 {
 			fmt.Fprintf(o.ErrOut, "Create these Secrets before applying:\n  %s\n", strings.Join(secrets, "\n  "))
 		}
+		if after := generate.AfterFormation(o.Options); after != "" {
+			fmt.Fprintf(o.ErrOut, "Once the cluster has formed, so that no rebuild can start a second cluster:\n  %s\n", after)
+		}
 		return nil
 	}
 	var b strings.Builder
@@ -135,6 +147,9 @@ func (o *GenerateOptions) Run() error {
 		for _, s := range secrets {
 			b.WriteString("#   " + s + "\n")
 		}
+	}
+	if after := generate.AfterFormation(o.Options); after != "" {
+		b.WriteString("# Once the cluster has formed, so that no rebuild can start a second cluster:\n#   " + after + "\n")
 	}
 	if _, err := fmt.Fprint(o.Out, b.String()); err != nil {
 		return err

@@ -14,6 +14,7 @@ package generate
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -138,6 +139,24 @@ func (o Options) FirstOf(i int) string {
 		return o.NodeName(2)
 	}
 	return o.NodeName(1)
+}
+
+// AfterFormation is the command that, once the cluster has formed, points the
+// founder's autocluster.first at node 2 (nothing restarts); "" when there is
+// nothing to do (Formed, one node, or node 1 not in the output).
+func AfterFormation(opts Options) string {
+	o := opts.WithDefaults()
+	if o.Formed || o.Nodes < 2 {
+		return ""
+	}
+	founder := o.NodeName(1)
+	if len(o.Only) > 0 && !slices.Contains(o.Only, founder) {
+		return ""
+	}
+	f := o
+	f.Formed = true
+	return fmt.Sprintf(`kubectl -n %s patch configmap %s --type=merge -p '{"data":{%q:%q}}'`,
+		o.Namespace, AutoclusterConfigMapName(founder), AutoclusterFirstKey, o.Host(f.FirstOf(1)))
 }
 
 func (o Options) autoclusterConfigMap(i int) *corev1.ConfigMap {

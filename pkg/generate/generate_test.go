@@ -370,3 +370,19 @@ func TestNodePrefix(t *testing.T) {
 		t.Errorf("labels %v env %v", s.Labels, s.Spec.Template.Spec.Containers[0].Env[0])
 	}
 }
+
+func TestAfterFormation(t *testing.T) {
+	for _, c := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Namespace: "axon"}, `kubectl -n axon patch configmap axonserver-1-autocluster --type=merge -p '{"data":{"first":"axonserver-2.axon.svc.cluster.local"}}'`},
+		{Options{Namespace: "axon", Formed: true}, ""},
+		{Options{Namespace: "axon", Nodes: 1}, ""},
+		{Options{Namespace: "axon", Nodes: 4, Only: []string{"axonserver-4"}}, ""},
+	} {
+		if got := AfterFormation(c.o); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.o, got, c.want)
+		}
+	}
+}

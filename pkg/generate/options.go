@@ -29,7 +29,7 @@ type Options struct {
 	// NodePrefix is the stem of the node names, NodePrefix-1 ... NodePrefix-N
 	// (default: Name).
 	NodePrefix string
-	Namespace string
+	Namespace  string
 	// Nodes is how many Axon Server nodes the cluster has.
 	Nodes int
 	// Image is the Axon Server image, with a tag that is not "latest".
