@@ -176,6 +176,7 @@ type chaosRun struct {
 	t     *testing.T
 	seed  int64
 	rng   *rand.Rand
+	later *rand.Rand // laterFaults' stream
 	sc    *scenario
 	s     *harness.Sandbox
 	tally *tally
@@ -211,6 +212,7 @@ func (r *chaosRun) run() {
 	t := r.t
 	r.sc = newScenario(r.seed)
 	r.rng = rand.New(rand.NewSource(r.seed * 7919))
+	r.later = rand.New(rand.NewSource(r.seed * 104729))
 	r.image = imageBase
 	dir := t.TempDir()
 	topo := filepath.Join(dir, "topology.yaml")
@@ -300,20 +302,28 @@ type plan struct {
 	killAfter int           // kill-plugin: events seen before the kill
 	injectAt  time.Duration // apiserver-restart, pod-deleted: time into the operation
 	victim    string        // pod-deleted: the node whose pod someone else deletes
+	slowFor   time.Duration // apiserver-slow: how long every request of the plugin waits delay
+	delay     time.Duration
 }
 
 // drawFault draws the fault of operation o (and may turn o into the upgrade
 // its fault rides on).
-func drawFault(rng *rand.Rand, sc *scenario, ns string, o *op) plan {
+func drawFault(rng, later *rand.Rand, sc *scenario, ns string, o *op) plan {
 	p := plan{fault: faultKinds[rng.Intn(len(faultKinds))]}
+	if p.fault == "none" {
+		p.fault = laterFaults[later.Intn(len(laterFaults))]
+	}
 	switch p.fault {
-	case "never-ready", "rest-503":
+	case "never-ready", "rest-503", "crash-loop":
 		if o.kind != "upgrade" { // these ride on an image: turn the operation into an upgrade to it
 			*o = op{kind: "upgrade", args: []string{"upgrade", "-n", ns, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}}
 		}
 		img := badImage
-		if p.fault == "rest-503" {
+		switch p.fault {
+		case "rest-503":
 			img = flakyImage
+		case "crash-loop":
+			img = crashImage
 		}
 		o.args = append(o.args, "--image", img)
 		if p.fault == "never-ready" {
@@ -325,6 +335,10 @@ func drawFault(rng *rand.Rand, sc *scenario, ns string, o *op) plan {
 		}
 	case "kill-plugin":
 		p.killAfter = 1 + rng.Intn(12)
+	case "apiserver-slow":
+		p.injectAt = time.Duration(2000+later.Intn(15000)) * time.Millisecond
+		p.slowFor = time.Duration(20+later.Intn(40)) * time.Second
+		p.delay = time.Duration(200+later.Intn(1800)) * time.Millisecond
 	case "apiserver-restart", "pod-deleted":
 		p.injectAt = time.Duration(2000+rng.Intn(15000)) * time.Millisecond
 		if p.fault == "pod-deleted" {
@@ -334,7 +348,15 @@ func drawFault(rng *rand.Rand, sc *scenario, ns string, o *op) plan {
 	return p
 }
 
-var faultKinds = []string{"none", "kill-plugin", "never-ready", "rest-503", "apiserver-restart", "pod-deleted", "slow-shutdown"}
+// faultKinds are drawn first; when "none" comes up, a second stream draws
+// among laterFaults (so adding faults there changes no seed's earlier draws).
+var (
+	faultKinds  = []string{"none", "kill-plugin", "never-ready", "rest-503", "apiserver-restart", "pod-deleted", "slow-shutdown"}
+	laterFaults = []string{"none", "crash-loop", "apiserver-slow"}
+)
+
+// allFaults: every fault a run can draw.
+func allFaults() []string { return append(append([]string{}, faultKinds...), laterFaults[1:]...) }
 
 func (r *chaosRun) operation(i int) {
 	t := r.t
@@ -348,7 +370,7 @@ func (r *chaosRun) operation(i int) {
 		on[n.Worker] = true
 	}
 	o := pickOp(r.rng, r.sc, s.Namespace, &r.ver, on)
-	p := drawFault(r.rng, r.sc, s.Namespace, &o)
+	p := drawFault(r.rng, r.later, r.sc, s.Namespace, &o)
 	fault := p.fault
 	r.tally.add(r.tally.ops, o.kind)
 	r.tally.add(r.tally.faults, fault)
@@ -372,7 +394,9 @@ func (r *chaosRun) operation(i int) {
 	default:
 		t.Errorf("operation %d: exit %d (want 0, 3 or 4):\n%s", i, res.Code, res)
 	}
-	if killed || res.Code != 0 {
+	// a crash-looping node recovers only on another image: the rerun moves
+	// every node to a good one whatever the first attempt's exit
+	if killed || res.Code != 0 || fault == "crash-loop" {
 		r.rerun(i, o, fault)
 	}
 	if o.worker != "" {
@@ -392,7 +416,17 @@ func (r *chaosRun) attempt(o op, p plan) (harness.Result, bool) {
 	args := append([]string{"kubectl", "axon"}, o.args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	cmd := harness.Command(ctx, r.s.Kubeconfig(), args...)
+	kubeconfig := r.s.Kubeconfig()
+	var px *harness.CountingProxy
+	if p.fault == "apiserver-slow" {
+		var err error
+		if px, err = r.s.StartCountingProxy(); err != nil {
+			r.t.Fatalf("proxy for the slow API server: %v", err)
+		}
+		defer px.Close()
+		kubeconfig = px.Kubeconfig
+	}
+	cmd := harness.Command(ctx, kubeconfig, args...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -409,7 +443,7 @@ func (r *chaosRun) attempt(o op, p plan) (harness.Result, bool) {
 	injectAt := p.injectAt
 	var wg sync.WaitGroup
 	done := make(chan struct{})
-	if injectAt > 0 {
+	if injectAt > 0 { // (the slow API server's window may outlast the command: harmless)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -418,7 +452,7 @@ func (r *chaosRun) attempt(o op, p plan) (harness.Result, bool) {
 				return
 			case <-time.After(injectAt):
 			}
-			r.inject(p)
+			r.inject(p, px)
 		}()
 	}
 	killed := false
@@ -463,9 +497,13 @@ func (r *chaosRun) attempt(o op, p plan) (harness.Result, bool) {
 	return res, killed
 }
 
-func (r *chaosRun) inject(p plan) {
+func (r *chaosRun) inject(p plan, px *harness.CountingProxy) {
 	s := r.s
 	switch p.fault {
+	case "apiserver-slow":
+		r.logf("fault: every request of the plugin waits %s, for %s", p.delay, p.slowFor)
+		px.SetDelay(p.delay)
+		time.AfterFunc(p.slowFor, func() { px.SetDelay(0) })
 	case "apiserver-restart":
 		r.logf("fault: restarting kube-apiserver")
 		if err := s.RestartAPIServer(2 * time.Second); err != nil {
@@ -489,7 +527,7 @@ func (r *chaosRun) rerun(i int, o op, fault string) {
 	r.tally.reruns++
 	r.tally.mu.Unlock()
 	args := append([]string{}, o.args...)
-	if fault == "never-ready" || fault == "rest-503" {
+	if fault == "never-ready" || fault == "rest-503" || fault == "crash-loop" {
 		// finish on a good image instead: moving every node off the bad one
 		r.ver++
 		img := fmt.Sprintf("axoniq/axonserver:2024.%d.0-nonroot", 1+r.ver)
@@ -513,8 +551,17 @@ func (r *chaosRun) checkAudit(i int, ev []axonsim.Event) {
 			ready[e.Node] = append(ready[e.Node], e.Time)
 		}
 	}
+	// A node that crashes (the crash-loop fault) is down by no one's choice:
+	// quorum lost in its groups while it is down is excused as for a pod
+	// someone else deleted.
+	down := append([]externalDelete{}, r.external...)
+	for _, e := range ev {
+		if e.Event == axonsim.EvNodeKilled && strings.Contains(e.Reason, "crashAfterSeconds") {
+			down = append(down, externalDelete{node: e.Node, at: e.Time})
+		}
+	}
 	excused := func(e axonsim.Event) bool {
-		for _, x := range r.external {
+		for _, x := range down {
 			if !r.sc.groupsOf(x.node)[e.Group] || e.Time.Before(x.at) {
 				continue
 			}
@@ -536,7 +583,7 @@ func (r *chaosRun) checkAudit(i int, ev []axonsim.Event) {
 			continue
 		}
 		if excused(e) {
-			r.logf("operation %d: quorum lost in %s at %s while a pod deleted by someone else was down (not the plugin's doing)", i, e.Group, e.Time.Format("15:04:05.000"))
+			r.logf("operation %d: quorum lost in %s at %s while a pod deleted by someone else or a crashed node was down (not the plugin's doing)", i, e.Group, e.Time.Format("15:04:05.000"))
 			continue
 		}
 		r.t.Errorf("operation %d: quorum lost in group %s at %s, caused by the plugin", i, e.Group, e.Time.Format("15:04:05.000"))

@@ -31,6 +31,7 @@ const (
 	imageBase  = "axoniq/axonserver:2024.1.0-nonroot"
 	badImage   = "axoniq/axonserver:2099.1.0-nonroot" // topology fault: never ready
 	flakyImage = "axoniq/axonserver:2024.9.0-flaky"   // topology fault: REST answers 503 at 20 %
+	crashImage = "axoniq/axonserver:2024.8.0-crashy"  // topology fault: crashes 20 s after each start
 )
 
 func nodeName(i int) string { return fmt.Sprintf("axonserver-%d", i) }
@@ -132,6 +133,7 @@ func (sc *scenario) render() string {
 	b.WriteString("faults:\n")
 	fmt.Fprintf(&b, "  - {image: \"*:2099.*\", neverReady: true}\n")
 	fmt.Fprintf(&b, "  - {image: \"*-flaky\", restErrorRate: 0.2}\n")
+	fmt.Fprintf(&b, "  - {image: \"*-crashy\", crashAfterSeconds: 20}\n")
 	if sc.slowNode != "" {
 		fmt.Fprintf(&b, "  - {node: %s, shutdownSeconds: 15}\n", sc.slowNode)
 	}

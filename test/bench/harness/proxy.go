@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,7 +26,12 @@ type CountingProxy struct {
 	srv        *http.Server
 	mu         sync.Mutex
 	counts     map[string]int
+	delay      atomic.Int64 // nanoseconds each request waits before it is passed on
 }
+
+// SetDelay makes every request wait d before it is passed on (0: none): an
+// API server that is slow rather than down, as the client sees it.
+func (p *CountingProxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Counts is a snapshot of the requests since the last Reset, by "VERB resource"
 // ("GET pods/proxy", "LIST statefulsets", "WATCH pods", "GET discovery").
@@ -76,6 +83,13 @@ func (s *Sandbox) StartCountingProxy() (*CountingProxy, error) {
 		p.mu.Lock()
 		p.counts[classify(r)]++
 		p.mu.Unlock()
+		if d := time.Duration(p.delay.Load()); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		rp.ServeHTTP(w, r)
 	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
