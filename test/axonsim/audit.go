@@ -10,21 +10,22 @@ import (
 
 // Audit event names.
 const (
-	EvNodeStarted      = "node-started"      // a node process started (consistency checks begin)
-	EvNodeReady        = "node-ready"        // the node serves HTTP (/actuator/info answers)
-	EvNodeInitialized  = "node-initialized"  // event stores initialised, Raft groups started (4.5.3+: after node-ready)
-	EvNodeStopped      = "node-stopped"      // clean stop finished
-	EvNodeKilled       = "node-killed"       // unclean stop (kill, crash, grace exceeded)
-	EvLeaderElected    = "leader-elected"    // group, node = new leader
-	EvLeaderLost       = "leader-lost"       // group, node = old leader
-	EvQuorumLost       = "quorum-lost"       // group: running caught-up voters fail the commit rule
-	EvQuorumRestored   = "quorum-restored"   // group: they satisfy it again
-	EvCaughtUp         = "caught-up"         // group, node: follower reached the leader's log
-	EvMemberAdded      = "member-added"      // group, node, role
-	EvMemberRemoved    = "member-removed"    // group, node
-	EvNodeJoined       = "node-joined"       // node registered with the cluster (autocluster or POST /v1/cluster)
-	EvNodeUnregistered = "node-unregistered" // node removed from the cluster (DELETE /v1/cluster/{name})
-	EvTaskFailed       = "task-failed"       // group, node: a scheduled task failed for good (reason: task and error)
+	EvNodeStarted        = "node-started"        // a node process started (consistency checks begin)
+	EvNodeReady          = "node-ready"          // the node serves HTTP (/actuator/info answers)
+	EvNodeInitialized    = "node-initialized"    // event stores initialised, Raft groups started (4.5.3+: after node-ready)
+	EvNodeStopped        = "node-stopped"        // clean stop finished
+	EvNodeKilled         = "node-killed"         // unclean stop (kill, crash, grace exceeded)
+	EvLeaderElected      = "leader-elected"      // group, node = new leader
+	EvLeaderLost         = "leader-lost"         // group, node = old leader
+	EvQuorumLost         = "quorum-lost"         // group: running caught-up voters fail the commit rule
+	EvQuorumRestored     = "quorum-restored"     // group: they satisfy it again
+	EvCaughtUp           = "caught-up"           // group, node: follower reached the leader's log
+	EvMemberAdded        = "member-added"        // group, node, role
+	EvMemberRemoved      = "member-removed"      // group, node
+	EvNodeJoined         = "node-joined"         // node registered with the cluster (autocluster or POST /v1/cluster)
+	EvNodeUnregistered   = "node-unregistered"   // node removed from the cluster (DELETE /v1/cluster/{name})
+	EvClusterInitialised = "cluster-initialised" // node initialised a cluster of its own (autocluster.first, empty control DB)
+	EvTaskFailed         = "task-failed"         // group, node: a scheduled task failed for good (reason: task and error)
 )
 
 // Event is one audit line.

@@ -100,8 +100,9 @@ type Node struct {
 	srv          *http.Server
 	fault        Fault
 	everStarted  bool
-	registered   bool // listed by the cluster (/v1/cluster)
-	knowsCluster bool // its own controldb knows the cluster (false on a lost volume until it joins)
+	registered   bool     // listed by the cluster (/v1/cluster)
+	knowsCluster bool     // its own controldb knows the cluster (false on a lost volume until it joins)
+	ownGroups    []*group // a cluster of its own: autocluster.first initialised it on an empty control DB
 	joinTarget   string
 	joinContext  *joinRequest
 	readyAt      time.Time

@@ -284,6 +284,9 @@ func (h *nodeHandler) info(w http.ResponseWriter, r *http.Request) {
 // memberGroups returns the groups node is a member of, in its own view. Caller holds c.mu.
 func (c *Cluster) memberGroups(n *Node) []*group {
 	var out []*group
+	if n.ownGroups != nil {
+		return n.ownGroups
+	}
 	if !n.knowsCluster {
 		return out
 	}
@@ -296,6 +299,9 @@ func (c *Cluster) memberGroups(n *Node) []*group {
 }
 
 func (c *Cluster) isAdminNode(n *Node) bool {
+	if n.ownGroups != nil {
+		return true
+	}
 	g := c.groups["_admin"]
 	return n.knowsCluster && g != nil && g.member(n.name) != nil
 }
@@ -369,7 +375,7 @@ func (h *nodeHandler) me(w http.ResponseWriter, r *http.Request) {
 		out.PluginsEnabled = &f
 	}
 	if versionAtLeast(n.version, 2023, 0) {
-		t := n.knowsCluster
+		t := n.knowsCluster || n.ownGroups != nil
 		out.Initialized = &t
 	}
 	c.mu.Unlock()
@@ -510,6 +516,9 @@ func contextJSON(g *group, ctx string) JSONContext {
 // adminGroups: on an admin node, every group (the admin tables); elsewhere none.
 func (c *Cluster) adminGroups(n *Node) []*group {
 	var out []*group
+	if n.ownGroups != nil {
+		return n.ownGroups
+	}
 	if !c.isAdminNode(n) {
 		return out
 	}
@@ -565,11 +574,17 @@ func (h *nodeHandler) addMember(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.mu.Lock()
 	err := c.adminLeader(h.n)
+	if h.n.ownGroups != nil { // its own cluster knows only itself
+		err = nil
+		if node := r.PathValue("node"); node != h.n.name {
+			err = perr(ErrNoSuchNode, "Node %s not found", node)
+		}
+	}
 	if err == nil && !c.roleAccepted(role, h.n.version) {
 		// Role.valueOf throws IllegalArgumentException: ErrorCode.OTHER.
 		err = &PlatformError{ErrOther, "No enum constant io.axoniq.axonserver.grpc.cluster.Role." + role}
 	}
-	if err == nil {
+	if err == nil && h.n.ownGroups == nil {
 		err = c.addMember(r.PathValue("group"), r.PathValue("node"), role, h.n.version)
 	}
 	c.mu.Unlock()
@@ -586,7 +601,12 @@ func (h *nodeHandler) removeMember(w http.ResponseWriter, r *http.Request) {
 	// not wait for it: 202 whatever becomes of the removal.
 	c := h.c
 	c.mu.Lock()
-	_ = c.removeMember(r.PathValue("group"), r.PathValue("node"))
+	if h.n.ownGroups != nil {
+		c.emit(Event{Event: EvTaskFailed, Group: r.PathValue("group"), Node: r.PathValue("node"),
+			Reason: taskDeleteNode + ": in the cluster of " + h.n.name + ", which knows no such member"})
+	} else {
+		_ = c.removeMember(r.PathValue("group"), r.PathValue("node"))
+	}
 	c.mu.Unlock()
 	writeJSON(w, http.StatusAccepted, JSONRestResponse{true, "Accepted delete request"})
 }
@@ -627,7 +647,7 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 			CommitIndex: commit, CommitTerm: g.term, LastAppliedIndex: commit, LastAppliedTerm: g.term,
 			LastLogIndex: last, LastLogTerm: g.term, FirstLogIndex: max(1, last-keep), FirstLogTerm: 1,
 			MinElectionTimeout: int(c.tm.minElection.Milliseconds()), MaxElectionTimeout: int(c.tm.maxElection.Milliseconds()),
-			HeartbeatTimeout: int(c.tm.heartbeat.Milliseconds()),
+			HeartbeatTimeout:   int(c.tm.heartbeat.Milliseconds()),
 			MaxEntriesPerBatch: 10, MaxReplicationRound: 10, FlowBuffer: 1000,
 			CurrentTerm: g.term, IsLeader: g.leader == n.name, Configuration: []JSONRaftNodeEntry{}}
 		if v := g.votedFor[n.name]; v != "" {
@@ -651,7 +671,11 @@ func (h *nodeHandler) tasks(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.mu.Lock()
 	out := []JSONTask{}
-	for _, t := range c.tasks {
+	tasks := c.tasks
+	if h.n.ownGroups != nil || !h.n.knowsCluster {
+		tasks = nil // another cluster's (or no cluster's) _admin
+	}
+	for _, t := range tasks {
 		out = append(out, JSONTask{TaskID: t.ID, TaskExecutor: taskPackage + t.Executor,
 			Payload:   JSONTaskPayload{Type: t.PayloadType, Data: base64.StdEncoding.EncodeToString(t.Payload)},
 			Timestamp: t.At.UnixMilli(), Status: t.Status, RetryInterval: t.Retry.Milliseconds(), Context: t.Context,

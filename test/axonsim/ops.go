@@ -336,15 +336,16 @@ type joinRequest struct {
 func (c *Cluster) processJoins(now time.Time) {
 	for _, name := range c.names {
 		n := c.nodes[name]
-		if n.state != Running || n.knowsCluster {
+		if n.state != Running || n.knowsCluster || n.ownGroups != nil {
 			continue
 		}
 		var req *joinRequest
-		target, auto := n.joinTarget, false
+		var auto *Autocluster
+		target := n.joinTarget
 		if target != "" {
 			req = n.joinContext
-		} else if a := c.topo.Autocluster; a != nil && a.First != name {
-			target, auto = a.First, true
+		} else if a := c.autoclusterOf(n); a != nil && a.First != name && a.First != n.host {
+			target, auto = c.nodeByHost(a.First), a
 			req = &joinRequest{}
 		}
 		if target == "" || !c.up(target) {
@@ -358,8 +359,8 @@ func (c *Cluster) processJoins(now time.Time) {
 		_ = c.writeNodeState(n)
 		var want []string // groups to join as PRIMARY
 		switch {
-		case auto:
-			for _, ctx := range c.topo.Autocluster.Contexts {
+		case auto != nil:
+			for _, ctx := range auto.Contexts {
 				want = append(want, c.ctxGroup[ctx])
 			}
 		case req.Context != "":
@@ -375,9 +376,20 @@ func (c *Cluster) processJoins(now time.Time) {
 	}
 }
 
+// nodeByHost finds the node a host name (or node name) stands for; "" if none.
+func (c *Cluster) nodeByHost(host string) string {
+	for _, name := range c.names {
+		o := c.nodes[name]
+		if o.host == host || o.name == host || strings.HasPrefix(host, o.name+".") {
+			return name
+		}
+	}
+	return ""
+}
+
 // Join handles POST /v1/cluster on node: register with the node at host.
 func (c *Cluster) join(n *Node, host string, req joinRequest) error {
-	if n.knowsCluster && c.clusterSize() > 1 {
+	if (n.knowsCluster && c.clusterSize() > 1) || n.ownGroups != nil {
 		return &PlatformError{ErrorCode{"", http.StatusConflict}, "Node already registered in a cluster"}
 	}
 	target := ""
@@ -419,9 +431,10 @@ const (
 )
 
 type nodeState struct {
-	Node     string           `json:"node"`
-	Cluster  string           `json:"cluster"`
-	LogIndex map[string]int64 `json:"logIndex"`
+	Node       string           `json:"node"`
+	Cluster    string           `json:"cluster"`
+	LogIndex   map[string]int64 `json:"logIndex"`
+	OwnCluster []string         `json:"ownCluster,omitempty"` // contexts of a cluster this node initialised
 }
 
 func (c *Cluster) readNodeState(n *Node) (*nodeState, error) {
@@ -451,7 +464,10 @@ func (c *Cluster) storedIndex(n *Node, group string) int64 {
 }
 
 func (c *Cluster) writeNodeState(n *Node) error {
-	s := nodeState{Node: n.name, Cluster: c.topo.Name, LogIndex: map[string]int64{}}
+	s := nodeState{Node: n.name, Cluster: c.ClusterOf(n.name), LogIndex: map[string]int64{}}
+	for _, g := range n.ownGroups {
+		s.OwnCluster = append(s.OwnCluster, g.contexts...)
+	}
 	for _, gname := range c.gnames {
 		g := c.groups[gname]
 		if m := g.member(n.name); m != nil {
@@ -465,7 +481,7 @@ func (c *Cluster) writeNodeState(n *Node) error {
 }
 
 func (c *Cluster) persistNodeData(n *Node) {
-	if n.knowsCluster {
+	if n.knowsCluster || n.ownGroups != nil {
 		if err := c.writeNodeState(n); err != nil {
 			c.logf("node %s: %v", n.name, err)
 		}
@@ -481,7 +497,7 @@ func (c *Cluster) loadNodeData(n *Node) error {
 	}
 	switch {
 	case s != nil:
-		n.knowsCluster = n.registered
+		n.knowsCluster = n.registered && len(s.OwnCluster) == 0
 		for _, gname := range c.gnames {
 			g := c.groups[gname]
 			if m := g.member(n.name); m != nil {
@@ -508,6 +524,15 @@ func (c *Cluster) loadNodeData(n *Node) error {
 				m.logIndex, m.caughtUp, m.catchingUp = 0, false, false
 			}
 		}
+		// AutoCluster: the node named by autocluster.first with no replication groups
+		// initialises a cluster (_admin and the autocluster contexts): a second cluster.
+		if a := c.autoclusterOf(n); a != nil && (a.First == n.name || a.First == n.host) {
+			c.initOwnCluster(n, a.Contexts)
+		}
+	}
+	if s != nil && len(s.OwnCluster) > 0 {
+		n.knowsCluster = false
+		c.setOwnGroups(n, s.OwnCluster)
 	}
 	if err := os.MkdirAll(filepath.Join(n.dataDir, "controldb"), 0o755); err != nil {
 		return err
@@ -523,7 +548,65 @@ func (c *Cluster) loadNodeData(n *Node) error {
 		}
 		return c.writeNodeState(n)
 	}
+	if n.ownGroups != nil {
+		return c.writeNodeState(n)
+	}
 	return nil
+}
+
+// initOwnCluster is InitClusterTask on node n: a new cluster with _admin and contexts, each
+// context in a replication group of its name, n its only (PRIMARY) member and leader.
+// Caller holds c.mu.
+func (c *Cluster) initOwnCluster(n *Node, contexts []string) {
+	all := []string{"_admin"}
+	for _, ctx := range contexts {
+		if ctx != "_admin" {
+			all = append(all, ctx)
+		}
+	}
+	c.setOwnGroups(n, all)
+	c.emit(Event{Event: EvClusterInitialised, Node: n.name,
+		Reason: "autocluster.first on an empty control DB: a new cluster with " + strings.Join(all, ",")})
+}
+
+func (c *Cluster) setOwnGroups(n *Node, contexts []string) {
+	n.ownGroups = nil
+	for _, ctx := range contexts {
+		g := &group{name: ctx, contexts: []string{ctx}, leader: n.name, term: 1, quorum: 1,
+			members: []*member{{node: n.name, role: RolePrimary, caughtUp: true}}}
+		n.ownGroups = append(n.ownGroups, g)
+		c.ensureGroupFiles(n, g)
+	}
+}
+
+// ClusterOf names the cluster node belongs to in its own view: the topology's name, the
+// topology's name + "@" + node for a cluster the node initialised on its own (a split), or ""
+// when it knows no cluster.
+func (c *Cluster) ClusterOf(node string) string {
+	n := c.nodes[node]
+	switch {
+	case n == nil:
+		return ""
+	case n.ownGroups != nil:
+		return c.topo.Name + "@" + node
+	case n.knowsCluster:
+		return c.topo.Name
+	}
+	return ""
+}
+
+// Clusters returns, for every running node, the cluster it belongs to in its own view (see
+// ClusterOf): more than one distinct non-empty value means the cluster has split.
+func (c *Cluster) Clusters() map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]string{}
+	for _, name := range c.names {
+		if c.nodes[name].state == Running {
+			out[name] = c.ClusterOf(name)
+		}
+	}
+	return out
 }
 
 // groupFiles lists the files a member of g keeps (what the backup endpoints list): the
