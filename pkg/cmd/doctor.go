@@ -16,7 +16,6 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/doctor"
-	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/transport"
 )
@@ -44,7 +43,7 @@ type DoctorOptions struct {
 
 // NewCmdDoctor returns `kubectl axon doctor`.
 func NewCmdDoctor(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &DoctorOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, MinActiveBackups: quorum.DefaultMinActiveBackups}
+	o := &DoctorOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, MinActiveBackups: 0}
 	c := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the cluster's Kubernetes objects and replication groups against the deployment advice",
@@ -66,7 +65,7 @@ name (never its data). See docs/doctor.md for every check.`,
 	}
 	o.Flags.AddFlags(c.Flags())
 	c.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: json or yaml")
-	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
+	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	return c
 }
 
@@ -232,6 +231,9 @@ func (o *DoctorOptions) axonFacts(snap *snapshot.Snapshot, in *doctor.Input) {
 			firstErr = n + ": " + firstLine(v.Err.Error())
 		}
 	}
+	if snap.Model != nil && len(snap.Model.MinActiveBackupsByNode) > 0 {
+		facts.MinActiveBackups = snap.Model.MinActiveBackupsByNode
+	}
 	if obs.From != "" && snap.Model != nil {
 		facts.Groups = snap.Model.Cluster.Groups
 	} else if in.AxonError == "" {
@@ -244,7 +246,7 @@ func (o *DoctorOptions) axonFacts(snap *snapshot.Snapshot, in *doctor.Input) {
 			in.AxonError = "no node answered"
 		}
 	}
-	if facts.Authentication == nil && facts.Groups == nil {
+	if facts.Authentication == nil && facts.Groups == nil && facts.MinActiveBackups == nil {
 		return
 	}
 	in.Axon = facts

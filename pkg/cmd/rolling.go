@@ -19,7 +19,6 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/lock"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
-	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
@@ -45,7 +44,7 @@ type RollingFlags struct {
 // DefaultRollingFlags are the defaults of RollingFlags.
 func DefaultRollingFlags() RollingFlags {
 	return RollingFlags{SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 250 * time.Millisecond,
-		MinActiveBackups: quorum.DefaultMinActiveBackups}
+		MinActiveBackups: 0}
 }
 
 // AddFlags registers the flags.
@@ -59,7 +58,7 @@ func (r *RollingFlags) AddFlags(f *pflag.FlagSet) {
 	f.DurationVar(&r.Timeout, "timeout", r.Timeout, "time limit of the whole run (0: none)")
 	f.DurationVar(&r.Pause, "pause", r.Pause, "pause between nodes")
 	f.DurationVar(&r.Poll, "poll-interval", r.Poll, "how often to ask Axon Server while waiting")
-	f.IntVar(&r.MinActiveBackups, "min-active-backups", r.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
+	f.IntVar(&r.MinActiveBackups, "min-active-backups", r.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	f.StringVar(&r.Progress, "progress", r.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
 	_ = f.MarkHidden("progress")
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
-	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/status"
 	"github.com/kubectl-axon/kubectl-axon/pkg/table"
@@ -57,7 +56,7 @@ type StatusOptions struct {
 
 // NewCmdStatus returns `kubectl axon status`.
 func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &StatusOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, Interval: 2 * time.Second, MinActiveBackups: quorum.DefaultMinActiveBackups}
+	o := &StatusOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, Interval: 2 * time.Second, MinActiveBackups: 0}
 	c := &cobra.Command{
 		Use:     "status",
 		Short:   "Show nodes, replication groups, and which nodes are safe to stop now",
@@ -73,7 +72,7 @@ func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobr
 	c.Flags().DurationVar(&o.Interval, "interval", o.Interval, "with --watch: how often to ask Axon Server again")
 	c.Flags().BoolVar(&o.ExitCode, "exit-code", o.ExitCode, "exit 3 when the cluster is not healthy")
 	c.Flags().BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "list the Axon Server clusters of every namespace")
-	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups")
+	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	return c
 }
 

@@ -133,6 +133,7 @@ func Build(in Input) *Report {
 	for _, g := range model.Cluster.Groups {
 		r.Groups = append(r.Groups, groupStatus(g, model, zoneOf))
 	}
+	r.Warnings = append(r.Warnings, model.Warnings...)
 	if in.Obs.ClusterErr != nil {
 		r.Warnings = append(r.Warnings, "cluster view unavailable: "+in.Obs.ClusterErr.Error())
 	}

@@ -47,6 +47,7 @@ type member struct {
 	snapshot     bool  // receiving an InstallSnapshot of the whole log
 	snapTarget   int64 // the index the snapshot brings it to
 	acc          float64
+	catchUpFrom  int64
 	catchUpStart time.Time
 	lastProgress time.Time
 }
@@ -294,7 +295,7 @@ func (c *Cluster) progress(g *group, m *member, now time.Time) {
 		if m.logIndex > g.lastIndex {
 			m.logIndex = g.lastIndex // a divergent tail is truncated
 		}
-		m.catchingUp, m.catchUpStart, m.acc = true, now, 0
+		m.catchingUp, m.catchUpStart, m.catchUpFrom, m.acc = true, now, m.logIndex, 0
 		m.snapshot = m.logIndex+1 < g.firstIndex || (m.logIndex == 0 && g.lastIndex > 0)
 		m.snapTarget = g.lastIndex
 		return
@@ -319,7 +320,17 @@ func (c *Cluster) progress(g *group, m *member, now time.Time) {
 			m.acc = 0
 		}
 	}
-	if m.logIndex >= g.lastIndex && now.Sub(m.catchUpStart) >= c.tm.catchUpFloor {
+	// catchUpSeconds is a floor: the log cannot reach the leader's sooner (it is visibly
+	// behind meanwhile, so raft status and the commit rule agree).
+	if floor := c.tm.catchUpFloor; floor > 0 && m.catchUpFrom < g.lastIndex {
+		if frac := float64(now.Sub(m.catchUpStart)) / float64(floor); frac < 1 {
+			m.logIndex = min(m.logIndex, m.catchUpFrom+int64(float64(g.lastIndex-m.catchUpFrom)*frac))
+			if m.logIndex >= g.lastIndex {
+				m.logIndex = g.lastIndex - 1
+			}
+		}
+	}
+	if m.logIndex >= g.lastIndex && (now.Sub(m.catchUpStart) >= c.tm.catchUpFloor || m.catchUpFrom >= g.lastIndex) {
 		m.logIndex, m.caughtUp, m.catchingUp = g.lastIndex, true, false
 		if g.member(m.node) == m { // learners report when they are added
 			c.emit(Event{Event: EvCaughtUp, Group: g.name, Node: m.node, Index: m.logIndex})

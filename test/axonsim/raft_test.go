@@ -265,6 +265,7 @@ func TestUnregisterNode(t *testing.T) {
 	tc := newTestCluster(t, threeNodes(""))
 	tc.startAll()
 	must(t, tc.StopNode("axonserver-3", time.Minute))
+	tc.waitFor("_admin leader", func([]Event) bool { return tc.leader("_admin") != "" })
 	code, _, body := tc.do(http.MethodDelete, "axonserver-1", "/v1/cluster/axonserver-3", nil, nil)
 	if code != http.StatusOK || len(body) != 0 {
 		t.Fatalf("delete: %d %q", code, body)
