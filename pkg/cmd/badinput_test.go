@@ -41,6 +41,15 @@ var badInputs = []badInput{
 	{args: []string{"status", "-n", "empty"}, code: cli.ExitError, says: "no Axon Server StatefulSets"},
 	{args: []string{"status", "--axon-cluster", "other"}, code: cli.ExitError, says: "no Axon Server StatefulSets"},
 	{args: []string{"status", "--axon-scheme", "https"}, code: cli.ExitError, says: "plain HTTP"},
+	// credentials: checked before any request to Axon Server
+	{args: []string{"status", "--token-file", "/dev/null"}, code: cli.ExitUsage, says: "--token-file /dev/null is empty"},
+	{args: []string{"status", "--token-file", "/nonexistent/token"}, code: cli.ExitUsage, says: "cannot read it"},
+	{args: []string{"status", "--token-secret", "missing/token"}, code: cli.ExitUsage, says: "Secret missing does not exist"},
+	{args: []string{"status", "--token-secret", "a/b", "--axon-url", "http://127.0.0.1:1"}, code: cli.ExitUsage, says: "--token-secret needs Kubernetes"},
+	{args: []string{"doctor", "--token-secret", "missing/token"}, code: cli.ExitUsage, says: "Secret missing does not exist"},
+	{args: []string{"upgrade", "--image", "axoniq/axonserver:2024.2.0-nonroot", "--token-file", "/dev/null"}, code: cli.ExitUsage, says: "is empty"},
+	{args: []string{"replace-node", "--all", "--token-secret", "missing/token"}, code: cli.ExitUsage, says: "Secret missing does not exist"},
+	{args: []string{"drain-node", "worker-a", "--token-file", "/dev/null"}, code: cli.ExitUsage, says: "is empty"},
 	// upgrade
 	{args: []string{"upgrade"}, code: cli.ExitUsage, says: "--image is required"},
 	{args: []string{"upgrade", "--image", "Bad Image!!"}, code: cli.ExitUsage, says: "not a valid image reference"},

@@ -2,9 +2,9 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 
@@ -95,6 +95,7 @@ func (o *DoctorOptions) Complete() error {
 		return err
 	}
 	o.session = s
+	s.Notices = o.ErrOut
 	return nil
 }
 
@@ -137,8 +138,9 @@ func (o *DoctorOptions) Run(ctx context.Context) error {
 // name. Forbidden kinds are skipped and reported.
 func (o *DoctorOptions) gather(ctx context.Context) (*doctor.Input, error) {
 	snap, err := snapshot.Take(ctx, o.session, snapshot.Options{Query: o.session.Query(false), Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups})
-	if snap == nil {
-		return nil, err
+	var denied *connect.AccessError
+	if snap == nil || errors.As(err, &denied) {
+		return nil, err // no token where one is needed, or a refused one: one line, as every command
 	}
 	in := &doctor.Input{Namespace: snap.Namespace, Cluster: snap.Cluster, Members: snap.Members, Unavailable: map[string]string{}}
 	if err != nil {
@@ -277,9 +279,12 @@ func (o *DoctorOptions) token(ctx context.Context, in *doctor.Input) error {
 	case f.TokenFile != "":
 		in.Token = doctor.Token{Source: doctor.TokenFile}
 	default:
-		if v, ok := os.LookupEnv(connect.TokenEnv); ok && strings.TrimSpace(v) != "" {
+		switch cred := o.session.CredentialsFor(ctx, in.Namespace, in.Cluster); {
+		case cred.Auto:
+			in.Token = doctor.Token{Source: doctor.TokenSecret, SecretName: cred.Secret, SecretKey: cred.Key, SecretFound: true, KeyFound: true}
+		case cred.Sent:
 			in.Token = doctor.Token{Source: doctor.TokenEnv}
-		} else {
+		default:
 			in.Token = doctor.Token{Source: doctor.TokenNone}
 		}
 	}

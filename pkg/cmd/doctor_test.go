@@ -156,10 +156,10 @@ func TestDoctorGeneratedCluster(t *testing.T) {
 	if strings.Contains(out, "s3cr3t") {
 		t.Errorf("the token's value is in the output")
 	}
-	// A token Secret that is not there is an error.
-	code, out, _ = w.run(t, "doctor", "-o", "json", "--token-secret", "other/token")
-	if code != cli.ExitRefused || !hasFinding(decodeDoctor(t, out), "access/token-secret", "secret/other", doctor.Error) {
-		t.Errorf("missing token secret: exit %d\n%s", code, out)
+	// A token Secret that is not there is a usage error, found before anything is asked.
+	code, out, errOut = w.run(t, "doctor", "-o", "json", "--token-secret", "other/token")
+	if code != cli.ExitUsage || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "Secret other does not exist") {
+		t.Errorf("missing token secret: exit %d, stderr %q\n%s", code, errOut, out)
 	}
 }
 

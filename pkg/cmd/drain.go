@@ -99,6 +99,7 @@ check refuses, 4 when a node does not come back.`,
 				return err
 			}
 			o.session = s
+			s.Notices = o.ErrOut
 			defer s.Close()
 			return o.Run(c.Context())
 		},

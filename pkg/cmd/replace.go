@@ -135,6 +135,7 @@ func (o *ReplaceOptions) Complete() error {
 		return err
 	}
 	o.session = s
+	s.Notices = o.ErrOut
 	return nil
 }
 

@@ -108,6 +108,7 @@ func (o *StatusOptions) Complete() error {
 		return err
 	}
 	o.session = s
+	s.Notices = o.ErrOut
 	return nil
 }
 

@@ -104,6 +104,7 @@ func (o *UpgradeOptions) Complete() error {
 		return err
 	}
 	o.session = s
+	s.Notices = o.ErrOut
 	return nil
 }
 

@@ -6,10 +6,9 @@ package connect
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -76,7 +75,7 @@ func (f *Flags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.Scheme, "axon-scheme", f.Scheme, "http or https: the scheme Axon Server's HTTP port speaks")
 	fs.StringVar(&f.CAFile, "axon-ca-file", f.CAFile, "CA bundle to verify Axon Server's HTTPS certificate (implies --axon-scheme=https); with --transport=direct or port-forward: the API server's pod proxy verifies no pod certificate")
 	fs.BoolVar(&f.Insecure, "insecure-skip-axon-tls-verify", f.Insecure, "do not verify Axon Server's HTTPS certificate (insecure)")
-	fs.StringVar(&f.TokenSecret, "token-secret", f.TokenSecret, "Kubernetes Secret holding the Axon Server access token, as NAME/KEY (in the cluster's namespace)")
+	fs.StringVar(&f.TokenSecret, "token-secret", f.TokenSecret, "Kubernetes Secret holding the Axon Server access token, as NAME/KEY (in the cluster's namespace); with no token given at all, the Secret CLUSTER-token (key token) labelled cluster=CLUSTER is used when it exists")
 	fs.StringVar(&f.TokenFile, "token-file", f.TokenFile, "file holding the Axon Server access token (e.g. a copy of security/.token); else $"+TokenEnv+" when set")
 	fs.IntVar(&f.Concurrency, "concurrency", f.Concurrency, "Axon Server requests in flight at once")
 	fs.DurationVar(&f.AxonTimeout, "axon-timeout", f.AxonTimeout, "time limit for each Axon Server request")
@@ -107,6 +106,9 @@ func (f *Flags) Validate() error {
 	if f.TokenSecret != "" {
 		if _, err := transport.ParseSecretRef(f.TokenSecret); err != nil {
 			return cli.Usagef("%v", err)
+		}
+		if f.AxonOnly() {
+			return cli.Usagef("--token-secret needs Kubernetes: with --axon-url give --token-file FILE or $%s", TokenEnv)
 		}
 	}
 	if f.Selector != "" {
@@ -148,9 +150,17 @@ type Session struct {
 	RESTConfig *rest.Config
 	Kube       kubernetes.Interface
 	Namespace  string
-	tokens     axonserver.TokenSource
-	transport  transport.Transport
-	tls        transport.TLSOptions
+	// Notices receives the one-line notes of the session (which token Secret it
+	// found); nil: none.
+	Notices io.Writer
+
+	// tokens is the token of the flags or the environment (explicit), else NoToken;
+	// without explicit, each cluster's own Secret is looked for (tokenFor).
+	tokens    axonserver.TokenSource
+	explicit  *Credentials
+	auto      autoTokens
+	transport transport.Transport
+	tls       transport.TLSOptions
 }
 
 // Opener opens a Session from flags; commands take one so tests can inject clients.
@@ -189,14 +199,9 @@ func OpenWith(f *Flags, kube kubernetes.Interface, restConfig *rest.Config, name
 	if restConfig == nil && !f.AxonOnly() && f.Transport != TransportDirect {
 		return nil, fmt.Errorf("the %s transport needs a Kubernetes REST config", f.Transport)
 	}
-	switch {
-	case f.TokenSecret != "":
-		ref, _ := transport.ParseSecretRef(f.TokenSecret)
-		s.tokens = transport.NewSecretToken(s.Kube, s.Namespace, ref)
-	case f.TokenFile != "":
-		s.tokens = &axonserver.FileToken{Path: f.TokenFile}
-	default:
-		s.tokens = optionalEnvToken(TokenEnv)
+	s.tokens = axonserver.NoToken
+	if err := s.resolveExplicit(f); err != nil {
+		return nil, err
 	}
 	s.transport = f.newTransport(s)
 	return s, nil
@@ -234,7 +239,8 @@ func (s *Session) Client(ctx context.Context, m discovery.Member) (*axonserver.C
 	if err != nil {
 		return nil, fmt.Errorf("%s: %v", m.NodeName, err)
 	}
-	return s.newClient(m.NodeName, base, hc)
+	tokens, _ := s.tokenFor(ctx, m.Namespace, m.Cluster)
+	return s.newClient(m.NodeName, base, hc, tokens)
 }
 
 // ClientURL returns an Axon Server client for an explicit URL (Axon-only mode).
@@ -244,11 +250,11 @@ func (s *Session) ClientURL(ctx context.Context, node, base string) (*axonserver
 	if err != nil {
 		return nil, err
 	}
-	return s.newClient(node, b, hc)
+	return s.newClient(node, b, hc, s.tokens)
 }
 
-func (s *Session) newClient(node, base string, hc *http.Client) (*axonserver.Client, error) {
-	return axonserver.New(base, hc, axonserver.WithNode(node), axonserver.WithToken(s.tokens),
+func (s *Session) newClient(node, base string, hc *http.Client, tokens axonserver.TokenSource) (*axonserver.Client, error) {
+	return axonserver.New(base, hc, axonserver.WithNode(node), axonserver.WithToken(tokens),
 		axonserver.WithUserAgent(version.UserAgent()))
 }
 
@@ -311,13 +317,4 @@ func podDNSName(m discovery.Member) string {
 		return ""
 	}
 	return transport.PodDNSName(m.Pod.Name, svc, m.Namespace)
-}
-
-// optionalEnvToken reads the token from the environment when the variable is set;
-// without it, no token is sent (access control disabled).
-func optionalEnvToken(name string) axonserver.TokenSource {
-	if v, ok := os.LookupEnv(name); ok && strings.TrimSpace(v) != "" {
-		return &axonserver.EnvToken{Var: name}
-	}
-	return axonserver.NoToken
 }

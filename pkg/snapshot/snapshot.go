@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
-	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
@@ -61,7 +59,7 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 		if err != nil {
 			return nil, err
 		}
-		return build(ctx, o, sess.AxonURL(), "", nil, nil, targets)
+		return build(ctx, sess, o, sess.AxonURL(), "", nil, nil, targets)
 	}
 	found, err := discovery.Discover(ctx, sess.Kube, o.Query)
 	if err != nil {
@@ -88,7 +86,7 @@ func TakeAll(ctx context.Context, sess *connect.Session, o Options) ([]*Snapshot
 	var out []*Snapshot
 	for _, c := range found.Clusters() {
 		members := found.Only(c[0], c[1])
-		s, _ := build(ctx, o, c[1], c[0], members, found.Warnings, sess.Targets(ctx, members))
+		s, _ := build(ctx, sess, o, c[1], c[0], members, found.Warnings, sess.Targets(ctx, members))
 		out = append(out, s)
 	}
 	return out, nil
@@ -96,56 +94,25 @@ func TakeAll(ctx context.Context, sess *connect.Session, o Options) ([]*Snapshot
 
 func takeOne(ctx context.Context, sess *connect.Session, o Options, found *discovery.Found, ns, cluster string) (*Snapshot, error) {
 	members := found.Only(ns, cluster)
-	return build(ctx, o, cluster, ns, members, found.Warnings, sess.Targets(ctx, members))
+	return build(ctx, sess, o, cluster, ns, members, found.Warnings, sess.Targets(ctx, members))
 }
 
 // build observes the targets and assembles the snapshot; it returns the snapshot even
 // with a fatal error, for callers that list many clusters.
-func build(ctx context.Context, o Options, cluster, ns string, members []discovery.Member, warnings []string, targets []inspect.Target) (*Snapshot, error) {
+func build(ctx context.Context, sess *connect.Session, o Options, cluster, ns string, members []discovery.Member, warnings []string, targets []inspect.Target) (*Snapshot, error) {
 	obs := inspect.Observe(ctx, targets, o.Inspect)
 	now := time.Now()
 	in := status.Input{Cluster: cluster, Namespace: ns, Members: members, Obs: obs,
 		Warnings: warnings, MinActiveBackups: o.MinActiveBackups, Now: now}
 	s := &Snapshot{Namespace: ns, Cluster: cluster, Members: members, Warnings: warnings, Obs: obs,
 		Model: status.Model(in), Report: status.Build(in), Taken: now}
-	return s, FatalAxonError(obs)
+	return s, connect.CheckAccess(obs, sess.CredentialsFor(ctx, ns, cluster), cluster)
 }
 
-// FatalAxonError: when no node gave the cluster-wide view because of how we talk to
-// Axon Server (a refused token, a TLS mismatch, answers that are not Axon Server's),
-// a report would only mislead, so it is an error with the way out. Nodes that are
-// merely down or unreachable are not: they are shown as such.
+// FatalAxonError is connect.CheckAccess for a session that sent a token: one line
+// when no node gave the cluster-wide view because of how we talk to Axon Server.
 func FatalAxonError(obs *inspect.Observation) error {
-	if obs.From != "" {
-		return nil
-	}
-	views := make([]*inspect.NodeView, 0, len(obs.Nodes))
-	for _, v := range obs.Nodes {
-		views = append(views, v)
-	}
-	sort.Slice(views, func(i, j int) bool { return views[i].Node < views[j].Node })
-	for _, v := range views {
-		err := v.Err
-		switch {
-		case err == nil:
-		case axonserver.IsForbidden(err) && kubernetesRefused(err):
-			return fmt.Errorf("%v: Kubernetes, not Axon Server, refused: kubectl axon reaches port 8024 through pods/proxy (get, create, delete; docs/rbac.yaml), or use --transport=port-forward", err)
-		case axonserver.IsInvalidToken(err):
-			return fmt.Errorf("%v: Axon Server refused the access token; give a valid one with --token-secret NAME/KEY, --token-file or $%s", err, connect.TokenEnv)
-		case axonserver.IsForbidden(err):
-			return fmt.Errorf("%v: the access token lacks rights (kubectl axon needs an ADMIN token)", err)
-		case errors.Is(err, axonserver.ErrTLS), errors.Is(err, axonserver.ErrMalformedResponse):
-			return err
-		}
-	}
-	return nil
-}
-
-// kubernetesRefused says whether a 403 came from the API server's authorization of the
-// pod proxy (a Kubernetes Status) rather than from Axon Server's access control.
-func kubernetesRefused(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "pods/proxy") || strings.Contains(msg, "is forbidden: User")
+	return connect.CheckAccess(obs, connect.Credentials{Sent: true, Origin: "the token source"}, "")
 }
 
 // ExplainKube turns an error from the Kubernetes API into one actionable line.

@@ -148,6 +148,9 @@ func NewPlan(in Input) Plan {
 // the node itself, which must neither lose its place in the order nor be redone.
 // The runner's preflight still waits for the whole cluster to be healthy.
 func selfHealthy(c quorum.Cluster, node string) bool {
+	if c.Sight.Blind != "" || c.Sight.Unseen[node] != "" {
+		return false // not seen is not healthy
+	}
 	known := false
 	for _, n := range c.Nodes {
 		if n.Name == node {

@@ -225,3 +225,41 @@ func TestPlanStepsCarryGroupsAndVerdicts(t *testing.T) {
 		t.Fatalf("verdict c: %+v", last.Verdict)
 	}
 }
+
+// TestPlanUnknownVerdicts: a plan made from an observation that could not see the
+// groups, or one node, says "unknown" for the steps that depend on it, never yes, and
+// never NEVER (blindness is not a structural problem).
+func TestPlanUnknownVerdicts(t *testing.T) {
+	blind := quorum.Cluster{Nodes: cl("g:a:a=P,b=P,c=P").Nodes,
+		Sight: quorum.Sight{Blind: "no Axon Server node answered"}}
+	unseen := cl("g:a:a=P,b=P,c=P,d=P,e=P")
+	unseen.Sight = quorum.Sight{From: "a", Unseen: map[string]string{"c": "connection refused"}}
+	for name, tc := range map[string]struct {
+		c       quorum.Cluster
+		unknown []string
+	}{
+		"blind":  {blind, []string{"a", "b", "c"}},
+		"unseen": {unseen, []string{"c"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := NewPlan(Input{Cluster: tc.c, Targets: []string{"a", "b", "c"}})
+			var unknown []string
+			for _, s := range p.Steps {
+				if s.Verdict.Answer == quorum.Unknown {
+					unknown = append(unknown, s.Node)
+					if s.Kind != KindUnhealthy || s.Verdict.Safe || s.Structural || !strings.HasPrefix(VerdictText(s), "unknown: ") {
+						t.Errorf("%s: kind %s safe %v structural %v text %q", s.Node, s.Kind, s.Verdict.Safe, s.Structural, VerdictText(s))
+					}
+				} else if s.Verdict.Answer == "" {
+					t.Errorf("%s: no answer", s.Node)
+				}
+			}
+			if !reflect.DeepEqual(unknown, tc.unknown) {
+				t.Errorf("unknown %v, want %v", unknown, tc.unknown)
+			}
+			if ok, why := SafeToStop(tc.c, tc.unknown[0]); ok || len(why) == 0 {
+				t.Errorf("SafeToStop(%s) = %v %v", tc.unknown[0], ok, why)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -11,6 +12,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+)
+
+// Errors of SecretToken beyond the Kubernetes API's own (test with errors.Is).
+var (
+	// ErrNoKey: the Secret has no such key.
+	ErrNoKey = errors.New("no key")
+	// ErrEmptyKey: the key holds nothing but white space.
+	ErrEmptyKey = errors.New("empty")
 )
 
 // SecretRef names a key of a Secret: the --token-secret name/key value.
@@ -62,11 +71,11 @@ func (s *SecretToken) Token(ctx context.Context) (axonserver.Token, error) {
 		}
 		v, ok := sec.Data[s.Ref.Key]
 		if !ok {
-			return axonserver.Token{}, fmt.Errorf("%s: no key %q (keys: %s)", where, s.Ref.Key, strings.Join(keys(sec.Data), ", "))
+			return axonserver.Token{}, fmt.Errorf("%s: %w %q (keys: %s)", where, ErrNoKey, s.Ref.Key, strings.Join(keys(sec.Data), ", "))
 		}
 		tok := axonserver.NewToken(string(v))
 		if tok.Empty() {
-			return axonserver.Token{}, fmt.Errorf("%s: key %q is empty", where, s.Ref.Key)
+			return axonserver.Token{}, fmt.Errorf("%s: key %q is %w", where, s.Ref.Key, ErrEmptyKey)
 		}
 		return tok, nil
 	})

@@ -262,7 +262,7 @@ func TestSecretRefAndToken(t *testing.T) {
 		t.Errorf("token leaked: %s", s)
 	}
 	_, err = NewSecretToken(cs, "axon", SecretRef{"axonserver-token", "nokey"}).Token(ctx)
-	if err == nil || !strings.Contains(err.Error(), `no key "nokey" (keys: other, token)`) || strings.Contains(err.Error(), secret) {
+	if !errors.Is(err, ErrNoKey) || !strings.Contains(err.Error(), `no key "nokey" (keys: other, token)`) || strings.Contains(err.Error(), secret) {
 		t.Errorf("missing key: %v", err)
 	}
 	_, err = NewSecretToken(cs, "axon", SecretRef{"missing", "token"}).Token(ctx)
