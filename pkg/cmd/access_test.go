@@ -190,3 +190,28 @@ func unsetEnv(t *testing.T, name string) {
 	t.Setenv(name, "") // registers the restore
 	os.Unsetenv(name)
 }
+
+// TestBlindStatusIsUnknown: when no node answers in time, every node is running and
+// none is seen: status shows each as unknown (exit 3 with --exit-code), and the
+// upgrade plan says unknown for every step.
+func TestBlindStatusIsUnknown(t *testing.T) {
+	w := newWorld(t, threeNodes)
+	blind := []string{"--axon-timeout", "1ns"}
+	code, out, errOut := w.run(t, "status", append([]string{"-o", "json", "--exit-code"}, blind...)...)
+	if code != cli.ExitRefused {
+		t.Errorf("status --exit-code: exit %d, stderr %q", code, errOut)
+	}
+	r := decodeReport(t, out)
+	if len(r.Nodes) != 3 {
+		t.Fatalf("%d nodes", len(r.Nodes))
+	}
+	for _, n := range r.Nodes {
+		if n.SafeToStop || n.SafeToStopVerdict != quorum.Unknown || n.Healthy {
+			t.Errorf("%s: safe %v verdict %q healthy %v", n.Name, n.SafeToStop, n.SafeToStopVerdict, n.Healthy)
+		}
+	}
+	code, out, errOut = w.run(t, "upgrade", append([]string{"--image", "axoniq/axonserver:2024.2.0-nonroot", "--dry-run"}, blind...)...)
+	if code != cli.ExitOK || strings.Count(out, "unknown: the replication groups could not be read") != 3 {
+		t.Errorf("upgrade --dry-run: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+}
