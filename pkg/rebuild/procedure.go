@@ -2,6 +2,7 @@ package rebuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -119,6 +120,13 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 			return false, err
 		}
 		return true, deletePod(ctx, e.Kube, pod)
+	}
+	if !st.Phase.AtLeast(Deleting) {
+		// Before anything else: a node that is its own autocluster.first must not
+		// found a second cluster on its empty volume.
+		if err := e.repointFirst(ctx, m, &st); err != nil {
+			return false, err
+		}
 	}
 	if !st.Phase.AtLeast(Unregistered) {
 		st.Phase = Unregistering
@@ -381,6 +389,9 @@ func (e *Env) AfterReady(ctx context.Context, m discovery.Member) error {
 	if err := e.restoreGroups(ctx, node, st.Groups); err != nil {
 		return err
 	}
+	if err := e.restoreFirst(ctx, node, &st); err != nil {
+		return err
+	}
 	st.Phase = Rejoined
 	return e.Save(ctx, sts.Name, st)
 }
@@ -405,6 +416,9 @@ func (e *Env) register(ctx context.Context, node string) error {
 			case axonserver.IsNotFound(err):
 				err = nil
 				msg = "waiting for " + node + " to register (autocluster)"
+				if why := e.splitOff(ctx, snap, node); why != "" {
+					return errors.New(why)
+				}
 				if time.Since(start) > e.JoinWait && time.Since(posted) > 30*time.Second {
 					if perr := e.join(ctx, c, snap, node); perr != nil {
 						msg += "; POST /v1/cluster: " + perr.Error()
@@ -422,6 +436,26 @@ func (e *Env) register(ctx context.Context, node string) error {
 			return fmt.Errorf("%s did not register: %s", node, msg)
 		}
 	}
+}
+
+// splitOff says why the new node runs a cluster of its own ("" when it does not, or
+// cannot be asked).
+func (e *Env) splitOff(ctx context.Context, snap *snapshot.Snapshot, node string) string {
+	m, ok := snap.Member(node)
+	if !ok || m.Pod == nil {
+		return ""
+	}
+	nc, err := e.Client(ctx, m)
+	if err != nil {
+		return ""
+	}
+	var others []string
+	for _, x := range snap.Members {
+		if x.NodeName != node {
+			others = append(others, x.NodeName)
+		}
+	}
+	return ownCluster(ctx, nc, node, others)
 }
 
 // join sends POST /v1/cluster to node, naming the peer's internal address.

@@ -86,6 +86,9 @@ type State struct {
 	OldPod string `json:"oldPod,omitempty"`
 	// Claims are the PVCs deleted in step 4.
 	Claims []Claim `json:"claims,omitempty"`
+	// Autocluster is the node's own autocluster.first, pointed at a healthy member
+	// for the rebuild and restored once the node is back in its groups.
+	Autocluster *AutoclusterChange `json:"autocluster,omitempty"`
 }
 
 // String is the annotation value.

@@ -1,0 +1,315 @@
+package rebuild
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+)
+
+// Axon Server's autocluster (EE init/AutoCluster): a node whose internal address is
+// axoniq.axonserver.autocluster.first and whose control DB is empty initialises a NEW
+// cluster (_admin and the autocluster contexts). Rebuilt on an empty volume with that
+// setting unchanged, the node would split the cluster in two. So a --fresh-volume
+// rebuild of that node first points its autocluster.first at a healthy member (it then
+// registers with the cluster like any other new node), and restores the setting once
+// the node is back in its groups. This works where the setting lives in a ConfigMap
+// (an env var taken from a ConfigMap key, or a properties file of a mounted
+// ConfigMap); anywhere else the rebuild is refused.
+
+// AutoclusterFirstProperty is the setting; AutoclusterFirstEnv its environment form.
+const (
+	AutoclusterFirstProperty = "axoniq.axonserver.autocluster.first"
+	AutoclusterFirstEnv      = "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST"
+)
+
+// FirstSetting is where a container takes autocluster.first from.
+type FirstSetting struct {
+	Value string `json:"value"`
+	// ConfigMap holds it: under Key (an env var's configMapKeyRef) or in the
+	// properties file File of a mounted ConfigMap.
+	ConfigMap string `json:"configMap,omitempty"`
+	Key       string `json:"key,omitempty"`
+	File      string `json:"file,omitempty"`
+	// Fixed says why it cannot be changed for a rebuild ("" when it can): a literal
+	// env value of the pod template, or a source kubectl axon cannot read.
+	Fixed string `json:"-"`
+}
+
+// Where names the source in a few words.
+func (f FirstSetting) Where() string {
+	switch {
+	case f.Key != "":
+		return fmt.Sprintf("ConfigMap %s, key %s (env %s)", f.ConfigMap, f.Key, AutoclusterFirstEnv)
+	case f.File != "":
+		return fmt.Sprintf("ConfigMap %s, file %s", f.ConfigMap, f.File)
+	}
+	return f.Fixed
+}
+
+// FindFirst reads the container's autocluster.first as the kubelet and Axon Server
+// would: the environment (a value, or a ConfigMap key) before the properties files
+// of the mounted ConfigMaps. ok is false when nothing sets it.
+func FindFirst(ct corev1.Container, vols []corev1.Volume, configMap func(name string) (*corev1.ConfigMap, error)) (FirstSetting, bool) {
+	for _, e := range ct.Env {
+		if e.Name != AutoclusterFirstEnv {
+			continue
+		}
+		switch ref := e.ValueFrom; {
+		case ref == nil:
+			return FirstSetting{Value: strings.TrimSpace(e.Value), Fixed: "a literal value of env " + e.Name + " in the pod template"}, true
+		case ref.ConfigMapKeyRef != nil:
+			cm, err := configMap(ref.ConfigMapKeyRef.Name)
+			if err != nil {
+				return FirstSetting{Fixed: fmt.Sprintf("env %s from ConfigMap %s, which cannot be read: %v", e.Name, ref.ConfigMapKeyRef.Name, err)}, true
+			}
+			v, ok := cm.Data[ref.ConfigMapKeyRef.Key]
+			if !ok {
+				break // an optional key that is absent sets nothing
+			}
+			return FirstSetting{Value: strings.TrimSpace(v), ConfigMap: cm.Name, Key: ref.ConfigMapKeyRef.Key}, true
+		default:
+			return FirstSetting{Fixed: "env " + e.Name + " from a source other than a ConfigMap"}, true
+		}
+	}
+	mounted := map[string]bool{}
+	for _, m := range ct.VolumeMounts {
+		mounted[m.Name] = true
+	}
+	for _, v := range vols {
+		if v.ConfigMap == nil || !mounted[v.Name] {
+			continue
+		}
+		cm, err := configMap(v.ConfigMap.Name)
+		if err != nil {
+			continue
+		}
+		for _, file := range sortedKeysOf(cm.Data) {
+			if !strings.HasSuffix(file, ".properties") {
+				continue
+			}
+			if val, ok := propertyValue(cm.Data[file], AutoclusterFirstProperty); ok {
+				return FirstSetting{Value: val, ConfigMap: cm.Name, File: file}, true
+			}
+		}
+	}
+	return FirstSetting{}, false
+}
+
+// NamesNode says whether an autocluster.first value (host[:port]) names node: its
+// host is the node's internal host name, or starts with the node's name as the first
+// DNS label (<node>.<domain>, as generate and AxonIQ's examples write it).
+func NamesNode(first, node, internalHost string) bool {
+	host := strings.TrimSpace(first)
+	if i := strings.LastIndex(host, ":"); i >= 0 {
+		host = host[:i]
+	}
+	if host == "" {
+		return false
+	}
+	label, _, _ := strings.Cut(host, ".")
+	return strings.EqualFold(host, internalHost) || strings.EqualFold(label, node)
+}
+
+// AutoclusterChange is a repointed autocluster.first, recorded in the State so that a
+// rerun restores it.
+type AutoclusterChange struct {
+	FirstSetting
+	// Original is the value before the rebuild; Temporary the healthy member's
+	// internal address the rebuild set.
+	Original  string `json:"original"`
+	Temporary string `json:"temporary"`
+}
+
+// setFirst writes value into the setting's ConfigMap (the key, or the property line
+// of the file), with the ConfigMap's resourceVersion as a precondition.
+func (e *Env) setFirst(ctx context.Context, s FirstSetting, from, value string) error {
+	cms := e.Kube.CoreV1().ConfigMaps(e.Namespace)
+	cm, err := cms.Get(ctx, s.ConfigMap, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading ConfigMap %s: %w", s.ConfigMap, err)
+	}
+	data := map[string]string{}
+	switch {
+	case s.Key != "":
+		if strings.TrimSpace(cm.Data[s.Key]) != from {
+			return nil // changed already (a rerun), or by someone else: leave it
+		}
+		data[s.Key] = value
+	default:
+		text, ok := replaceProperty(cm.Data[s.File], AutoclusterFirstProperty, from, value)
+		if !ok {
+			return nil
+		}
+		data[s.File] = text
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"resourceVersion": cm.ResourceVersion}, "data": data})
+	_, err = cms.Patch(ctx, s.ConfigMap, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsForbidden(err) {
+		return fmt.Errorf("patching ConfigMap %s: %w (kubectl axon needs patch on configmaps: docs/rbac.yaml)", s.ConfigMap, err)
+	}
+	return err
+}
+
+// repointFirst is the step before a --fresh-volume rebuild of node: when node is its
+// own autocluster.first, point the setting at a healthy member for the rebuild and
+// record it in st (the caller saves it). A setting that cannot be changed is a
+// refusal (exit 3), before anything changed.
+func (e *Env) repointFirst(ctx context.Context, m discovery.Member, st *State) error {
+	if st.Autocluster != nil {
+		return e.setFirst(ctx, st.Autocluster.FirstSetting, st.Autocluster.Original, st.Autocluster.Temporary)
+	}
+	ct := containerOf(m)
+	if ct == nil {
+		return nil
+	}
+	s, ok := FindFirst(*ct, m.StatefulSet.Spec.Template.Spec.Volumes, func(name string) (*corev1.ConfigMap, error) {
+		return e.Kube.CoreV1().ConfigMaps(e.Namespace).Get(ctx, name, metav1.GetOptions{})
+	})
+	if !ok {
+		return nil
+	}
+	peer, _, err := e.peer(ctx, m.NodeName)
+	if err != nil {
+		return err
+	}
+	self := ""
+	if cn, err := peer.ClusterNode(ctx, m.NodeName); err == nil {
+		self = cn.InternalHostName
+	}
+	if s.Fixed != "" && s.Value == "" {
+		return cli.Refusedf("cannot tell whether %s is its own autocluster.first (%s): rebuilt on an empty volume it could start a second cluster; make the setting readable (a ConfigMap) and rerun", m.NodeName, s.Fixed)
+	}
+	if !NamesNode(s.Value, m.NodeName, self) {
+		return nil
+	}
+	if s.Fixed != "" {
+		return cli.Refusedf("%s is its own autocluster.first (%s, %s): rebuilt on an empty volume it would start a second cluster, and kubectl axon changes that setting only in a ConfigMap; point it at another node (kubectl axon doctor shows how) and rerun", m.NodeName, s.Value, s.Fixed)
+	}
+	target, err := peer.ClusterNode(ctx, peer.Node())
+	if err != nil {
+		return fmt.Errorf("reading the internal address of %s: %w", peer.Node(), err)
+	}
+	temp := fmt.Sprintf("%s:%d", target.InternalHostName, target.InternalGrpcPort)
+	st.Autocluster = &AutoclusterChange{FirstSetting: s, Original: s.Value, Temporary: temp}
+	if err := e.Save(ctx, m.StatefulSet.Name, *st); err != nil {
+		return err
+	}
+	if err := e.setFirst(ctx, s, s.Value, temp); err != nil {
+		return err
+	}
+	e.emit(m.NodeName, "autocluster-repointed", fmt.Sprintf("%s is its own autocluster.first: %s now names %s (%s) for the rebuild, so the new node joins this cluster instead of starting one", m.NodeName, s.Where(), peer.Node(), temp), false, st.Autocluster)
+	return nil
+}
+
+// restoreFirst puts the recorded autocluster.first back once the node is back in its
+// groups (its control DB is no longer empty: the setting no longer matters to it).
+func (e *Env) restoreFirst(ctx context.Context, node string, st *State) error {
+	a := st.Autocluster
+	if a == nil {
+		return nil
+	}
+	if err := e.setFirst(ctx, a.FirstSetting, a.Temporary, a.Original); err != nil {
+		return err
+	}
+	e.emit(node, "autocluster-restored", fmt.Sprintf("%s: autocluster.first is %s again", a.Where(), a.Original), false, a)
+	return nil
+}
+
+// ownCluster says why the node at c runs a cluster of its own ("" when it does not):
+// it holds contexts (a node that has not joined yet holds none), yet its /v1/public
+// lists none of the other nodes.
+func ownCluster(ctx context.Context, c *axonserver.Client, node string, others []string) string {
+	if len(others) == 0 {
+		return ""
+	}
+	me, err := c.Me(ctx)
+	if err != nil || len(me.ContextNames) == 0 && !me.AdminNode {
+		return ""
+	}
+	pub, err := c.Public(ctx)
+	if err != nil {
+		return ""
+	}
+	for _, p := range pub {
+		for _, o := range others {
+			if p.Name == o {
+				return ""
+			}
+		}
+	}
+	return fmt.Sprintf("%s runs a cluster of its own: its /v1/public lists none of %s (autocluster.first on an empty volume initialised a new cluster). Stop it (kubectl scale statefulset %s --replicas=0), make autocluster.first name another node, delete its PVCs and rerun",
+		node, strings.Join(others, ", "), node)
+}
+
+func containerOf(m discovery.Member) *corev1.Container {
+	cs := m.StatefulSet.Spec.Template.Spec.Containers
+	for i := range cs {
+		if cs[i].Name == m.Container {
+			return &cs[i]
+		}
+	}
+	if len(cs) > 0 {
+		return &cs[0]
+	}
+	return nil
+}
+
+func sortedKeysOf(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// propertyValue is key's value in a Java properties text (key=value or key: value).
+func propertyValue(text, key string) (string, bool) {
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		if k, v, ok := propertyLine(sc.Text()); ok && k == key {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func propertyLine(l string) (key, value string, ok bool) {
+	l = strings.TrimSpace(l)
+	if l == "" || l[0] == '#' || l[0] == '!' {
+		return "", "", false
+	}
+	i := strings.IndexAny(l, "=:")
+	if i <= 0 {
+		return "", "", false
+	}
+	return strings.TrimSpace(l[:i]), strings.TrimSpace(l[i+1:]), true
+}
+
+// replaceProperty sets key to value in text where it is from; ok is false when the
+// text does not hold key=from.
+func replaceProperty(text, key, from, value string) (string, bool) {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if k, v, ok := propertyLine(l); ok && k == key {
+			if v != from {
+				return text, false
+			}
+			lines[i] = key + "=" + value
+			return strings.Join(lines, "\n"), true
+		}
+	}
+	return text, false
+}
