@@ -1,7 +1,8 @@
 // Package axonsim simulates a cluster of Axon Server Enterprise nodes over HTTP: the REST
-// and actuator endpoints kubectl axon uses, shaped after the EE 4.4.2 source, driven by a
-// simplified Raft model per replication group, with an audit log of every event that a
-// safety claim can be judged by. See README.md.
+// and actuator endpoints kubectl axon uses, shaped after the public Axon Server sources
+// (the EE 4.4.2 code and the 4.5-2023.2 code EE shares with SE), each node behaving as its
+// image's version (4.4 to 2025.x), driven by a Raft model per replication group, with an audit
+// log of every event that a safety claim can be judged by. See README.md and its fidelity table.
 package axonsim
 
 import (
