@@ -84,7 +84,7 @@ func TestAutoclusterFirstRebuiltSafely(t *testing.T) {
 	must(t, tc.StopNode("axonserver-1", time.Minute))
 	must(t, os.RemoveAll(dir))
 	_, err := tc.StartNode("axonserver-1", NodeConfig{Listen: "127.0.0.1:0", AdvertiseHost: "axonserver-1",
-		Autocluster: &Autocluster{First: "axonserver-2", Contexts: []string{"_admin", "default"}}})
+		Autocluster: &Autocluster{First: "axonserver-2.axonserver-2.axon.svc.cluster.local", Contexts: []string{"_admin", "default"}}})
 	must(t, err)
 	tc.waitFor("joined and caught up", func(ev []Event) bool {
 		return len(Filter(ev, EvNodeJoined, "", "axonserver-1")) == 1 && len(Filter(ev, EvCaughtUp, "default", "axonserver-1")) > 0

@@ -64,7 +64,7 @@ func (c *Cluster) env(n *Node) JSONEnv {
 		{"axoniq.axonserver.controldb-backup-location", n.dataDir},
 	}
 	if a := c.autoclusterOf(n); a != nil {
-		props = append(props, [2]string{"axoniq.axonserver.autocluster.first", c.hostOf(c.nodes[a.First])},
+		props = append(props, [2]string{"axoniq.axonserver.autocluster.first", a.First},
 			[2]string{"axoniq.axonserver.autocluster.contexts", strings.Join(a.Contexts, ",")})
 	}
 	if c.topo.AccessToken != "" {

@@ -344,7 +344,7 @@ func (c *Cluster) processJoins(now time.Time) {
 		target := n.joinTarget
 		if target != "" {
 			req = n.joinContext
-		} else if a := c.autoclusterOf(n); a != nil && a.First != name && a.First != n.host {
+		} else if a := c.autoclusterOf(n); a != nil && c.nodeByHost(a.First) != name {
 			target, auto = c.nodeByHost(a.First), a
 			req = &joinRequest{}
 		}
@@ -464,7 +464,7 @@ func (c *Cluster) storedIndex(n *Node, group string) int64 {
 }
 
 func (c *Cluster) writeNodeState(n *Node) error {
-	s := nodeState{Node: n.name, Cluster: c.ClusterOf(n.name), LogIndex: map[string]int64{}}
+	s := nodeState{Node: n.name, Cluster: c.clusterOf(n.name), LogIndex: map[string]int64{}}
 	for _, g := range n.ownGroups {
 		s.OwnCluster = append(s.OwnCluster, g.contexts...)
 	}
@@ -526,7 +526,7 @@ func (c *Cluster) loadNodeData(n *Node) error {
 		}
 		// AutoCluster: the node named by autocluster.first with no replication groups
 		// initialises a cluster (_admin and the autocluster contexts): a second cluster.
-		if a := c.autoclusterOf(n); a != nil && (a.First == n.name || a.First == n.host) {
+		if a := c.autoclusterOf(n); a != nil && c.nodeByHost(a.First) == n.name {
 			c.initOwnCluster(n, a.Contexts)
 		}
 	}
@@ -583,6 +583,12 @@ func (c *Cluster) setOwnGroups(n *Node, contexts []string) {
 // topology's name + "@" + node for a cluster the node initialised on its own (a split), or ""
 // when it knows no cluster.
 func (c *Cluster) ClusterOf(node string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clusterOf(node)
+}
+
+func (c *Cluster) clusterOf(node string) string {
 	n := c.nodes[node]
 	switch {
 	case n == nil:
@@ -603,7 +609,7 @@ func (c *Cluster) Clusters() map[string]string {
 	out := map[string]string{}
 	for _, name := range c.names {
 		if c.nodes[name].state == Running {
-			out[name] = c.ClusterOf(name)
+			out[name] = c.clusterOf(name)
 		}
 	}
 	return out
