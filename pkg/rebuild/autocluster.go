@@ -122,6 +122,25 @@ func NamesNode(first, node, internalHost string) bool {
 	return strings.EqualFold(host, internalHost) || strings.EqualFold(label, node)
 }
 
+// Repoint is the autocluster.first value naming peer instead of node, in the form
+// the original has: "<node>.<domain>[:port]" becomes "<peer>.<domain>[:port]" (the
+// per-node Service name, as generate and AxonIQ's examples write it); any other form
+// is replaced by the peer's internal address.
+func Repoint(original, node, peer, peerInternal string) string {
+	v := strings.TrimSpace(original)
+	label, rest, _ := strings.Cut(v, ".")
+	if host, port, found := strings.Cut(label, ":"); found && strings.EqualFold(host, node) {
+		return peer + ":" + port
+	}
+	if strings.EqualFold(label, node) {
+		if rest == "" {
+			return peer
+		}
+		return peer + "." + rest
+	}
+	return peerInternal
+}
+
 // AutoclusterChange is a repointed autocluster.first, recorded in the State so that a
 // rerun restores it.
 type AutoclusterChange struct {
@@ -201,7 +220,7 @@ func (e *Env) repointFirst(ctx context.Context, m discovery.Member, st *State) e
 	if err != nil {
 		return fmt.Errorf("reading the internal address of %s: %w", peer.Node(), err)
 	}
-	temp := fmt.Sprintf("%s:%d", target.InternalHostName, target.InternalGrpcPort)
+	temp := Repoint(s.Value, m.NodeName, peer.Node(), fmt.Sprintf("%s:%d", target.InternalHostName, target.InternalGrpcPort))
 	st.Autocluster = &AutoclusterChange{FirstSetting: s, Original: s.Value, Temporary: temp}
 	if err := e.Save(ctx, m.StatefulSet.Name, *st); err != nil {
 		return err

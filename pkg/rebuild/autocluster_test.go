@@ -87,3 +87,17 @@ func TestReplaceProperty(t *testing.T) {
 		t.Errorf("propertyValue = %q, %v", v, ok)
 	}
 }
+
+func TestRepoint(t *testing.T) {
+	for _, tc := range []struct{ original, want string }{
+		{"axonserver-1.axon.svc.cluster.local:8224", "axonserver-2.axon.svc.cluster.local:8224"},
+		{"axonserver-1.axon.svc.cluster.local", "axonserver-2.axon.svc.cluster.local"},
+		{"axonserver-1", "axonserver-2"},
+		{"axonserver-1:8224", "axonserver-2:8224"},
+		{"as1.example.com:8224", "axonserver-2-0.axonserver-2.axon.svc:8224"},
+	} {
+		if got := Repoint(tc.original, "axonserver-1", "axonserver-2", "axonserver-2-0.axonserver-2.axon.svc:8224"); got != tc.want {
+			t.Errorf("Repoint(%q) = %q; want %q", tc.original, got, tc.want)
+		}
+	}
+}
