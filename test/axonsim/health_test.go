@@ -108,7 +108,7 @@ replicationGroups:
   - name: default
     contexts: [default]
     roles: {n1: PRIMARY, n2: PRIMARY, n3: PRIMARY, n4: PRIMARY, n5: PRIMARY, n6: PRIMARY, n7: PRIMARY}
-timing: {startupSeconds: 0.05, shutdownSeconds: 0.05, catchUpEntriesPerSecond: 4300, minElectionTimeoutMillis: 500, maxElectionTimeoutMillis: 6000, heartbeatMillis: 2000}
+timing: {startupSeconds: 0.05, shutdownSeconds: 0.05, catchUpEntriesPerSecond: 4300, minElectionTimeoutMillis: 500, maxElectionTimeoutMillis: 8000, heartbeatMillis: 4000}
 `)
 	tc.startAll()
 	leader := tc.leader("default")
@@ -127,8 +127,10 @@ timing: {startupSeconds: 0.05, shutdownSeconds: 0.05, catchUpEntriesPerSecond: 4
 	tc.waitFor("BEHIND", func([]Event) bool { return tc.followerStatusOf(leader, "default", behind) == "BEHIND" })
 	// A quiet write load from here: with 4,000 entries/s a stopped follower is more than 100
 	// entries behind what the new leader sent within 25 ms (BEHIND, before NO_ACK_RECEIVED).
+	// And a slow copy, so that the follower far behind stays far behind.
 	tc.mu.Lock()
 	tc.topo.WritesPerSecond = 10
+	tc.tm.catchUpRate = 500
 	tc.mu.Unlock()
 	must(t, tc.StopNode(down, time.Minute))
 	mark := len(tc.Events())
