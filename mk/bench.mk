@@ -21,7 +21,7 @@ GO ?= go
 N ?= 3
 SEED ?= 1
 CHAOS_OPS ?= 3
-PARALLEL ?= 2
+PARALLEL ?= 3
 BENCH_FLAGS ?=
 BENCH_LIMIT ?= 45m
 
