@@ -63,7 +63,7 @@ func (tc *testCluster) makeLag(group, node string, entries int64) {
 func TestFollowerHealth(t *testing.T) {
 	tc := newTestCluster(t, lagTopology("minElectionTimeoutMillis: 1000, maxElectionTimeoutMillis: 2000"))
 	tc.startAll()
-	tc.makeLag("default", "n4", 5000)
+	tc.makeLag("default", "n4", 10000) // BEHIND for about 4.5 s: (10,000 - 1,100) entries at a net 2,000 a second
 	leader := tc.leader("default")
 	other := "n1"
 	if leader == "n1" {
