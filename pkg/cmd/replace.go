@@ -273,7 +273,7 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 		r.AfterReady = env.AfterReady
 		r.Check = func(c quorum.Cluster, node string) quorum.Verdict {
 			v, _ := rebuild.Removal(c, node, targets[node].groups)
-			return v
+			return removalAnswer(v)
 		}
 	}
 	sum, runErr := r.Run(ctx, plan)
@@ -336,6 +336,23 @@ func (o *ReplaceOptions) members(snap *snapshot.Snapshot) ([]discovery.Member, e
 	return out, nil
 }
 
+// removalAnswer names the answer of a removal verdict (rebuild.Removal judges the
+// groups the node leaves, on Axon Server's view of the others) and its evidence.
+func removalAnswer(v quorum.Verdict) quorum.Verdict {
+	if v.Answer != "" {
+		return v
+	}
+	v.Answer, v.Evidence = quorum.Yes, "every group it leaves keeps its commit quorum while it is rebuilt"
+	if !v.Safe {
+		why := make([]string, 0, len(v.Blocked))
+		for _, b := range v.Blocked {
+			why = append(why, b.String())
+		}
+		v.Answer, v.Evidence = quorum.No, "not safe: "+strings.Join(why, "; ")
+	}
+	return v
+}
+
 // freshPlan judges each step by Removal instead of CanStop and lists the PVCs.
 func (o *ReplaceOptions) freshPlan(snap *snapshot.Snapshot, plan *stepper.Plan, targets map[string]*replaceTarget, marks map[string]rebuild.State) error {
 	c := snap.Quorum()
@@ -344,7 +361,7 @@ func (o *ReplaceOptions) freshPlan(snap *snapshot.Snapshot, plan *stepper.Plan, 
 		t := targets[s.Node]
 		v, impacts := rebuild.Removal(c, s.Node, t.groups)
 		t.impacts = impacts
-		s.Verdict, s.Structural = v, false
+		s.Verdict, s.Structural = removalAnswer(v), false
 		for _, gi := range impacts {
 			s.Structural = s.Structural || gi.Structural
 		}

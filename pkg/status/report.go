@@ -161,7 +161,8 @@ func Model(in Input) *inspect.Model {
 // Sight is what the observation could not see. No cluster-wide view (no node gave
 // the groups): blind. Else every node that did not answer its identity (unreachable,
 // refused, no answer) is unseen, unless it is stopped on both sides: Kubernetes runs
-// no pod for it (none, or one not Running) and Axon Server reports it down.
+// no Axon Server for it (no pod, a pod not Running, or its container waiting or
+// terminated, as in CrashLoopBackOff) and Axon Server reports it down.
 // Without Kubernetes (--axon-url) there is no pod to tell, so such a node is unseen.
 func Sight(in Input, c quorum.Cluster) quorum.Sight {
 	s := quorum.Sight{From: in.Obs.From}
@@ -214,6 +215,18 @@ func notRunning(in Input, byNode map[string]discovery.Member, node string) strin
 		return "no pod"
 	case m.Pod.Status.Phase != corev1.PodRunning:
 		return "pod " + string(m.Pod.Status.Phase)
+	}
+	for _, cs := range m.Pod.Status.ContainerStatuses {
+		if cs.Name != m.Container && m.Container != "" {
+			continue
+		}
+		switch {
+		case cs.State.Waiting != nil:
+			return "container " + cs.Name + " waiting (" + cs.State.Waiting.Reason + ")"
+		case cs.State.Terminated != nil:
+			return "container " + cs.Name + " terminated (" + cs.State.Terminated.Reason + ")"
+		}
+		break
 	}
 	return ""
 }

@@ -90,6 +90,14 @@ func TestVerdictsRestOnEvidence(t *testing.T) {
 			want: map[string][2]string{"axonserver-3": {"yes", "Kubernetes: pod Pending"}},
 		},
 		{
+			name: "container in CrashLoopBackOff and Axon Server reports it down: already stopped",
+			in: newFx(3).group("default", 1, "1", "2", "3").stop(3).with(func(f *fx) {
+				f.members[2].Pod = f.members[1].Pod.DeepCopy()
+				f.members[2].Pod.Status.ContainerStatuses[0].State = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}}
+			}).input(),
+			want: map[string][2]string{"axonserver-3": {"yes", "Kubernetes: container axonserver waiting (CrashLoopBackOff)"}},
+		},
+		{
 			name: "no pod but Axon Server reports it connected: unknown",
 			in: newFx(3).group("default", 1, "1", "2", "3").stop(3).with(func(f *fx) {
 				f.obs.Public[2].Connected = true
