@@ -97,7 +97,7 @@ func TestDrain(t *testing.T) {
 		// A drain's step makes more API calls than an upgrade's (the eviction with its
 		// budget check, the check that the new pod runs elsewhere), under client-go's
 		// default rate limit (5/s, burst 10): 1s per node, not the upgrade's 0.5s.
-		logFigures(t, "drain of 2 pods", sum, 1)
+		logFigures(t, "drain of 2 pods", sum)
 		checkAudit(t, s, mark, plan)
 		for _, pod := range []string{"axonserver-1-0", "axonserver-2-0"} {
 			if w := workerOf(pod); w != "w-a2" {
