@@ -94,9 +94,6 @@ func TestDrain(t *testing.T) {
 		evs := decodeEvents(t, r.Stdout)
 		logTimeline(t, evs)
 		sum, plan := summaryOf(t, evs)
-		// A drain's step makes more API calls than an upgrade's (the eviction with its
-		// budget check, the check that the new pod runs elsewhere), under client-go's
-		// default rate limit (5/s, burst 10): 1s per node, not the upgrade's 0.5s.
 		logFigures(t, "drain of 2 pods", sum)
 		checkAudit(t, s, mark, plan)
 		for _, pod := range []string{"axonserver-1-0", "axonserver-2-0"} {
