@@ -12,15 +12,15 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 )
 
-// BehindThreshold is how many entries a follower may trail the leader's commit index
-// and still count as caught up: Axon Server's own raft health calls a follower BEHIND
-// past this many.
+// BehindThreshold is how far past what it sent Axon Server's own raft health lets a
+// follower trail before it calls it BEHIND. kubectl axon's own verdict (FollowerLag)
+// is stricter: caught up means at the leader's commit index.
 const BehindThreshold = 100
 
 // Lag is how far one member trails its group's leader, and whether it has caught up.
 type Lag struct {
 	// Status is kubectl axon's verdict, from the Raft indices: LEADER, UP (caught
-	// up), BEHIND (more than BehindThreshold entries behind), SETTLING (the group's
+	// up), BEHIND (its log short of the leader's commit index), SETTLING (the group's
 	// last election has not settled on this member: terms differ, or the leader has
 	// not yet committed an entry of its own term), DOWN, NO_LEADER (the group has
 	// none), or UNKNOWN (a Raft status could not be read).
@@ -55,9 +55,9 @@ type Lag struct {
 //     equals the leader's up to its lastLogIndex (a follower holding stale entries
 //     of an older term, or one that has heard nothing of the new leader yet, is
 //     SETTLING);
-//   - the follower's lastLogIndex is within BehindThreshold of the leader's
-//     commitIndex (the two answers are read at slightly different moments of a
-//     cluster that keeps writing).
+//   - the follower's lastLogIndex reaches the leader's commitIndex (a follower
+//     receives entries before the leader commits them, so a caught-up follower reads
+//     at or past it; a read that races a write only delays the verdict a poll).
 //
 // lr or fr nil means that status could not be read: UNKNOWN, not caught up. The
 // leader's follower health is never evidence (see Lag.Health).
@@ -71,7 +71,7 @@ func FollowerLag(lr, fr *axonserver.RaftStatus) Lag {
 	case !lr.IsLeader, lr.CommitTerm != lr.CurrentTerm,
 		fr.CurrentTerm != lr.CurrentTerm, fr.LastLogTerm != lr.CurrentTerm:
 		lag.Status = "SETTLING"
-	case lag.Behind > BehindThreshold:
+	case lag.Behind > 0:
 		lag.Status = "BEHIND"
 	default:
 		lag.Status, lag.CaughtUp = axonserver.StatusUp, true

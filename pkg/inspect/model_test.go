@@ -124,23 +124,23 @@ func TestBuildModelGroups(t *testing.T) {
 		{
 			name: "health BEHIND and NO_ACK_RECEIVED do not overrule caught-up indices",
 			obs: newObs().group("g", "n1", "n1", "n2", "n3").follower("n1", "g", "n2", "BEHIND").follower("n1", "g", "n3", "NO_ACK_RECEIVED").
-				raft("n1", "g", true, 1000, 1000).raft("n2", "g", false, 1000, 1000).raft("n3", "g", false, 990, 995),
+				raft("n1", "g", true, 1000, 1000).raft("n2", "g", false, 1000, 1000).raft("n3", "g", false, 990, 1003),
 			leader: "n1",
-			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 0}, "n3": {true, true, "UP", 5}},
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 0}, "n3": {true, true, "UP", 0}},
 		},
 		{
-			name: "50 behind is UP, 500 behind is BEHIND",
+			name: "50 behind is BEHIND, 500 behind is BEHIND",
 			obs: newObs().group("g", "n1", "n1", "n2", "n3").
 				raft("n1", "g", true, 1000, 1000).raft("n2", "g", false, 950, 950).raft("n3", "g", false, 500, 500),
 			leader: "n1",
-			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 50}, "n3": {true, false, "BEHIND", 500}},
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, false, "BEHIND", 50}, "n3": {true, false, "BEHIND", 500}},
 		},
 		{
-			name: "at the threshold: 100 is UP, 101 is BEHIND, ahead is 0",
+			name: "at the commit index is UP, one short is BEHIND, ahead is 0",
 			obs: newObs("n1", "n2", "n3", "n4").group("g", "n1", "n1", "n2", "n3", "n4").
-				raft("n1", "g", true, 1000, 1005).raft("n2", "g", false, 0, 900).raft("n3", "g", false, 0, 899).raft("n4", "g", false, 0, 1003),
+				raft("n1", "g", true, 1000, 1005).raft("n2", "g", false, 0, 1000).raft("n3", "g", false, 0, 999).raft("n4", "g", false, 0, 1003),
 			leader: "n1",
-			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 100}, "n3": {true, false, "BEHIND", 101}, "n4": {true, true, "UP", 0}},
+			want:   map[string]member{"n1": {true, true, "LEADER", 0}, "n2": {true, true, "UP", 0}, "n3": {true, false, "BEHIND", 1}, "n4": {true, true, "UP", 0}},
 		},
 		{
 			// Right after an election the new leader reports every follower UP.
