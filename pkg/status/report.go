@@ -161,8 +161,9 @@ func Model(in Input) *inspect.Model {
 // Sight is what the observation could not see. No cluster-wide view (no node gave
 // the groups): blind. Else every node that did not answer its identity (unreachable,
 // refused, no answer) is unseen, unless it is stopped on both sides: Kubernetes runs
-// no Axon Server for it (no pod, a pod not Running, or its container waiting or
-// terminated, as in CrashLoopBackOff) and Axon Server reports it down.
+// no serving Axon Server for it (no pod, a pod not Running, its container waiting or
+// terminated, as in CrashLoopBackOff, or a pod whose readiness probe fails) and Axon
+// Server reports it down. A Ready pod that does not answer stays unseen.
 // Without Kubernetes (--axon-url) there is no pod to tell, so such a node is unseen.
 func Sight(in Input, c quorum.Cluster) quorum.Sight {
 	s := quorum.Sight{From: in.Obs.From}
@@ -227,6 +228,11 @@ func notRunning(in Input, byNode map[string]discovery.Member, node string) strin
 			return "container " + cs.Name + " terminated (" + cs.State.Terminated.Reason + ")"
 		}
 		break
+	}
+	if !discovery.PodReady(m.Pod) {
+		// The kubelet's own probe of the process fails too: with Axon Server
+		// reporting it down (the caller's condition), it serves nobody.
+		return "pod Running but not Ready"
 	}
 	return ""
 }

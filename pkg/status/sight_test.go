@@ -98,6 +98,21 @@ func TestVerdictsRestOnEvidence(t *testing.T) {
 			want: map[string][2]string{"axonserver-3": {"yes", "Kubernetes: container axonserver waiting (CrashLoopBackOff)"}},
 		},
 		{
+			name: "pod Running but not Ready and Axon Server reports it down: already out of service",
+			in: newFx(3).group("default", 1, "1", "2", "3").stop(3).with(func(f *fx) {
+				f.members[2].Pod = f.members[1].Pod.DeepCopy()
+				f.members[2].Pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse}}
+			}).input(),
+			want: map[string][2]string{"axonserver-3": {"yes", "Kubernetes: pod Running but not Ready"}},
+		},
+		{
+			name: "pod Ready that does not answer, Axon Server reports it down: unknown",
+			in: newFx(3).group("default", 1, "1", "2", "3").stop(3).with(func(f *fx) {
+				f.members[2].Pod = f.members[1].Pod.DeepCopy()
+			}).input(),
+			want: map[string][2]string{"axonserver-3": {"unknown", "did not answer"}},
+		},
+		{
 			name: "no pod but Axon Server reports it connected: unknown",
 			in: newFx(3).group("default", 1, "1", "2", "3").stop(3).with(func(f *fx) {
 				f.obs.Public[2].Connected = true
