@@ -168,9 +168,66 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 		})
 	}
 	wg.Wait()
+	rereadBehind(ctx, obs, targets, call, &mu)
+	wg.Wait()
 	observeCluster(ctx, obs, targets, o.Timeout)
 	obs.Took = time.Since(start)
 	return obs
+}
+
+// rereadBehind asks again, once, for the Raft status of every node that looked behind
+// a leader in some group. The first round reads all nodes at once, so a follower may
+// have been read a moment before its leader and miss the entries committed in between.
+// Read again now, after every leader's answer, a follower whose log reaches the
+// commit index its leader reported has everything that was committed then: the
+// ordering "leader first, then follower" that "caught up" needs. Only the groups the
+// node follows take the new answer; where it leads, the first answer stays the one
+// its followers were judged against.
+func rereadBehind(ctx context.Context, obs *Observation, targets []Target, call func(*NodeView, func(context.Context) error), mu *sync.Mutex) {
+	commit := map[string]int64{} // group -> its leader's commit index
+	for _, v := range obs.Nodes {
+		for _, r := range v.Raft {
+			if r.IsLeader {
+				commit[r.ReplicationGroup] = r.CommitIndex
+			}
+		}
+	}
+	for _, t := range targets {
+		v := obs.Nodes[t.Node]
+		if t.API == nil || !behindSomewhere(v.Raft, commit) {
+			continue
+		}
+		api := t.API
+		call(v, func(ctx context.Context) error {
+			rs, err := api.RaftStatus(ctx)
+			if err != nil {
+				return nil // the first answer stands
+			}
+			fresh := map[string]axonserver.RaftStatus{}
+			for _, r := range rs {
+				fresh[r.ReplicationGroup] = r
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, r := range v.Raft {
+				if n, ok := fresh[r.ReplicationGroup]; ok && !r.IsLeader && !n.IsLeader {
+					v.Raft[i] = n
+				}
+			}
+			return nil
+		})
+	}
+}
+
+// behindSomewhere reports whether a node's log, in a group it follows, is short of
+// its leader's commit index.
+func behindSomewhere(rs []axonserver.RaftStatus, commit map[string]int64) bool {
+	for _, r := range rs {
+		if c, ok := commit[r.ReplicationGroup]; ok && !r.IsLeader && r.LastLogIndex < c {
+			return true
+		}
+	}
+	return false
 }
 
 // observeCluster reads /v1/public and the replication groups from one node that

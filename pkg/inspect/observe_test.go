@@ -50,18 +50,20 @@ func (f *inflight) leave() { f.now.Add(-1) }
 
 // fakeAPI answers each method with a canned value or error and counts the calls.
 type fakeAPI struct {
-	info    *axonserver.Info
-	me      *axonserver.NodeInfo
-	public  []axonserver.Node
-	groups  []axonserver.ReplicationGroup
-	ctxs    []axonserver.Context
-	raft    []axonserver.RaftStatus
-	health  *axonserver.Health
-	env     *axonserver.Env
-	errs    map[string]error // by method name; "*" for every method
-	delay   time.Duration    // each call takes this long
-	block   bool             // each call waits for its context to end
-	tracker *inflight
+	info   *axonserver.Info
+	me     *axonserver.NodeInfo
+	public []axonserver.Node
+	groups []axonserver.ReplicationGroup
+	ctxs   []axonserver.Context
+	raft   []axonserver.RaftStatus
+	health *axonserver.Health
+	env    *axonserver.Env
+	// raftLater, when set, is the Raft status of the second and later calls.
+	raftLater []axonserver.RaftStatus
+	errs      map[string]error // by method name; "*" for every method
+	delay     time.Duration    // each call takes this long
+	block     bool             // each call waits for its context to end
+	tracker   *inflight
 
 	mu    sync.Mutex
 	calls map[string]int
@@ -126,6 +128,9 @@ func (f *fakeAPI) Contexts(ctx context.Context) ([]axonserver.Context, error) {
 	return answer(ctx, f, "Contexts", f.ctxs)
 }
 func (f *fakeAPI) RaftStatus(ctx context.Context) ([]axonserver.RaftStatus, error) {
+	if f.raftLater != nil && f.count("RaftStatus") > 0 {
+		return answer(ctx, f, "RaftStatus", f.raftLater)
+	}
 	return answer(ctx, f, "RaftStatus", f.raft)
 }
 func (f *fakeAPI) Health(ctx context.Context) (*axonserver.Health, error) {
@@ -445,5 +450,43 @@ func TestGroupsFromContexts(t *testing.T) {
 	}
 	if shop := got[1]; shop.Leader != "n2" || len(shop.Contexts) != 2 || len(shop.Roles) != 1 {
 		t.Errorf("shop %+v", shop)
+	}
+}
+
+// TestObserveRereadsFollowersBehind: the first round reads every node at once, so a
+// follower read a moment before its leader may look behind. It is read once more,
+// after the leaders; in the groups it follows the new answer counts, in a group it
+// leads the first answer stays (its followers were judged against that one).
+func TestObserveRereadsFollowersBehind(t *testing.T) {
+	rs := func(group string, leader bool, term, commit, last int64) axonserver.RaftStatus {
+		return axonserver.RaftStatus{ReplicationGroup: group, IsLeader: leader, CurrentTerm: term,
+			CommitTerm: term, CommitIndex: commit, LastLogTerm: term, LastLogIndex: last}
+	}
+	a := eeNode(t, "a", true)
+	a.raft = []axonserver.RaftStatus{rs("g", true, 3, 100, 100), rs("h", false, 5, 40, 40)}
+	b := eeNode(t, "b", false)
+	b.raft = []axonserver.RaftStatus{rs("g", false, 3, 97, 98), rs("h", true, 5, 50, 50)}
+	b.raftLater = []axonserver.RaftStatus{rs("g", false, 3, 100, 101), rs("h", true, 5, 900, 900)}
+	c := eeNode(t, "c", false)
+	c.raft = []axonserver.RaftStatus{rs("g", false, 3, 100, 100)}
+	c.raftLater = []axonserver.RaftStatus{rs("g", false, 3, 0, 0)} // never read again: not behind
+	a.raftLater = []axonserver.RaftStatus{rs("g", true, 3, 100, 100), rs("h", false, 5, 50, 50)}
+	targets := []Target{{Node: "a", API: a}, {Node: "b", API: b}, {Node: "c", API: c}}
+	obs := Observe(context.Background(), targets, Options{})
+
+	if n := c.count("RaftStatus"); n != 1 {
+		t.Errorf("c (caught up) read %d times, want 1", n)
+	}
+	if n := b.count("RaftStatus"); n != 2 {
+		t.Errorf("b (behind in g) read %d times, want 2", n)
+	}
+	if lag := FollowerLag(raftOf(obs.Nodes["a"], "g"), raftOf(obs.Nodes["b"], "g")); !lag.CaughtUp {
+		t.Errorf("b in g after the second read: %+v, want caught up", lag)
+	}
+	if r := raftOf(obs.Nodes["b"], "h"); r.CommitIndex != 50 {
+		t.Errorf("b leads h: commit index %d, want the first answer's 50", r.CommitIndex)
+	}
+	if lag := FollowerLag(raftOf(obs.Nodes["b"], "h"), raftOf(obs.Nodes["a"], "h")); !lag.CaughtUp {
+		t.Errorf("a in h, judged against the first answer of its leader: %+v", lag)
 	}
 }
