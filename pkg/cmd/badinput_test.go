@@ -96,6 +96,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		t.Fatalf("the table must hold at least 30 bad inputs, has %d", len(badInputs))
 	}
 	w := newWorld(t, threeNodes)
+	w.waitStatusHealthy(t) // formation over: every later Axon event would be the input's doing
 	for _, tc := range badInputs {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			actions, events := len(w.kube.Actions()), len(w.sim.Events())

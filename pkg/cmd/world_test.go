@@ -101,9 +101,17 @@ func newWorldOf(t testing.TB, topo *axonsim.Topology) *world {
 func (w *world) waitHealthy(t testing.TB) {
 	t.Helper()
 	names := w.sim.NodeNames()
+	// Every node serves, and every group has elected its first leader: elections
+	// are randomised (1.0 to 2.5 s by default), so formation ends after the nodes
+	// are ready, and a test that starts earlier would see it happen.
 	err := w.sim.WaitFor(settle, func(ev []axonsim.Event) bool {
 		for _, n := range names {
 			if axonsim.CountNode(ev, "node-ready", n) == 0 {
+				return false
+			}
+		}
+		for _, g := range w.sim.Topology().ReplicationGroups {
+			if len(axonsim.Filter(ev, "leader-elected", g.Name, "")) == 0 {
 				return false
 			}
 		}
