@@ -154,6 +154,9 @@ func TestChange(t *testing.T) {
 		calls string
 		roles string // the group's members afterwards
 		err   string
+		// short: the case ends on a timeout (50 ms for a change, 300 ms in all);
+		// every other case has a minute, so a slow machine never fails it.
+		short bool
 	}{
 		{name: "role change: remove, then add with the role, each read back",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-2:PRIMARY", "axonserver-3:PRIMARY"), lag: 3},
@@ -176,22 +179,26 @@ func TestChange(t *testing.T) {
 			want: "", calls: "DELETE axonserver-3", err: "removing axonserver-3 from orders failed: task PrepareDeleteNodeFromContextTask 1: Cannot remove last node"},
 		{name: "a removal still scheduled past the timeout is waited for (ctx ends it)",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), deleteNever: true},
-			want: "", calls: "DELETE axonserver-3", err: "waiting for axonserver-3 to leave (PrepareDeleteNodeFromContextTask scheduled)"},
+			want: "", calls: "DELETE axonserver-3", err: "waiting for axonserver-3 to leave (PrepareDeleteNodeFromContextTask scheduled)", short: true},
 		{name: "a 202 that never shows",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY"), ignoreAdd: true},
-			want: quorum.Primary, calls: "POST axonserver-3 PRIMARY", err: "was accepted, but orders does not list axonserver-3"},
+			want: quorum.Primary, calls: "POST axonserver-3 PRIMARY", err: "was accepted, but orders does not list axonserver-3", short: true},
 		{name: "the wrong role every time",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY"), addAs: "PRIMARY"},
 			want: quorum.ActiveBackup, err: "asked to add axonserver-3 as ACTIVE_BACKUP 3 times, Axon Server made it PRIMARY each time"},
 		{name: "not removed while the group cannot lose it",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY")},
-			want: quorum.ActiveBackup, safe: "without it the group cannot commit now", err: "not removing axonserver-3 yet: without it the group cannot commit now"},
+			want: quorum.ActiveBackup, safe: "without it the group cannot commit now", err: "not removing axonserver-3 yet: without it the group cannot commit now", short: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &Env{Poll: time.Millisecond, ChangeTimeout: 50 * time.Millisecond}
+			change, all := time.Minute, time.Minute
+			if tc.short {
+				change, all = 50*time.Millisecond, 300*time.Millisecond
+			}
+			e := &Env{Poll: time.Millisecond, ChangeTimeout: change}
 			e.defaults()
-			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			ctx, cancel := context.WithTimeout(context.Background(), all)
 			defer cancel()
 			api := func(context.Context) (groupsAPI, error) { return tc.f, nil }
 			safe := func(axonserver.ReplicationGroup) string { return tc.safe }

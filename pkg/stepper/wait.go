@@ -143,7 +143,8 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 				return false, nil
 			}
 		}
-		if p == nil || deleted || p.DeletionTimestamp != nil {
+		// A late event of the old pod (queued before it went) is never its successor.
+		if p == nil || deleted || p.DeletionTimestamp != nil || (pw.uid != "" && p.UID == pw.uid) {
 			transient("waiting for the new pod")
 			return false, nil
 		}
