@@ -128,12 +128,10 @@ func TestReplace(t *testing.T) {
 		sum, plan := summaryOf(t, decodeEvents(t, r.Stdout))
 		t.Logf("--all on 5 nodes in %s", time.Since(start).Round(100*time.Millisecond))
 		logSummary(t, "replace --all", sum)
-		elections := checkAudit(t, s, mark, plan)
-		for g, n := range elections {
-			if n > 1 {
-				t.Errorf("group %s: %d elections, want at most 1", g, n)
-			}
-		}
+		// checkAudit holds every group to the plan's worst case: with randomised
+		// elections the leaders, and so whether two of them lead groups the other is
+		// in (a second election no order avoids), differ from run to run.
+		checkAudit(t, s, mark, plan)
 		for _, n := range s.Topology.Nodes {
 			if c := len(FindEvents(s.AuditSince(mark), "node-started", "", n.Name)); c != 1 {
 				t.Errorf("%s started %d times", n.Name, c)
