@@ -144,7 +144,7 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 			}
 		}
 		// A late event of the old pod (queued before it went) is never its successor.
-		if p == nil || deleted || p.DeletionTimestamp != nil || (pw.uid != "" && p.UID == pw.uid) {
+		if p == nil || deleted || p.DeletionTimestamp != nil || (expectNew && p.UID == pw.uid) {
 			transient("waiting for the new pod")
 			return false, nil
 		}
