@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 )
 
@@ -69,6 +70,16 @@ type groupsAPI interface {
 // for before the change is given up.
 const maxWrongRole = 3
 
+// Resend is how long an accepted change may show no trace (the group lists no
+// change pending and, for a removal, /v1/tasks lists no removal task) before the
+// request is sent again. Axon Server answers 202 before it publishes the work: a
+// DELETE while _admin has no leader is accepted and its task never published, and a
+// POST to a node that restarts before it forwards the change is lost the same way.
+// Both requests are idempotent (a POST for a member changes nothing; a DELETE for a
+// non-member fails only in its own task, which is not waited for once the group no
+// longer lists the node).
+const Resend = 10 * time.Second
+
 // change brings node's membership of group to want ("" = no membership), one
 // request at a time, each judged by reading the group afterwards (and /v1/tasks while
 // a removal is in flight). A request whose effect does not show within
@@ -77,6 +88,7 @@ const maxWrongRole = 3
 // "" when the group may lose it now, else why not (the change then waits).
 func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, error), group, node string, want quorum.Role, safe func(axonserver.ReplicationGroup) string) error {
 	var (
+		first     time.Time // the first request of the change accepted
 		sent      time.Time // the last request accepted
 		sentStep  Step
 		wrongRole int
@@ -124,20 +136,26 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 				msg = fmt.Sprintf("%s: a change is pending (one change at a time)", group)
 			}
 		case StepAdd:
-			if sentStep == StepAdd && time.Since(sent) < e.ChangeTimeout {
+			if sentStep == StepAdd && time.Since(first) >= e.ChangeTimeout {
+				return cli.Timeoutf("%s: POST /v1/replicationgroups/%s/%s?role=%s was accepted, but %s does not list %s after %s and has no change pending",
+					group, group, node, want, group, node, e.ChangeTimeout)
+			}
+			if sentStep == StepAdd && time.Since(sent) < e.ResendAfter {
 				msg = fmt.Sprintf("%s: waiting for %s to be listed as %s", group, node, want)
 				break
-			}
-			if sentStep == StepAdd {
-				return fmt.Errorf("%s: POST /v1/replicationgroups/%s/%s?role=%s was accepted, but %s does not list %s after %s and has no change pending",
-					group, group, node, want, group, node, e.ChangeTimeout)
 			}
 			_, err := c.AddNodeToReplicationGroup(ctx, group, node, string(want))
 			switch {
 			case err == nil:
+				again := ""
+				if sentStep == StepAdd {
+					again = fmt.Sprintf(" again (the last one left no trace for %s)", e.ResendAfter)
+				} else {
+					first = time.Now()
+				}
 				sent, sentStep = time.Now(), StepAdd
 				msg = fmt.Sprintf("%s: adding %s as %s", group, node, want)
-				e.emit(node, "member-adding", fmt.Sprintf("%s: POST %s as %s sent to %s; judging it by reading the group", group, node, want, c.Node()), false, Membership{Group: group, Role: want})
+				e.emit(node, "member-adding", fmt.Sprintf("%s: POST %s as %s sent%s to %s; judging it by reading the group", group, node, want, again, c.Node()), false, Membership{Group: group, Role: want})
 			case axonserver.IsUpdateInProgress(err):
 				msg = fmt.Sprintf("%s: %v (%s)", group, err, axonserver.Explain(err))
 			default:
@@ -156,14 +174,19 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 				e.emit(node, "role-change", fmt.Sprintf("%s: %s is %s, wanted %s: removing it and adding it back with that role (a POST to a member changes nothing)", group, node, role, want), false, Membership{Group: group, Role: want})
 			}
 			if sentStep == StepRemove {
-				if m, pending, ferr := e.removalTask(ctx, c, group, node); ferr != nil {
+				m, pending, ferr := e.removalTask(ctx, c, group, node)
+				if ferr != nil {
 					return ferr
-				} else if pending || time.Since(sent) < e.ChangeTimeout {
+				}
+				if !pending && time.Since(first) >= e.ChangeTimeout {
+					return cli.Timeoutf("%s: DELETE /v1/replicationgroups/%s/%s was accepted, but %s still lists %s after %s, with no change pending and no removal task scheduled",
+						group, group, node, group, node, e.ChangeTimeout)
+				}
+				if pending || time.Since(sent) < e.ResendAfter {
 					msg = fmt.Sprintf("%s: waiting for %s to leave (%s)", group, node, m)
 					break
 				}
-				return fmt.Errorf("%s: DELETE /v1/replicationgroups/%s/%s was accepted, but %s still lists %s after %s, with no change pending and no removal task scheduled",
-					group, group, node, group, node, e.ChangeTimeout)
+				// No trace of the request: it is sent again below.
 			}
 			if safe != nil {
 				if why := safe(g); why != "" {
@@ -174,9 +197,15 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 			_, err := c.RemoveNodeFromReplicationGroup(ctx, group, node, false)
 			switch {
 			case err == nil:
+				again := ""
+				if sentStep == StepRemove {
+					again = fmt.Sprintf(" again (the last one left no trace for %s)", e.ResendAfter)
+				} else {
+					first = time.Now()
+				}
 				sent, sentStep = time.Now(), StepRemove
 				msg = fmt.Sprintf("%s: removing %s", group, node)
-				e.emit(node, "member-removing", fmt.Sprintf("%s: DELETE %s sent to %s; judging it by reading the group and /v1/tasks", group, node, c.Node()), false, Membership{Group: group})
+				e.emit(node, "member-removing", fmt.Sprintf("%s: DELETE %s sent%s to %s; judging it by reading the group and /v1/tasks", group, node, again, c.Node()), false, Membership{Group: group})
 			case axonserver.IsUpdateInProgress(err):
 				msg = fmt.Sprintf("%s: %v (%s)", group, err, axonserver.Explain(err))
 			default:

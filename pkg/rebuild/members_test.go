@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 )
 
@@ -28,6 +29,8 @@ type fakeGroups struct {
 	apply   func() // the change in flight
 	// behaviours
 	ignoreAdd   bool   // a POST is accepted and never happens
+	dropAdds    int    // so many POSTs are accepted and lost (as to a node that restarts)
+	dropDeletes int    // so many DELETEs are accepted and their task never published (_admin without a leader)
 	addAs       string // a POST adds with this role instead of the one asked
 	failDelete  string // a DELETE's task fails with this message
 	busy        int    // this many first POST/DELETE answer AXONIQ-2107
@@ -66,6 +69,10 @@ func (f *fakeGroups) AddNodeToReplicationGroup(_ context.Context, group, node, r
 	if err := f.inProgress(); err != nil {
 		return nil, err
 	}
+	if f.dropAdds > 0 {
+		f.dropAdds--
+		return &axonserver.RestResponse{Success: true}, nil
+	}
 	if _, member := roleIn(f.group, node); member || f.ignoreAdd {
 		return &axonserver.RestResponse{Success: true}, nil // already a member: nothing happens
 	}
@@ -82,6 +89,10 @@ func (f *fakeGroups) RemoveNodeFromReplicationGroup(_ context.Context, group, no
 	f.calls = append(f.calls, "DELETE "+node)
 	if err := f.inProgress(); err != nil {
 		return nil, err
+	}
+	if f.dropDeletes > 0 {
+		f.dropDeletes--
+		return &axonserver.RestResponse{Success: true}, nil
 	}
 	data, _ := json.Marshal(map[string]any{"node": node, "context": group})
 	payload, _ := json.Marshal(map[string]string{"type": "NodeContext", "data": base64.StdEncoding.EncodeToString(data)})
@@ -157,6 +168,10 @@ func TestChange(t *testing.T) {
 		// short: the case ends on a timeout (50 ms for a change, 300 ms in all);
 		// every other case has a minute, so a slow machine never fails it.
 		short bool
+		// resend: a request that leaves no trace is sent again after 5 ms (else
+		// after a minute: never within a case).
+		resend bool
+		code   int // the exit code the error carries, when not 0
 	}{
 		{name: "role change: remove, then add with the role, each read back",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-2:PRIMARY", "axonserver-3:PRIMARY"), lag: 3},
@@ -180,6 +195,15 @@ func TestChange(t *testing.T) {
 		{name: "a removal still scheduled past the timeout is waited for (ctx ends it)",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), deleteNever: true},
 			want: "", calls: "DELETE axonserver-3", err: "waiting for axonserver-3 to leave (PrepareDeleteNodeFromContextTask scheduled)", short: true},
+		{name: "a DELETE whose task was never published is sent again",
+			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), dropDeletes: 2, lag: 2},
+			want: "", calls: "DELETE axonserver-3, DELETE axonserver-3, DELETE axonserver-3", roles: "axonserver-1:PRIMARY", resend: true},
+		{name: "a lost POST is sent again",
+			f:    &fakeGroups{group: members("axonserver-1:PRIMARY"), dropAdds: 1, lag: 2},
+			want: quorum.Primary, calls: "POST axonserver-3 PRIMARY, POST axonserver-3 PRIMARY", roles: "axonserver-1:PRIMARY axonserver-3:PRIMARY", resend: true},
+		{name: "a DELETE that never shows, sent again until the change times out (exit 4)",
+			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), dropDeletes: 1000},
+			want: "", err: "still lists axonserver-3 after 50ms, with no change pending and no removal task scheduled", short: true, resend: true, code: cli.ExitTimeout},
 		{name: "a 202 that never shows",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY"), ignoreAdd: true},
 			want: quorum.Primary, calls: "POST axonserver-3 PRIMARY", err: "was accepted, but orders does not list axonserver-3", short: true},
@@ -196,7 +220,11 @@ func TestChange(t *testing.T) {
 			if tc.short {
 				change, all = 50*time.Millisecond, 300*time.Millisecond
 			}
-			e := &Env{Poll: time.Millisecond, ChangeTimeout: change}
+			resend := time.Minute
+			if tc.resend {
+				resend = 5 * time.Millisecond
+			}
+			e := &Env{Poll: time.Millisecond, ChangeTimeout: change, ResendAfter: resend}
 			e.defaults()
 			ctx, cancel := context.WithTimeout(context.Background(), all)
 			defer cancel()
@@ -208,6 +236,9 @@ func TestChange(t *testing.T) {
 				t.Fatalf("error %v", err)
 			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 				t.Fatalf("error %v; want %q", err, tc.err)
+			}
+			if tc.code != 0 && cli.ExitCode(err) != tc.code {
+				t.Errorf("exit code %d; want %d", cli.ExitCode(err), tc.code)
 			}
 			calls := strings.Join(tc.f.calls, ", ")
 			if tc.calls != "" && calls != tc.calls {

@@ -38,8 +38,9 @@ type Env struct {
 	// to register by itself (autocluster) before it is sent POST /v1/cluster;
 	// UnregisterTimeout bounds step 3. ChangeTimeout is how long an accepted (202)
 	// membership change may take to show in the group, with no change pending and no
-	// task scheduled for it, before it counts as failed.
-	Poll, JoinWait, UnregisterTimeout, ChangeTimeout time.Duration
+	// task scheduled for it, before it counts as failed (exit 4); ResendAfter how long
+	// such a change may show no trace before its request is sent again (Resend).
+	Poll, JoinWait, UnregisterTimeout, ChangeTimeout, ResendAfter time.Duration
 }
 
 func (e *Env) defaults() {
@@ -54,6 +55,9 @@ func (e *Env) defaults() {
 	}
 	if e.ChangeTimeout <= 0 {
 		e.ChangeTimeout = 2 * time.Minute
+	}
+	if e.ResendAfter <= 0 {
+		e.ResendAfter = Resend
 	}
 	if e.Progress == nil {
 		e.Progress = progress.Discard
