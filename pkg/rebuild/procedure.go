@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
@@ -105,11 +106,8 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 		return false, nil // done by an earlier run (its mark removed): only wait for it
 	}
 	pods := e.Kube.CoreV1().Pods(e.Namespace)
-	pod, err := pods.Get(ctx, stepper.PodName(sts), metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		pod = nil
-	case err != nil:
+	pod, err := currentPod(ctx, pods, stepper.PodName(sts))
+	if err != nil {
 		return false, err
 	}
 	if !st.Fresh {
@@ -145,6 +143,11 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 			return false, err
 		}
 	}
+	// Leaving the groups takes a while, and someone else may have deleted the pod
+	// meanwhile: the pod to delete with the volumes is the one there now.
+	if pod, err = currentPod(ctx, pods, stepper.PodName(sts)); err != nil {
+		return false, err
+	}
 	if !st.Phase.AtLeast(Deleting) {
 		claims, skipped, err := OwnedClaims(sts, pod)
 		if err != nil {
@@ -171,6 +174,23 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 		st.OldPod, st.Phase = string(pod.UID), Deleting
 		if err := e.Save(ctx, sts.Name, st); err != nil {
 			return false, err
+		}
+	}
+	if pod != nil && pod.DeletionTimestamp == nil && string(pod.UID) != st.OldPod && e.onOldClaims(ctx, st.Claims) {
+		// A pod created before the old claims went (someone else deleted the pod we
+		// meant to): it runs on volumes being deleted. It goes too, so that the
+		// StatefulSet creates its successor on fresh ones.
+		st.OldPod = string(pod.UID)
+		if err := e.Save(ctx, sts.Name, st); err != nil {
+			return false, err
+		}
+		if st.Phase.AtLeast(VolumesDeleted) {
+			if err := deletePod(ctx, e.Kube, pod); err != nil {
+				return false, err
+			}
+			e.emit(m.NodeName, "pod-deleted", fmt.Sprintf("deleted pod %s: it ran on the old volumes (%s); the StatefulSet recreates it on fresh ones",
+				pod.Name, claimNames(st.Claims)), false, nil)
+			return true, nil
 		}
 	}
 	restart := pod == nil || string(pod.UID) == st.OldPod
@@ -205,6 +225,31 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 		}
 	}
 	return restart, nil
+}
+
+// currentPod reads the pod called name (nil when there is none).
+func currentPod(ctx context.Context, pods typedcorev1.PodInterface, name string) (*corev1.Pod, error) {
+	pod, err := pods.Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return pod, nil
+}
+
+// onOldClaims says whether any of the claims recorded for deletion still exists
+// with the UID recorded (deleted but held by a pod that uses it, or not deleted
+// yet): a pod of the StatefulSet that exists now runs on it.
+func (e *Env) onOldClaims(ctx context.Context, claims []Claim) bool {
+	for _, c := range claims {
+		pvc, err := e.Kube.CoreV1().PersistentVolumeClaims(e.Namespace).Get(ctx, c.Name, metav1.GetOptions{})
+		if err == nil && string(pvc.UID) == c.UID {
+			return true
+		}
+	}
+	return false
 }
 
 func claimNames(cs []Claim) string {

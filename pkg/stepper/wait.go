@@ -155,6 +155,14 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 			transient("new pod " + PodState(p))
 			return false, nil
 		}
+		// Events can be late: the pod that looked Ready may have been deleted since
+		// (the act deletes a pod someone else had already replaced). Judge the pod as
+		// it is now.
+		live, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
+		if err != nil || live.UID != p.UID || live.DeletionTimestamp != nil || !discovery.PodReady(live) {
+			transient("waiting for the new pod")
+			return false, nil
+		}
 		sts, err := r.Kube.AppsV1().StatefulSets(pw.ns).Get(ctx, m.StatefulSet.Name, metav1.GetOptions{})
 		if err != nil {
 			transient("reading StatefulSet: " + err.Error())

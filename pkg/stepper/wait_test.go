@@ -1,0 +1,75 @@
+package stepper
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
+)
+
+func readyPod(uid types.UID, deleting bool) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1-0", Namespace: "axon", UID: uid,
+		Labels: map[string]string{appsv1.StatefulSetRevisionLabel: "rev"}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
+	if deleting {
+		now := metav1.Now()
+		p.DeletionTimestamp = &now
+	}
+	return p
+}
+
+// TestWaitPodJudgesTheLivePod: the act deleted a pod that someone else had created
+// meanwhile (the pod the run first saw was already gone). The watch still delivers
+// that pod's earlier "Ready" event; the wait must not take it for the successor,
+// since the pod as it is now is shutting down.
+func TestWaitPodJudgesTheLivePod(t *testing.T) {
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon", Generation: 1},
+		Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, UpdateRevision: "rev"}}
+	kube := fake.NewClientset(sts, readyPod("someone-elses", true))
+	fw := watch.NewFake()
+	pw := &podWatch{kube: kube, ns: "axon", name: "axonserver-1-0", uid: "first-seen", w: fw}
+	r := &Runner{Kube: kube, Namespace: "axon"}
+	r.defaults()
+	m := discovery.Member{NodeName: "axonserver-1", StatefulSet: sts}
+	ev := func(kind, msg string, data any) progress.Event { return progress.Event{Kind: kind, Message: msg} }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.waitPod(ctx, pw, m, true, ev)
+		done <- err
+	}()
+	send := func(e func()) <-chan struct{} {
+		sent := make(chan struct{})
+		go func() { e(); close(sent) }()
+		return sent
+	}
+	<-send(func() { fw.Delete(readyPod("first-seen", true)) })
+	<-send(func() { fw.Modify(readyPod("someone-elses", false)) }) // late: it is shutting down now
+	// The wait goes on only if it did not take the late event for the successor.
+	select {
+	case err := <-done:
+		t.Fatalf("the wait ended on a late event of a pod that is shutting down (err %v)", err)
+	case <-send(func() { fw.Modify(readyPod("someone-elses", true)) }):
+	}
+	if err := kube.CoreV1().Pods("axon").Delete(ctx, "axonserver-1-0", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	succ := readyPod("successor", false)
+	if _, err := kube.CoreV1().Pods("axon").Create(ctx, succ, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	go fw.Add(succ)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
