@@ -1,6 +1,8 @@
 package axonserver
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -135,5 +137,27 @@ func TestTaskPayload(t *testing.T) {
 	}
 	if _, _, ok := ts[2].NodeContext(); ok || ts[2].Executor() != "Other" {
 		t.Error("task 3 has no node")
+	}
+}
+
+func TestIsTransient(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&Error{StatusCode: 503}, true},
+		{&Error{StatusCode: 502}, true},
+		{&Error{StatusCode: 504}, true},
+		{&Error{StatusCode: 429}, true},
+		{fmt.Errorf("wrapped: %w", &Error{Err: ErrUnreachable}), true},
+		{&Error{StatusCode: 500}, false},
+		{&Error{StatusCode: 400, Code: CodeUpdateInProgress}, false},
+		{&Error{StatusCode: 404}, false},
+		{&Error{Err: ErrTLS}, false},
+		{errors.New("plain"), false},
+	} {
+		if got := IsTransient(tc.err); got != tc.want {
+			t.Errorf("IsTransient(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

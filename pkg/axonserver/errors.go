@@ -118,6 +118,25 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
+// IsTransient reports a failure that says nothing about the request itself, so that
+// the same request may be sent again: the node (or the proxy in front of it) was
+// unreachable, overloaded or restarting (HTTP 429, 502, 503, 504), or no HTTP answer
+// came at all (connection refused or reset, a timeout). A request that failed so was
+// not accepted.
+func IsTransient(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	case 0:
+		return errors.Is(e.Err, ErrUnreachable)
+	}
+	return false
+}
+
 // IsNotFound reports an HTTP 404.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 

@@ -156,6 +156,22 @@ func (c Cluster) isDown(name string) bool {
 	return true
 }
 
+// OutOfService says whether node serves nothing now, seen from both sides: Axon
+// Server reports it down (not connected, up in no group) and Kubernetes runs no
+// serving process for it (Sight.Stopped) or its pod is not Ready. Restarting such a
+// node costs no group anything, whatever the state of the others. A node that was
+// not seen, or a blind observation, is never out of service.
+func (c Cluster) OutOfService(node string) bool {
+	if c.Sight.Blind != "" || c.Sight.Unseen[node] != "" {
+		return false
+	}
+	n, ok := c.node(node)
+	if !ok {
+		return false
+	}
+	return c.isDown(node) && (c.Sight.Stopped[node] != "" || !n.PodReady)
+}
+
 // CanStop says whether node may be stopped now without stopping writes to any
 // group. It is CanStopAll with one node.
 func (c Cluster) CanStop(node string) Verdict {

@@ -324,3 +324,38 @@ func TestNodeHealthWithoutSight(t *testing.T) {
 		t.Errorf("blind: %+v", h)
 	}
 }
+
+// TestOutOfService: down in Axon Server's view and not serving in Kubernetes'
+// (stopped, or a pod that is not Ready); never on what was not seen.
+func TestOutOfService(t *testing.T) {
+	base := func() Cluster {
+		return Cluster{Nodes: []Node{{Name: "a", PodReady: true, Connected: true}, {Name: "b"}, {Name: "c", PodReady: true}, {Name: "d"}},
+			Groups: []Group{{Name: "g", Leader: "a", Members: []Member{
+				{Node: "a", Role: Primary, Up: true, CaughtUp: true}, {Node: "b", Role: Primary}, {Node: "c", Role: Primary}, {Node: "d", Role: Primary, Up: true}}}},
+			Sight: Sight{From: "a"}}
+	}
+	for _, tc := range []struct {
+		name string
+		c    func() Cluster
+		node string
+		want bool
+	}{
+		{"serving", base, "a", false},
+		{"pod not Ready, down in Axon Server", base, "b", true},
+		{"pod Ready, down in Axon Server: it may serve soon", base, "c", false},
+		{"pod not Ready but up in a group", base, "d", false},
+		{"stopped on both sides", func() Cluster {
+			c := base()
+			c.Nodes[2].PodReady = true
+			c.Sight.Stopped = map[string]string{"c": "container waiting (CrashLoopBackOff)"}
+			return c
+		}, "c", true},
+		{"not seen", func() Cluster { c := base(); c.Sight.Unseen = map[string]string{"b": "timed out"}; return c }, "b", false},
+		{"blind", func() Cluster { c := base(); c.Sight.Blind = "no node answered"; return c }, "b", false},
+		{"unknown node", base, "z", false},
+	} {
+		if got := tc.c().OutOfService(tc.node); got != tc.want {
+			t.Errorf("%s: OutOfService(%s) = %v, want %v", tc.name, tc.node, got, tc.want)
+		}
+	}
+}

@@ -158,6 +158,8 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 				e.emit(node, "member-adding", fmt.Sprintf("%s: POST %s as %s sent%s to %s; judging it by reading the group", group, node, want, again, c.Node()), false, Membership{Group: group, Role: want})
 			case axonserver.IsUpdateInProgress(err):
 				msg = fmt.Sprintf("%s: %v (%s)", group, err, axonserver.Explain(err))
+			case axonserver.IsTransient(err):
+				msg = fmt.Sprintf("%s: %v (not accepted; sent again)", group, err)
 			default:
 				return fmt.Errorf("adding %s to %s as %s: %w", node, group, want, err)
 			}
@@ -208,6 +210,8 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 				e.emit(node, "member-removing", fmt.Sprintf("%s: DELETE %s sent%s to %s; judging it by reading the group and /v1/tasks", group, node, again, c.Node()), false, Membership{Group: group})
 			case axonserver.IsUpdateInProgress(err):
 				msg = fmt.Sprintf("%s: %v (%s)", group, err, axonserver.Explain(err))
+			case axonserver.IsTransient(err):
+				msg = fmt.Sprintf("%s: %v (not accepted; sent again)", group, err)
 			default:
 				return fmt.Errorf("removing %s from %s: %w", node, group, err)
 			}

@@ -34,6 +34,7 @@ type fakeGroups struct {
 	addAs       string // a POST adds with this role instead of the one asked
 	failDelete  string // a DELETE's task fails with this message
 	busy        int    // this many first POST/DELETE answer AXONIQ-2107
+	unavailable int    // this many first POST/DELETE answer HTTP 503 (a node or proxy in trouble)
 	deleteNever bool   // a DELETE's task stays scheduled
 }
 
@@ -55,6 +56,10 @@ func (f *fakeGroups) ReplicationGroups(context.Context) ([]axonserver.Replicatio
 }
 
 func (f *fakeGroups) inProgress() error {
+	if f.unavailable > 0 {
+		f.unavailable--
+		return &axonserver.Error{StatusCode: http.StatusServiceUnavailable, Message: "injected"}
+	}
 	if f.busy > 0 {
 		f.busy--
 		return &axonserver.Error{StatusCode: http.StatusBadRequest, Code: axonserver.CodeUpdateInProgress, Message: "update in progress"}
@@ -195,6 +200,12 @@ func TestChange(t *testing.T) {
 		{name: "a removal still scheduled past the timeout is waited for (ctx ends it)",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), deleteNever: true},
 			want: "", calls: "DELETE axonserver-3", err: "waiting for axonserver-3 to leave (PrepareDeleteNodeFromContextTask scheduled)", short: true},
+		{name: "a 503 is not an answer: sent again",
+			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), unavailable: 2, lag: 1},
+			want: "", calls: "DELETE axonserver-3, DELETE axonserver-3, DELETE axonserver-3", roles: "axonserver-1:PRIMARY"},
+		{name: "a 503 to a POST: sent again",
+			f:    &fakeGroups{group: members("axonserver-1:PRIMARY"), unavailable: 1, lag: 1},
+			want: quorum.Primary, calls: "POST axonserver-3 PRIMARY, POST axonserver-3 PRIMARY", roles: "axonserver-1:PRIMARY axonserver-3:PRIMARY"},
 		{name: "a DELETE whose task was never published is sent again",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), dropDeletes: 2, lag: 2},
 			want: "", calls: "DELETE axonserver-3, DELETE axonserver-3, DELETE axonserver-3", roles: "axonserver-1:PRIMARY", resend: true},

@@ -86,8 +86,10 @@ type Input struct {
 // The order:
 //
 //  1. Targets that are done and healthy are skipped (this is how a rerun resumes).
-//  2. Unhealthy targets first, in name order: they are down (or useless) already,
-//     restarting them costs nothing, and every later step wants them healthy.
+//  2. Unhealthy targets first: those out of service (quorum.Cluster.OutOfService)
+//     in name order, then the rest in name order. They are down (or useless)
+//     already, restarting them costs nothing, and every later step wants them
+//     healthy.
 //  3. Followers (nodes that lead no group) next, in name order: a follower's restart
 //     causes no election, and once restarted and caught up it is a safe candidate
 //     for the leaderships the later steps hand over.
@@ -134,6 +136,11 @@ func NewPlan(in Input) Plan {
 		sort.Slice(ss, func(i, j int) bool { return ss[i].Node < ss[j].Node })
 	}
 	byName(unhealthy)
+	// Out of service before merely unhealthy: restarting those costs nothing at any
+	// time, and the others may wait on them.
+	sort.SliceStable(unhealthy, func(i, j int) bool {
+		return c.OutOfService(unhealthy[i].Node) && !c.OutOfService(unhealthy[j].Node)
+	})
 	byName(followers)
 	byName(p.Skipped)
 	p.Steps = append(append(unhealthy, followers...), orderLeaders(c, leaders)...)

@@ -1,6 +1,7 @@
 package stepper
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -261,5 +262,22 @@ func TestPlanUnknownVerdicts(t *testing.T) {
 				t.Errorf("SafeToStop(%s) = %v %v", tc.unknown[0], ok, why)
 			}
 		})
+	}
+}
+
+// TestPlanOutOfServiceFirst: among unhealthy targets, those out of service go
+// first (they may go whatever the state of the others), then the rest by name.
+func TestPlanOutOfServiceFirst(t *testing.T) {
+	c := cl("g:a:a=P,b=P,c=P,d=P,e=P")
+	c = down(down(c, "d"), "e")
+	c.Nodes[0].PodReady = false // a: unhealthy, but connected and serving
+	p := NewPlan(Input{Cluster: c, Targets: []string{"a", "b", "c", "d", "e"}})
+	var got []string
+	for _, s := range p.Steps {
+		got = append(got, s.Node+":"+string(s.Kind))
+	}
+	want := "[d:unhealthy e:unhealthy a:unhealthy b:follower c:follower]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("order %v, want %s", got, want)
 	}
 }

@@ -150,22 +150,51 @@ func (r *Runner) Run(ctx context.Context, p Plan) (*Summary, error) {
 	for i, s := range p.Steps {
 		sum.Nodes = append(sum.Nodes, NodeResult{Node: s.Node, Step: i + 1, Result: "pending"})
 	}
+	// pending holds the indices of the steps still to take, in order. A step whose
+	// preflight is blocked while a later target is out of service gives that one
+	// its turn first (yield).
+	pending := make([]int, len(p.Steps))
+	for i := range pending {
+		pending[i] = i
+	}
 	var err error
-	for i, s := range p.Steps {
-		if i > 0 && r.Pause > 0 {
-			r.emit(progress.Event{Kind: "pause", Step: i + 1, Steps: len(p.Steps), Message: fmt.Sprintf("pausing %s before the next node", r.Pause)})
+	for pos := 0; len(pending) > 0; {
+		k := pending[0]
+		s := p.Steps[k]
+		res := &sum.Nodes[first+k]
+		if pos > 0 && r.Pause > 0 {
+			r.emit(progress.Event{Kind: "pause", Step: pos + 1, Steps: len(p.Steps), Message: fmt.Sprintf("pausing %s before the next node", r.Pause)})
 			if err = sleep(ctx, r.Pause); err != nil {
 				err = r.ctxErr(ctx, s.Node)
 				sum.StoppedAt = s.Node
-				sum.Nodes[first+i].Result = "interrupted"
+				res.Result = "interrupted"
 				break
 			}
 		}
-		res := &sum.Nodes[first+i]
-		if err = r.step(ctx, i, len(p.Steps), s, res, sum); err != nil {
+		var later []string
+		for _, j := range pending[1:] {
+			later = append(later, p.Steps[j].Node)
+		}
+		res.Step = pos + 1
+		err = r.step(ctx, pos, len(p.Steps), s, later, res, sum)
+		var y *yieldTo
+		if errors.As(err, &y) {
+			for i, j := range pending {
+				if p.Steps[j].Node == y.node {
+					pending = append([]int{j}, append(pending[:i:i], pending[i+1:]...)...)
+					break
+				}
+			}
+			res.Step = 0
+			err = nil
+			continue
+		}
+		if err != nil {
 			sum.StoppedAt = s.Node
 			break
 		}
+		pending = pending[1:]
+		pos++
 	}
 	sum.ElapsedSeconds = secs(time.Since(start))
 	var n int
@@ -203,14 +232,20 @@ func (r *Runner) resumeHint() string {
 }
 
 // step runs one step: preflight, act, wait, record.
-func (r *Runner) step(ctx context.Context, i, n int, s Step, res *NodeResult, sum *Summary) error {
+func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res *NodeResult, sum *Summary) error {
 	start := time.Now()
 	ev := func(kind, msg string, data any) progress.Event {
 		return progress.Event{Kind: kind, Node: s.Node, Step: i + 1, Steps: n, Message: msg, Data: data}
 	}
 	r.emit(ev("step-started", fmt.Sprintf("%s (%s; groups %s)", r.describe(), s.Kind, listOr(s.Groups, "none")), s))
 
-	snap, forced, err := r.preflight(ctx, s, ev)
+	snap, forced, recovering, err := r.preflight(ctx, s, later, ev)
+	var y *yieldTo
+	if errors.As(err, &y) {
+		r.emit(ev("yield", fmt.Sprintf("%s waits (%s); %s is out of service now, so it goes first: restarting it costs no group anything",
+			s.Node, y.blocked, y.node), nil))
+		return err
+	}
 	if err != nil {
 		res.Result = "failed"
 		if ctx.Err() != nil {
@@ -260,7 +295,7 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, res *NodeResult, su
 		err = r.AfterReady(nctx, m)
 	}
 	if err == nil {
-		last, err = r.waitAxon(nctx, s.Node, &t, ev)
+		last, err = r.waitAxon(nctx, s.Node, recovering, &t, ev)
 	}
 	if err != nil {
 		return r.fail(ctx, nctx, m, op, s, res, err)
@@ -336,10 +371,28 @@ func (r *Runner) fail(ctx, nctx context.Context, m discovery.Member, op record.O
 	return cli.WithCode(cli.ExitTimeout, fmt.Errorf("%w; stopped, no other node touched; %s", ne, ways))
 }
 
+// yieldTo is the preflight's answer when its step is blocked while a later target
+// is out of service: that target goes first.
+type yieldTo struct {
+	node    string
+	blocked string // why the step waits
+}
+
+func (y *yieldTo) Error() string { return "blocked (" + y.blocked + "); " + y.node + " goes first" }
+
 // preflight waits until the cluster is healthy apart from the node and the node may
 // be stopped; with Force it proceeds anyway (at once for a structural block, after
 // SafetyTimeout otherwise).
-func (r *Runner) preflight(ctx context.Context, s Step, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, bool, error) {
+//
+// A node that is out of service (quorum.Cluster.OutOfService: down in Axon Server's
+// view, and not running or not Ready in Kubernetes') goes whatever the state of the
+// others: it serves nothing, so restarting it costs no group anything, and it is how
+// a cluster comes back from an image that crashes or never becomes ready on several
+// nodes at once. Such a step is recovering: its wait asks the node to come back as
+// far as the cluster lets it (see waitAxon). A blocked step yields to a later target
+// that is out of service now (a *yieldTo error). Neither applies when Check is set
+// (replace-node --fresh-volume needs the groups healthy to rebuild the node).
+func (r *Runner) preflight(ctx context.Context, s Step, later []string, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, bool, bool, error) {
 	deadline := time.Now().Add(r.SafetyTimeout)
 	for {
 		snap, err := r.Observe(ctx)
@@ -352,9 +405,21 @@ func (r *Runner) preflight(ctx context.Context, s Step, ev func(kind, msg string
 				v = r.Check(c, s.Node)
 			}
 			if ok && v.Safe {
-				return snap, false, nil
+				return snap, false, false, nil
 			}
 			reasons = blockers(hs, v)
+			if r.Check == nil && v.Safe && c.OutOfService(s.Node) {
+				r.emit(ev("out-of-service", fmt.Sprintf("%s is out of service (%s): restarting it costs no group anything; going on although the cluster is not healthy: %s",
+					s.Node, v.Evidence, strings.Join(reasons, "; ")), nil))
+				return snap, false, true, nil
+			}
+			if r.Check == nil {
+				for _, n := range later {
+					if c.OutOfService(n) {
+						return nil, false, false, &yieldTo{node: n, blocked: strings.Join(reasons, "; ")}
+					}
+				}
+			}
 			over := !time.Now().Before(deadline)
 			if r.Force && (s.Structural && !v.Safe && ok || over) {
 				msg := fmt.Sprintf("--force: stopping %s although it is not safe: %s", s.Node, strings.Join(reasons, "; "))
@@ -364,26 +429,26 @@ func (r *Runner) preflight(ctx context.Context, s Step, ev func(kind, msg string
 				if m, ok := snap.Member(s.Node); ok && m.StatefulSet != nil {
 					r.event(m.StatefulSet, true, record.Reason(r.Op.Operation, "Forced"), msg)
 				}
-				return snap, true, nil
+				return snap, true, false, nil
 			}
 			if over {
-				return nil, false, cli.Refusedf("%s: not safe to stop after waiting %s (--safety-timeout): %s; nothing was changed on this node",
+				return nil, false, false, cli.Refusedf("%s: not safe to stop after waiting %s (--safety-timeout): %s; nothing was changed on this node",
 					s.Node, r.SafetyTimeout, strings.Join(reasons, "; "))
 			}
 		} else {
 			if ctx.Err() != nil {
-				return nil, false, ctx.Err()
+				return nil, false, false, ctx.Err()
 			}
 			reasons = []string{err.Error()}
 			if !time.Now().Before(deadline) {
-				return nil, false, err
+				return nil, false, false, err
 			}
 		}
 		e := ev("preflight", "waiting until safe to stop: "+strings.Join(reasons, "; "), nil)
 		e.Transient = true
 		r.emit(e)
 		if err := sleep(ctx, r.Poll); err != nil {
-			return nil, false, err
+			return nil, false, false, err
 		}
 	}
 }
@@ -406,14 +471,22 @@ func blockers(hs []quorum.Health, v quorum.Verdict) []string {
 }
 
 // waitAxon polls Axon Server until the node is healthy, then until every node is
-// (only the node itself with Force: the next preflight checks the rest).
-func (r *Runner) waitAxon(ctx context.Context, node string, t *timings, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, error) {
+// (only the node itself with Force: the next preflight checks the rest). A
+// recovering step (its node was out of service while others were unhealthy) waits
+// for the node to come back as far as the cluster lets it (recovered) and leaves the
+// rest to the next preflight: groups that lack a quorum while other nodes are down
+// cannot elect a leader, and the node cannot be caught up in them, until those
+// nodes are back too.
+func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, t *timings, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, error) {
 	var lastErr error
 	for {
 		snap, err := r.Observe(ctx)
 		if err == nil {
 			c := snap.Quorum()
 			h := c.NodeHealth(node)
+			if recovering {
+				h = recovered(c, node)
+			}
 			msg := ""
 			switch {
 			case !h.Healthy:
@@ -421,11 +494,17 @@ func (r *Runner) waitAxon(ctx context.Context, node string, t *timings, ev func(
 			default:
 				if t.healthy.IsZero() {
 					t.healthy = time.Now()
-					r.emit(ev("node-healthy", fmt.Sprintf("healthy in Axon Server (connected, caught up, every group led) %.1fs after the shutdown began", secs(t.healthy.Sub(t.down))), nil))
+					what := "healthy in Axon Server (connected, caught up, every group led)"
+					if recovering {
+						what = "back in Axon Server (connected, caught up in every group that has a leader)"
+					}
+					r.emit(ev("node-healthy", fmt.Sprintf("%s %.1fs after the shutdown began", what, secs(t.healthy.Sub(t.down))), nil))
 				}
 				ok, hs := c.Healthy()
-				if ok || r.Force {
-					r.emit(ev("cluster-healthy", "every node healthy", nil))
+				if ok || r.Force || recovering {
+					if ok {
+						r.emit(ev("cluster-healthy", "every node healthy", nil))
+					}
 					return snap, nil
 				}
 				msg = "waiting for every node: " + strings.Join(blockers(hs, quorum.Verdict{}), "; ")
@@ -444,6 +523,49 @@ func (r *Runner) waitAxon(ctx context.Context, node string, t *timings, ev func(
 			return nil, err
 		}
 	}
+}
+
+// recovered is the node's health as far as the cluster lets it be: seen, pod Ready,
+// connected, and up and caught up in every group that has a leader. A group without
+// one (too few of its voters up) says nothing about the node.
+func recovered(c quorum.Cluster, node string) quorum.Health {
+	h := quorum.Health{Node: node}
+	if c.Sight.Blind != "" {
+		h.Problems = append(h.Problems, "replication groups not seen: "+c.Sight.Blind)
+	}
+	if why := c.Sight.Unseen[node]; why != "" {
+		h.Problems = append(h.Problems, "did not answer: "+why)
+	}
+	known := false
+	for _, n := range c.Nodes {
+		if n.Name != node {
+			continue
+		}
+		known = true
+		if !n.PodReady {
+			h.Problems = append(h.Problems, "pod not ready or not at the current revision")
+		}
+		if !n.Connected {
+			h.Problems = append(h.Problems, "not connected to the cluster")
+		}
+	}
+	if !known {
+		h.Problems = append(h.Problems, "unknown node")
+	}
+	for _, g := range c.Groups {
+		m, ok := g.Member(node)
+		if !ok || !g.HasLeader() {
+			continue
+		}
+		switch {
+		case !m.Up:
+			h.Problems = append(h.Problems, fmt.Sprintf("not up in group %s", g.Name))
+		case !m.CaughtUp && m.Role != quorum.MessagingOnly:
+			h.Problems = append(h.Problems, fmt.Sprintf("not caught up in group %s", g.Name))
+		}
+	}
+	h.Healthy = len(h.Problems) == 0
+	return h
 }
 
 func (r *Runner) begin(ctx context.Context, sts *appsv1.StatefulSet, op record.Op, s Step) {
