@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
@@ -54,24 +55,37 @@ type podWatch struct {
 // PodName is the pod of a singleton StatefulSet.
 func PodName(sts *appsv1.StatefulSet) string { return sts.Name + "-0" }
 
+// watchPodTimeout bounds how long watchPod retries while the API server does not
+// answer (it may be restarting).
+const watchPodTimeout = time.Minute
+
 func (r *Runner) watchPod(ctx context.Context, m discovery.Member) (*podWatch, error) {
 	pw := &podWatch{kube: r.Kube, ns: m.StatefulSet.Namespace, name: PodName(m.StatefulSet)}
 	if pw.ns == "" {
 		pw.ns = r.Namespace
 	}
-	pod, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
-	rv := ""
-	switch {
-	case apierrors.IsNotFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("reading pod %s: %w", pw.name, err)
-	default:
-		pw.uid, rv = pod.UID, pod.ResourceVersion
+	var lastErr error
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, watchPodTimeout, true, func(ctx context.Context) (bool, error) {
+		pod, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
+		rv := ""
+		switch {
+		case apierrors.IsNotFound(err):
+			pw.uid = ""
+		case err != nil:
+			lastErr = fmt.Errorf("reading pod %s: %w", pw.name, err)
+			return false, nil
+		default:
+			pw.uid, rv = pod.UID, pod.ResourceVersion
+		}
+		if lastErr = pw.start(ctx, rv); lastErr != nil {
+			return false, nil
+		}
+		return true, nil
+	})
+	if err != nil && lastErr != nil {
+		return nil, lastErr
 	}
-	if err := pw.start(ctx, rv); err != nil {
-		return nil, err
-	}
-	return pw, nil
+	return pw, err
 }
 
 func (pw *podWatch) start(ctx context.Context, rv string) error {
@@ -191,28 +205,20 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	events := pw.w.ResultChan()
 	for {
 		var p *corev1.Pod
 		var deleted bool
 		select {
 		case <-ctx.Done():
 			return t, ctx.Err()
-		case e, ok := <-pw.w.ResultChan():
+		case e, ok := <-events:
 			if !ok {
-				// The API server ends watches now and then: watch again from the pod's state.
-				cur, del, err := get()
-				if err != nil {
-					continue
-				}
-				rv := ""
-				if cur != nil {
-					rv = cur.ResourceVersion
-				}
-				if err := pw.start(ctx, rv); err != nil {
-					return t, err
-				}
-				p, deleted = cur, del
-				break
+				// The API server ends watches now and then, and all of them when it
+				// restarts: go on with the one-second re-reads, and watch again from
+				// the pod's state at the next tick that can (a nil channel blocks).
+				events = nil
+				continue
 			}
 			pod, isPod := e.Object.(*corev1.Pod)
 			if !isPod || pod.Name != pw.name {
@@ -222,9 +228,19 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 		case <-tick.C:
 			cur, del, err := get()
 			if err != nil {
-				continue
+				continue // the API server may be restarting: the next tick reads again
 			}
 			p, deleted = cur, del
+			if events == nil {
+				rv := ""
+				if cur != nil {
+					rv = cur.ResourceVersion
+				}
+				pw.stop()
+				if err := pw.start(ctx, rv); err == nil {
+					events = pw.w.ResultChan()
+				}
+			}
 		}
 		if done, err := check(p, deleted); done || err != nil {
 			return t, err

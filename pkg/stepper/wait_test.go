@@ -2,6 +2,8 @@ package stepper
 
 import (
 	"context"
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
@@ -69,6 +72,51 @@ func TestWaitPodJudgesTheLivePod(t *testing.T) {
 		t.Fatal(err)
 	}
 	go fw.Add(succ)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWaitPodSurvivesAnAPIServerRestart: the API server ends the watch and refuses
+// the first attempts to watch again (it is restarting); the wait goes on with its
+// re-reads and sees the new pod.
+func TestWaitPodSurvivesAnAPIServerRestart(t *testing.T) {
+	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon", Generation: 1},
+		Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, UpdateRevision: "rev"}}
+	kube := fake.NewClientset(sts)
+	var refused atomic.Int32
+	kube.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
+		if refused.Add(1) <= 2 {
+			return true, nil, errors.New("connection refused")
+		}
+		return false, nil, nil
+	})
+	fw := watch.NewFake()
+	pw := &podWatch{kube: kube, ns: "axon", name: "axonserver-1-0", uid: "old", w: fw}
+	r := &Runner{Kube: kube, Namespace: "axon"}
+	r.defaults()
+	m := discovery.Member{NodeName: "axonserver-1", StatefulSet: sts}
+	ev := func(kind, msg string, data any) progress.Event { return progress.Event{Kind: kind, Message: msg} }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.waitPod(ctx, pw, m, true, ev)
+		done <- err
+	}()
+	fw.Stop() // the API server ends the watch
+	// The wait must outlive the refused re-watches: the new pod appears only once
+	// two have been refused.
+	for refused.Load() < 2 {
+		select {
+		case err := <-done:
+			t.Fatalf("the wait ended while the API server was away: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if _, err := kube.CoreV1().Pods("axon").Create(ctx, readyPod("new", false), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
