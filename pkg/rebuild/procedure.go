@@ -275,13 +275,17 @@ func deletePod(ctx context.Context, kube kubernetes.Interface, pod *corev1.Pod) 
 	return nil
 }
 
-// peer returns a client for a node other than node that answers, preferring an
-// admin node: the one REST changes are sent to.
+// peer returns a client for an admin node other than node that answers: the
+// replication groups are read and changed there (a node outside _admin lists none,
+// so its answer would make every group look gone). An admin node is one that says
+// so in /v1/public/me, or a member of _admin in the observed groups. None answering
+// is an error the callers wait out.
 func (e *Env) peer(ctx context.Context, node string) (*axonserver.Client, *snapshot.Snapshot, error) {
 	snap, err := e.Observe(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
+	admin, _ := snap.Quorum().Group("_admin")
 	var best *discovery.Member
 	for i := range snap.Members {
 		m := snap.Members[i]
@@ -289,12 +293,13 @@ func (e *Env) peer(ctx context.Context, node string) (*axonserver.Client, *snaps
 		if m.NodeName == node || m.Pod == nil || v == nil || v.Me == nil {
 			continue
 		}
-		if best == nil || v.Me.AdminNode && !snap.Obs.Nodes[best.NodeName].Me.AdminNode {
+		if _, member := admin.Member(m.NodeName); v.Me.AdminNode || member {
 			best = &snap.Members[i]
+			break
 		}
 	}
 	if best == nil {
-		return nil, snap, fmt.Errorf("no Axon Server node other than %s answers", node)
+		return nil, snap, fmt.Errorf("no admin node other than %s answers (replication groups are read and changed on an admin node)", node)
 	}
 	c, err := e.Client(ctx, *best)
 	return c, snap, err
