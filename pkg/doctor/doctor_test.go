@@ -201,6 +201,28 @@ func TestAutocluster(t *testing.T) {
 			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNAL_HOSTNAME", Value: "as3"}, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNALDOMAIN", Value: "example.com"})
 		}, "autocluster/self-first", doctor.Warning, "statefulset/axonserver-3", nil},
 		{"setting unreadable", false, 3, func(in *doctor.Input) { in.ConfigMaps = nil }, "", "", "", nil},
+		{"its internal host name unreadable", false, 3, func(in *doctor.Input) {
+			c := ctr(in, "axonserver-1")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNALHOSTNAME", ValueFrom: secretRef("hosts", "axonserver-1")})
+		}, "", "", "", nil},
+		{"the fix names a node whose address doctor reads", false, 3, func(in *doctor.Input) {
+			c := ctr(in, "axonserver-2")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNAL_DOMAIN", ValueFrom: secretRef("hosts", "domain")})
+		}, "autocluster/self-first", doctor.Warning, s1, []string{`{"data":{"first":"axonserver-3.axon.svc.cluster.local"}}`}},
+		{"shared properties not mounted in the container", true, 3, func(in *doctor.Input) {
+			for _, n := range []string{"axonserver-1", "axonserver-2", "axonserver-3"} {
+				setEnv(in, n)
+			}
+			sharedProps(in, "axoniq.axonserver.autocluster.first=axonserver-3.axon.svc.cluster.local\n")
+			c := ctr(in, "axonserver-3")
+			var kept []corev1.VolumeMount
+			for _, vm := range c.VolumeMounts {
+				if vm.Name != "config" {
+					kept = append(kept, vm)
+				}
+			}
+			c.VolumeMounts = kept
+		}, "", "", "", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := generated(t, generate.Options{Nodes: c.nodes, Formed: c.formed})
@@ -233,6 +255,10 @@ func TestAutocluster(t *testing.T) {
 			}
 		})
 	}
+}
+
+func secretRef(name, key string) *corev1.EnvVarSource {
+	return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}}
 }
 
 func member(in *doctor.Input, name string) *discovery.Member {
