@@ -474,6 +474,18 @@ func TestChecks(t *testing.T) {
 			"access/disabled", doctor.Warning, "cluster/axonserver", "", ""},
 		{"access control unknown", func(in *doctor.Input) { in.Axon = nil; in.ConfigMaps = nil; in.AxonError = "no node answered" },
 			"access/unknown", doctor.Info, "cluster/axonserver", "", ""},
+		{"access control from a Secret", func(in *doctor.Input) {
+			in.Axon = nil
+			c := ctr(in, "axonserver-1")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_ACCESSCONTROL_ENABLED", ValueFrom: secretRef("flags", "access")})
+		}, "access/unknown", doctor.Info, "cluster/axonserver", "", ""},
+		{"access control off by a ConfigMap key", func(in *doctor.Input) {
+			in.Axon = nil
+			in.ConfigMaps = append(in.ConfigMaps, corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "flags", Namespace: "axon"}, Data: map[string]string{"access": "false"}})
+			c := ctr(in, "axonserver-1")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_ACCESSCONTROL_ENABLED", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "flags"}, Key: "access"}}})
+		}, "access/disabled", doctor.Warning, "cluster/axonserver", "", ""},
 		{"token from a file", func(in *doctor.Input) { in.Token = doctor.Token{Source: doctor.TokenFile} },
 			"access/token-not-secret", doctor.Warning, "cluster/axonserver", "file", "--token-secret"},
 		{"token secret missing", func(in *doctor.Input) { in.Token.SecretFound, in.Token.KeyFound = false, false },
@@ -620,17 +632,5 @@ func TestImageTag(t *testing.T) {
 		if tag, d := doctor.ImageTag(c.in); tag != c.tag || d != c.digest {
 			t.Errorf("%s: %q %q", c.in, tag, d)
 		}
-	}
-}
-
-func TestProperty(t *testing.T) {
-	text := "# c\n! c\na.b = 1\nc: two\nd=\n"
-	for k, want := range map[string]string{"a.b": "1", "c": "two", "d": ""} {
-		if v, ok := doctor.Property(text, k); !ok || v != want {
-			t.Errorf("%s: %q %v", k, v, ok)
-		}
-	}
-	if _, ok := doctor.Property(text, "e"); ok {
-		t.Errorf("e found")
 	}
 }
