@@ -158,10 +158,14 @@ func TestAutocluster(t *testing.T) {
 		}
 		c.Env = append(kept, env...)
 	}
-	sharedProps := func(in *doctor.Input, text string) {
+	// sharedFirst: autocluster.first in the properties every node mounts, none in the env.
+	sharedFirst := func(in *doctor.Input, first string) {
+		for _, m := range in.Members {
+			setEnv(in, m.StatefulSet.Name)
+		}
 		for i := range in.ConfigMaps {
 			if in.ConfigMaps[i].Name == "axonserver-properties" {
-				in.ConfigMaps[i].Data["axonserver.properties"] += text
+				in.ConfigMaps[i].Data["axonserver.properties"] += "axoniq.axonserver.autocluster.first=" + first + "\n"
 			}
 		}
 	}
@@ -189,10 +193,7 @@ func TestAutocluster(t *testing.T) {
 			setEnv(in, "axonserver-2", corev1.EnvVar{Name: "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST", Value: "axonserver-2.axon.svc.cluster.local:8225"})
 		}, "", "", "", nil},
 		{"shared properties (AxonIQ's examples)", true, 3, func(in *doctor.Input) {
-			for _, n := range []string{"axonserver-1", "axonserver-2", "axonserver-3"} {
-				setEnv(in, n)
-			}
-			sharedProps(in, "axoniq.axonserver.autocluster.first=axonserver-3.axon.svc.cluster.local\n")
+			sharedFirst(in, "axonserver-3.axon.svc.cluster.local")
 		}, "autocluster/self-first", doctor.Warning, "statefulset/axonserver-3",
 			[]string{"give this node its own autocluster.first", `"value":"axonserver-1.axon.svc.cluster.local"`}},
 		{"hostname and domain from the environment", true, 3, func(in *doctor.Input) {
@@ -210,10 +211,7 @@ func TestAutocluster(t *testing.T) {
 			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNAL_DOMAIN", ValueFrom: secretRef("hosts", "domain")})
 		}, "autocluster/self-first", doctor.Warning, s1, []string{`{"data":{"first":"axonserver-3.axon.svc.cluster.local"}}`}},
 		{"shared properties not mounted in the container", true, 3, func(in *doctor.Input) {
-			for _, n := range []string{"axonserver-1", "axonserver-2", "axonserver-3"} {
-				setEnv(in, n)
-			}
-			sharedProps(in, "axoniq.axonserver.autocluster.first=axonserver-3.axon.svc.cluster.local\n")
+			sharedFirst(in, "axonserver-3.axon.svc.cluster.local")
 			c := ctr(in, "axonserver-3")
 			var kept []corev1.VolumeMount
 			for _, vm := range c.VolumeMounts {
