@@ -1,10 +1,7 @@
 package doctor
 
 import (
-	"bufio"
 	"strings"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 )
@@ -12,57 +9,19 @@ import (
 // AccessControlProperty turns Axon Server's access control on.
 const AccessControlProperty = "axoniq.axonserver.accesscontrol.enabled"
 
-// configuredAccessControl reads what the pod template says of access control: the
-// environment variable, else axonserver.properties in a mounted ConfigMap. ok is
-// false when neither says.
+// configuredAccessControl reads what the pod template says of access control (the
+// environment, else a properties file of a mounted ConfigMap). ok is false when it
+// does not say, or sets it where doctor cannot read it.
 func (c *ctx) configuredAccessControl(m discovery.Member) (enabled, ok bool) {
 	ct, _ := container(m)
 	if ct == nil {
 		return false, false
 	}
-	for _, e := range ct.Env {
-		if e.Name == "AXONIQ_AXONSERVER_ACCESSCONTROL_ENABLED" && e.ValueFrom == nil {
-			return strings.EqualFold(strings.TrimSpace(e.Value), "true"), true
-		}
+	s, set := c.property(m, ct, AccessControlProperty)
+	if !set || s.Unreadable {
+		return false, false
 	}
-	cms := map[string]*corev1.ConfigMap{}
-	for i := range c.ConfigMaps {
-		cms[c.ConfigMaps[i].Name] = &c.ConfigMaps[i]
-	}
-	for _, v := range m.StatefulSet.Spec.Template.Spec.Volumes {
-		if v.ConfigMap == nil || cms[v.ConfigMap.Name] == nil {
-			continue
-		}
-		for key, data := range cms[v.ConfigMap.Name].Data {
-			if !strings.HasSuffix(key, ".properties") {
-				continue
-			}
-			if val, found := Property(data, AccessControlProperty); found {
-				return strings.EqualFold(val, "true"), true
-			}
-		}
-	}
-	return false, false
-}
-
-// Property returns the value of key in a Java properties text (key=value or
-// key: value lines; no continuation lines).
-func Property(text, key string) (string, bool) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" || l[0] == '#' || l[0] == '!' {
-			continue
-		}
-		i := strings.IndexAny(l, "=:")
-		if i < 0 {
-			continue
-		}
-		if strings.TrimSpace(l[:i]) == key {
-			return strings.TrimSpace(l[i+1:]), true
-		}
-	}
-	return "", false
+	return strings.EqualFold(s.Value, "true"), true
 }
 
 // checkAccess: access control on, and the plugin's token from a Secret.

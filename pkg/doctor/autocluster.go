@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/podconfig"
 )
 
 // Axon Server's autocluster (EE init/AutoCluster, from 4.3): at start, a node whose
@@ -23,80 +24,44 @@ const (
 	defaultInternalPort      = 8224
 )
 
-// setting is one Axon Server property as the pod template sets it.
-type setting struct {
-	value string
-	// where it comes from, for the fix: the container's env (a value), a ConfigMap
-	// key the env names, or a properties file in a mounted ConfigMap.
-	env          string // the env var, when it comes from the environment
-	configMap    string // the ConfigMap holding it (env key reference or properties file)
-	configMapKey string // the key, for an env reference
+// property is what m's container ct sets property to, and where (podconfig.Find,
+// over the listed ConfigMaps).
+func (c *ctx) property(m discovery.Member, ct *corev1.Container, property string) (podconfig.Setting, bool) {
+	return podconfig.Find(*ct, m.StatefulSet.Spec.Template.Spec.Volumes, c.configMap, property)
 }
 
-// envNames are the environment variables Spring's relaxed binding maps to a
-// property: dots to underscores, upper case, dashes dropped (or, the legacy form,
-// turned into underscores).
-func envNames(property string) []string {
-	up := strings.ToUpper(strings.ReplaceAll(property, ".", "_"))
-	names := []string{strings.ReplaceAll(up, "-", "")}
-	if strings.Contains(up, "-") {
-		names = append(names, strings.ReplaceAll(up, "-", "_"))
-	}
-	return names
-}
-
-// property returns what m's pod template sets property to: the environment first
-// (a value, or a key of a listed ConfigMap), then the *.properties files of the
-// mounted ConfigMaps, as Spring resolves them.
-func (c *ctx) property(m discovery.Member, ct *corev1.Container, property string) (setting, bool) {
-	cms := map[string]*corev1.ConfigMap{}
+// configMap is the listed ConfigMap name.
+func (c *ctx) configMap(name string) (*corev1.ConfigMap, error) {
 	for i := range c.ConfigMaps {
-		cms[c.ConfigMaps[i].Name] = &c.ConfigMaps[i]
-	}
-	for _, name := range envNames(property) {
-		for _, e := range ct.Env {
-			if e.Name != name {
-				continue
-			}
-			if e.ValueFrom == nil {
-				return setting{value: strings.TrimSpace(e.Value), env: e.Name}, true
-			}
-			if ref := e.ValueFrom.ConfigMapKeyRef; ref != nil && cms[ref.Name] != nil {
-				if v, ok := cms[ref.Name].Data[ref.Key]; ok {
-					return setting{value: strings.TrimSpace(v), env: e.Name, configMap: ref.Name, configMapKey: ref.Key}, true
-				}
-			}
-			return setting{}, false // set, but from where doctor cannot read
+		if c.ConfigMaps[i].Name == name {
+			return &c.ConfigMaps[i], nil
 		}
 	}
-	vols := m.StatefulSet.Spec.Template.Spec.Volumes
-	for _, v := range vols {
-		if v.ConfigMap == nil || cms[v.ConfigMap.Name] == nil {
-			continue
-		}
-		data := cms[v.ConfigMap.Name].Data
-		for _, key := range sortedKeys(data) {
-			if !strings.HasSuffix(key, ".properties") {
-				continue
-			}
-			if val, found := Property(data[key], property); found {
-				return setting{value: val, configMap: v.ConfigMap.Name}, true
-			}
+	return nil, fmt.Errorf("ConfigMap %s is not among those listed", name)
+}
+
+// firstSet is the value of the first of properties that m's container sets to a
+// non-empty value ("" when none does). known is false when one of them is set
+// before that from a source doctor cannot read: the value Axon Server uses is not
+// known.
+func (c *ctx) firstSet(m discovery.Member, ct *corev1.Container, properties ...string) (value string, known bool) {
+	for _, p := range properties {
+		s, ok := c.property(m, ct, p)
+		switch {
+		case ok && s.Unreadable:
+			return "", false
+		case ok && s.Value != "":
+			return s.Value, true
 		}
 	}
-	return setting{}, false
+	return "", true
 }
 
 // internalAddress is the host and internal port node m compares with
-// autocluster.first.
-func (c *ctx) internalAddress(m discovery.Member, ct *corev1.Container) (string, int) {
-	host := ""
-	for _, p := range []string{"axoniq.axonserver.internal-hostname", "axoniq.axonserver.hostname"} {
-		if s, ok := c.property(m, ct, p); ok && s.value != "" {
-			host = s.value
-			break
-		}
-	}
+// autocluster.first; known is false when the pod template sets one of the
+// properties they come from where doctor cannot read it.
+func (c *ctx) internalAddress(m discovery.Member, ct *corev1.Container) (host string, port int, known bool) {
+	host, hostKnown := c.firstSet(m, ct, "axoniq.axonserver.internal-hostname", "axoniq.axonserver.hostname")
 	if host == "" {
 		host = m.StatefulSet.Name + "-0" // the pod's host name
 		if m.Pod != nil {
@@ -106,19 +71,18 @@ func (c *ctx) internalAddress(m discovery.Member, ct *corev1.Container) (string,
 			}
 		}
 	}
-	for _, p := range []string{"axoniq.axonserver.internal-domain", "axoniq.axonserver.domain"} {
-		if s, ok := c.property(m, ct, p); ok && s.value != "" {
-			host += "." + s.value
-			break
-		}
+	domain, domainKnown := c.firstSet(m, ct, "axoniq.axonserver.internal-domain", "axoniq.axonserver.domain")
+	if domain != "" {
+		host += "." + domain
 	}
-	port := defaultInternalPort
-	if s, ok := c.property(m, ct, "axoniq.axonserver.internal-port"); ok {
-		if n, err := strconv.Atoi(s.value); err == nil {
+	port = defaultInternalPort
+	s, ok := c.property(m, ct, "axoniq.axonserver.internal-port")
+	if ok {
+		if n, err := strconv.Atoi(s.Value); err == nil {
 			port = n
 		}
 	}
-	return host, port
+	return host, port, hostKnown && domainKnown && !s.Unreadable
 }
 
 // splitFirst splits autocluster.first into host and port as Axon Server does.
@@ -144,15 +108,22 @@ func checkAutocluster(c *ctx) []Finding {
 	type addr struct {
 		node, host string
 		port       int
+		known      bool
 	}
 	var addrs []addr
 	for _, m := range c.Members {
 		if ct, _ := container(m); ct != nil {
-			h, p := c.internalAddress(m, ct)
-			addrs = append(addrs, addr{m.StatefulSet.Name, h, p})
+			h, p, known := c.internalAddress(m, ct)
+			addrs = append(addrs, addr{m.StatefulSet.Name, h, p, known})
 		}
 	}
-	sort.Slice(addrs, func(i, j int) bool { return addrs[i].node < addrs[j].node })
+	// The fix names the first other node whose address doctor can read.
+	sort.Slice(addrs, func(i, j int) bool {
+		if addrs[i].known != addrs[j].known {
+			return addrs[i].known
+		}
+		return addrs[i].node < addrs[j].node
+	})
 	var out []Finding
 	for _, m := range c.Members {
 		ct, _ := container(m)
@@ -160,11 +131,14 @@ func checkAutocluster(c *ctx) []Finding {
 			continue
 		}
 		first, ok := c.property(m, ct, AutoclusterFirstProperty)
-		if !ok || first.value == "" {
+		if !ok || first.Value == "" {
+			continue // not set, or set where doctor cannot read it
+		}
+		host, port, known := c.internalAddress(m, ct)
+		if !known {
 			continue
 		}
-		host, port := c.internalAddress(m, ct)
-		fh, fp := splitFirst(first.value)
+		fh, fp := splitFirst(first.Value)
 		if !strings.EqualFold(fh, host) || fp != port {
 			continue
 		}
@@ -179,12 +153,12 @@ func checkAutocluster(c *ctx) []Finding {
 			}
 		}
 		fix := c.autoclusterFix(m, ct, first, other)
-		where := "its environment (" + first.env + ")"
+		where := "its environment (" + first.Env + ")"
 		switch {
-		case first.configMapKey != "":
-			where = fmt.Sprintf("ConfigMap %s, key %s (%s)", first.configMap, first.configMapKey, first.env)
-		case first.configMap != "":
-			where = "the properties of ConfigMap " + first.configMap
+		case first.Key != "":
+			where = fmt.Sprintf("ConfigMap %s, key %s (%s)", first.ConfigMap, first.Key, first.Env)
+		case first.ConfigMap != "":
+			where = "the properties of ConfigMap " + first.ConfigMap
 		}
 		obj := stsObject(m)
 		dir := dirOf(m, ct, dataPaths[1])
@@ -192,30 +166,30 @@ func checkAutocluster(c *ctx) []Finding {
 			out = append(out, finding(Error, "autocluster/self-first-ephemeral", obj,
 				"a node that is its own autocluster.first creates a new cluster whenever its control DB is empty, and a control DB off a persistent volume is empty in every new pod",
 				fix, "%s is autocluster.first (%s, from %s) and its control DB (%s) is not on a persistent volume claim: every new pod of it starts a second cluster",
-				m.StatefulSet.Name, first.value, where, dir))
+				m.StatefulSet.Name, first.Value, where, dir))
 			continue
 		}
 		out = append(out, finding(Warning, "autocluster/self-first", obj,
 			"Axon Server's autocluster makes the node named by autocluster.first create a new cluster when its control DB is empty, so this node rebuilt on an empty volume (a lost disk, a deleted claim) would split the cluster in two",
 			fix, "%s is its own autocluster.first (%s, from %s): on an empty data volume it starts a second cluster instead of rejoining this one",
-			m.StatefulSet.Name, first.value, where))
+			m.StatefulSet.Name, first.Value, where))
 	}
 	return out
 }
 
 // autoclusterFix points node m's autocluster.first at other, where the setting lives.
-func (c *ctx) autoclusterFix(m discovery.Member, ct *corev1.Container, first setting, other string) string {
-	if first.configMapKey != "" {
+func (c *ctx) autoclusterFix(m discovery.Member, ct *corev1.Container, first podconfig.Setting, other string) string {
+	if first.Key != "" {
 		return fmt.Sprintf("once the cluster has formed, point it at another member; nothing restarts, the node reads it at its next start: `%s`",
-			c.kubectl("patch", "configmap", first.configMap, "--type=merge", "-p", fmt.Sprintf(`'{"data":{%q:%q}}'`, first.configMapKey, other)))
+			c.kubectl("patch", "configmap", first.ConfigMap, "--type=merge", "-p", fmt.Sprintf(`'{"data":{%q:%q}}'`, first.Key, other)))
 	}
-	env := envNames(AutoclusterFirstProperty)[0]
-	if first.env != "" {
-		env = first.env
+	env := podconfig.EnvNames(AutoclusterFirstProperty)[0]
+	if first.Env != "" {
+		env = first.Env
 	}
 	patch := fmt.Sprintf(`{"spec":{"template":{"spec":{"containers":[{"name":%q,"env":[{"name":%q,"value":%q}]}]}}}}`, ct.Name, env, other)
 	how := "once the cluster has formed, give this node its own autocluster.first naming another member (the environment overrides axonserver.properties; this restarts the pod)"
-	if first.configMap == "" {
+	if first.ConfigMap == "" {
 		how = "once the cluster has formed, point it at another member (this restarts the pod)"
 	}
 	return fmt.Sprintf("%s: `%s`; `kubectl axon generate` keeps it per node in ConfigMap <node>-autocluster, which changes without a restart", how, c.patchSTS(m.StatefulSet.Name, "strategic", patch))

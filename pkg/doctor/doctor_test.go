@@ -158,10 +158,14 @@ func TestAutocluster(t *testing.T) {
 		}
 		c.Env = append(kept, env...)
 	}
-	sharedProps := func(in *doctor.Input, text string) {
+	// sharedFirst: autocluster.first in the properties every node mounts, none in the env.
+	sharedFirst := func(in *doctor.Input, first string) {
+		for _, m := range in.Members {
+			setEnv(in, m.StatefulSet.Name)
+		}
 		for i := range in.ConfigMaps {
 			if in.ConfigMaps[i].Name == "axonserver-properties" {
-				in.ConfigMaps[i].Data["axonserver.properties"] += text
+				in.ConfigMaps[i].Data["axonserver.properties"] += "axoniq.axonserver.autocluster.first=" + first + "\n"
 			}
 		}
 	}
@@ -189,10 +193,7 @@ func TestAutocluster(t *testing.T) {
 			setEnv(in, "axonserver-2", corev1.EnvVar{Name: "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST", Value: "axonserver-2.axon.svc.cluster.local:8225"})
 		}, "", "", "", nil},
 		{"shared properties (AxonIQ's examples)", true, 3, func(in *doctor.Input) {
-			for _, n := range []string{"axonserver-1", "axonserver-2", "axonserver-3"} {
-				setEnv(in, n)
-			}
-			sharedProps(in, "axoniq.axonserver.autocluster.first=axonserver-3.axon.svc.cluster.local\n")
+			sharedFirst(in, "axonserver-3.axon.svc.cluster.local")
 		}, "autocluster/self-first", doctor.Warning, "statefulset/axonserver-3",
 			[]string{"give this node its own autocluster.first", `"value":"axonserver-1.axon.svc.cluster.local"`}},
 		{"hostname and domain from the environment", true, 3, func(in *doctor.Input) {
@@ -201,6 +202,25 @@ func TestAutocluster(t *testing.T) {
 			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNAL_HOSTNAME", Value: "as3"}, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNALDOMAIN", Value: "example.com"})
 		}, "autocluster/self-first", doctor.Warning, "statefulset/axonserver-3", nil},
 		{"setting unreadable", false, 3, func(in *doctor.Input) { in.ConfigMaps = nil }, "", "", "", nil},
+		{"its internal host name unreadable", false, 3, func(in *doctor.Input) {
+			c := ctr(in, "axonserver-1")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNALHOSTNAME", ValueFrom: secretRef("hosts", "axonserver-1")})
+		}, "", "", "", nil},
+		{"the fix names a node whose address doctor reads", false, 3, func(in *doctor.Input) {
+			c := ctr(in, "axonserver-2")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_INTERNAL_DOMAIN", ValueFrom: secretRef("hosts", "domain")})
+		}, "autocluster/self-first", doctor.Warning, s1, []string{`{"data":{"first":"axonserver-3.axon.svc.cluster.local"}}`}},
+		{"shared properties not mounted in the container", true, 3, func(in *doctor.Input) {
+			sharedFirst(in, "axonserver-3.axon.svc.cluster.local")
+			c := ctr(in, "axonserver-3")
+			var kept []corev1.VolumeMount
+			for _, vm := range c.VolumeMounts {
+				if vm.Name != "config" {
+					kept = append(kept, vm)
+				}
+			}
+			c.VolumeMounts = kept
+		}, "", "", "", nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			in := generated(t, generate.Options{Nodes: c.nodes, Formed: c.formed})
@@ -233,6 +253,10 @@ func TestAutocluster(t *testing.T) {
 			}
 		})
 	}
+}
+
+func secretRef(name, key string) *corev1.EnvVarSource {
+	return &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: name}, Key: key}}
 }
 
 func member(in *doctor.Input, name string) *discovery.Member {
@@ -448,6 +472,18 @@ func TestChecks(t *testing.T) {
 			"access/disabled", doctor.Warning, "cluster/axonserver", "", ""},
 		{"access control unknown", func(in *doctor.Input) { in.Axon = nil; in.ConfigMaps = nil; in.AxonError = "no node answered" },
 			"access/unknown", doctor.Info, "cluster/axonserver", "", ""},
+		{"access control from a Secret", func(in *doctor.Input) {
+			in.Axon = nil
+			c := ctr(in, "axonserver-1")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_ACCESSCONTROL_ENABLED", ValueFrom: secretRef("flags", "access")})
+		}, "access/unknown", doctor.Info, "cluster/axonserver", "", ""},
+		{"access control off by a ConfigMap key", func(in *doctor.Input) {
+			in.Axon = nil
+			in.ConfigMaps = append(in.ConfigMaps, corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "flags", Namespace: "axon"}, Data: map[string]string{"access": "false"}})
+			c := ctr(in, "axonserver-1")
+			c.Env = append(c.Env, corev1.EnvVar{Name: "AXONIQ_AXONSERVER_ACCESSCONTROL_ENABLED", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "flags"}, Key: "access"}}})
+		}, "access/disabled", doctor.Warning, "cluster/axonserver", "", ""},
 		{"token from a file", func(in *doctor.Input) { in.Token = doctor.Token{Source: doctor.TokenFile} },
 			"access/token-not-secret", doctor.Warning, "cluster/axonserver", "file", "--token-secret"},
 		{"token secret missing", func(in *doctor.Input) { in.Token.SecretFound, in.Token.KeyFound = false, false },
@@ -594,17 +630,5 @@ func TestImageTag(t *testing.T) {
 		if tag, d := doctor.ImageTag(c.in); tag != c.tag || d != c.digest {
 			t.Errorf("%s: %q %q", c.in, tag, d)
 		}
-	}
-}
-
-func TestProperty(t *testing.T) {
-	text := "# c\n! c\na.b = 1\nc: two\nd=\n"
-	for k, want := range map[string]string{"a.b": "1", "c": "two", "d": ""} {
-		if v, ok := doctor.Property(text, k); !ok || v != want {
-			t.Errorf("%s: %q %v", k, v, ok)
-		}
-	}
-	if _, ok := doctor.Property(text, "e"); ok {
-		t.Errorf("e found")
 	}
 }

@@ -1,11 +1,9 @@
 package rebuild
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +14,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/podconfig"
 )
 
 // Axon Server's autocluster (EE init/AutoCluster): a node whose internal address is
@@ -28,84 +27,8 @@ import (
 // (an env var taken from a ConfigMap key, or a properties file of a mounted
 // ConfigMap); anywhere else the rebuild is refused.
 
-// AutoclusterFirstProperty is the setting; AutoclusterFirstEnv its environment form.
-const (
-	AutoclusterFirstProperty = "axoniq.axonserver.autocluster.first"
-	AutoclusterFirstEnv      = "AXONIQ_AXONSERVER_AUTOCLUSTER_FIRST"
-)
-
-// FirstSetting is where a container takes autocluster.first from.
-type FirstSetting struct {
-	Value string `json:"value"`
-	// ConfigMap holds it: under Key (an env var's configMapKeyRef) or in the
-	// properties file File of a mounted ConfigMap.
-	ConfigMap string `json:"configMap,omitempty"`
-	Key       string `json:"key,omitempty"`
-	File      string `json:"file,omitempty"`
-	// Fixed says why it cannot be changed for a rebuild ("" when it can): a literal
-	// env value of the pod template, or a source kubectl axon cannot read.
-	Fixed string `json:"-"`
-}
-
-// Where names the source in a few words.
-func (f FirstSetting) Where() string {
-	switch {
-	case f.Key != "":
-		return fmt.Sprintf("ConfigMap %s, key %s (env %s)", f.ConfigMap, f.Key, AutoclusterFirstEnv)
-	case f.File != "":
-		return fmt.Sprintf("ConfigMap %s, file %s", f.ConfigMap, f.File)
-	}
-	return f.Fixed
-}
-
-// FindFirst reads the container's autocluster.first as the kubelet and Axon Server
-// would: the environment (a value, or a ConfigMap key) before the properties files
-// of the mounted ConfigMaps. ok is false when nothing sets it.
-func FindFirst(ct corev1.Container, vols []corev1.Volume, configMap func(name string) (*corev1.ConfigMap, error)) (FirstSetting, bool) {
-	for _, e := range ct.Env {
-		if e.Name != AutoclusterFirstEnv {
-			continue
-		}
-		switch ref := e.ValueFrom; {
-		case ref == nil:
-			return FirstSetting{Value: strings.TrimSpace(e.Value), Fixed: "a literal value of env " + e.Name + " in the pod template"}, true
-		case ref.ConfigMapKeyRef != nil:
-			cm, err := configMap(ref.ConfigMapKeyRef.Name)
-			if err != nil {
-				return FirstSetting{Fixed: fmt.Sprintf("env %s from ConfigMap %s, which cannot be read: %v", e.Name, ref.ConfigMapKeyRef.Name, err)}, true
-			}
-			v, ok := cm.Data[ref.ConfigMapKeyRef.Key]
-			if !ok {
-				break // an optional key that is absent sets nothing
-			}
-			return FirstSetting{Value: strings.TrimSpace(v), ConfigMap: cm.Name, Key: ref.ConfigMapKeyRef.Key}, true
-		default:
-			return FirstSetting{Fixed: "env " + e.Name + " from a source other than a ConfigMap"}, true
-		}
-	}
-	mounted := map[string]bool{}
-	for _, m := range ct.VolumeMounts {
-		mounted[m.Name] = true
-	}
-	for _, v := range vols {
-		if v.ConfigMap == nil || !mounted[v.Name] {
-			continue
-		}
-		cm, err := configMap(v.ConfigMap.Name)
-		if err != nil {
-			continue
-		}
-		for _, file := range sortedKeysOf(cm.Data) {
-			if !strings.HasSuffix(file, ".properties") {
-				continue
-			}
-			if val, ok := propertyValue(cm.Data[file], AutoclusterFirstProperty); ok {
-				return FirstSetting{Value: val, ConfigMap: cm.Name, File: file}, true
-			}
-		}
-	}
-	return FirstSetting{}, false
-}
+// AutoclusterFirstProperty is the setting.
+const AutoclusterFirstProperty = "axoniq.axonserver.autocluster.first"
 
 // NamesNode says whether an autocluster.first value (host[:port]) names node: its
 // host is the node's internal host name, or starts with the node's name as the first
@@ -144,7 +67,8 @@ func Repoint(original, node, peer, peerInternal string) string {
 // AutoclusterChange is a repointed autocluster.first, recorded in the State so that a
 // rerun restores it.
 type AutoclusterChange struct {
-	FirstSetting
+	// Setting is where the node's container takes autocluster.first from.
+	podconfig.Setting
 	// Original is the value before the rebuild; Temporary the healthy member's
 	// internal address the rebuild set.
 	Original  string `json:"original"`
@@ -153,7 +77,7 @@ type AutoclusterChange struct {
 
 // setFirst writes value into the setting's ConfigMap (the key, or the property line
 // of the file), with the ConfigMap's resourceVersion as a precondition.
-func (e *Env) setFirst(ctx context.Context, s FirstSetting, from, value string) error {
+func (e *Env) setFirst(ctx context.Context, s podconfig.Setting, from, value string) error {
 	cms := e.Kube.CoreV1().ConfigMaps(e.Namespace)
 	cm, err := cms.Get(ctx, s.ConfigMap, metav1.GetOptions{})
 	if err != nil {
@@ -167,7 +91,7 @@ func (e *Env) setFirst(ctx context.Context, s FirstSetting, from, value string) 
 		}
 		data[s.Key] = value
 	default:
-		text, ok := replaceProperty(cm.Data[s.File], AutoclusterFirstProperty, from, value)
+		text, ok := podconfig.ReplaceProperty(cm.Data[s.File], AutoclusterFirstProperty, from, value)
 		if !ok {
 			return nil
 		}
@@ -187,15 +111,15 @@ func (e *Env) setFirst(ctx context.Context, s FirstSetting, from, value string) 
 // refusal (exit 3), before anything changed.
 func (e *Env) repointFirst(ctx context.Context, m discovery.Member, st *State) error {
 	if st.Autocluster != nil {
-		return e.setFirst(ctx, st.Autocluster.FirstSetting, st.Autocluster.Original, st.Autocluster.Temporary)
+		return e.setFirst(ctx, st.Autocluster.Setting, st.Autocluster.Original, st.Autocluster.Temporary)
 	}
 	ct := containerOf(m)
 	if ct == nil {
 		return nil
 	}
-	s, ok := FindFirst(*ct, m.StatefulSet.Spec.Template.Spec.Volumes, func(name string) (*corev1.ConfigMap, error) {
+	s, ok := podconfig.Find(*ct, m.StatefulSet.Spec.Template.Spec.Volumes, func(name string) (*corev1.ConfigMap, error) {
 		return e.Kube.CoreV1().ConfigMaps(e.Namespace).Get(ctx, name, metav1.GetOptions{})
-	})
+	}, AutoclusterFirstProperty)
 	if !ok {
 		return nil
 	}
@@ -207,7 +131,7 @@ func (e *Env) repointFirst(ctx context.Context, m discovery.Member, st *State) e
 	if cn, err := peer.ClusterNode(ctx, m.NodeName); err == nil {
 		self = cn.InternalHostName
 	}
-	if s.Fixed != "" && s.Value == "" {
+	if s.Unreadable {
 		return cli.Refusedf("cannot tell whether %s is its own autocluster.first (%s): rebuilt on an empty volume it could start a second cluster; make the setting readable (a ConfigMap) and rerun", m.NodeName, s.Fixed)
 	}
 	if !NamesNode(s.Value, m.NodeName, self) {
@@ -221,7 +145,7 @@ func (e *Env) repointFirst(ctx context.Context, m discovery.Member, st *State) e
 		return fmt.Errorf("reading the internal address of %s: %w", peer.Node(), err)
 	}
 	temp := Repoint(s.Value, m.NodeName, peer.Node(), fmt.Sprintf("%s:%d", target.InternalHostName, target.InternalGrpcPort))
-	st.Autocluster = &AutoclusterChange{FirstSetting: s, Original: s.Value, Temporary: temp}
+	st.Autocluster = &AutoclusterChange{Setting: s, Original: s.Value, Temporary: temp}
 	if err := e.Save(ctx, m.StatefulSet.Name, *st); err != nil {
 		return err
 	}
@@ -239,7 +163,7 @@ func (e *Env) restoreFirst(ctx context.Context, node string, st *State) error {
 	if a == nil {
 		return nil
 	}
-	if err := e.setFirst(ctx, a.FirstSetting, a.Temporary, a.Original); err != nil {
+	if err := e.setFirst(ctx, a.Setting, a.Temporary, a.Original); err != nil {
 		return err
 	}
 	e.emit(node, "autocluster-restored", fmt.Sprintf("%s: autocluster.first is %s again", a.Where(), a.Original), false, a)
@@ -283,52 +207,4 @@ func containerOf(m discovery.Member) *corev1.Container {
 		return &cs[0]
 	}
 	return nil
-}
-
-func sortedKeysOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// propertyValue is key's value in a Java properties text (key=value or key: value).
-func propertyValue(text, key string) (string, bool) {
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		if k, v, ok := propertyLine(sc.Text()); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-func propertyLine(l string) (key, value string, ok bool) {
-	l = strings.TrimSpace(l)
-	if l == "" || l[0] == '#' || l[0] == '!' {
-		return "", "", false
-	}
-	i := strings.IndexAny(l, "=:")
-	if i <= 0 {
-		return "", "", false
-	}
-	return strings.TrimSpace(l[:i]), strings.TrimSpace(l[i+1:]), true
-}
-
-// replaceProperty sets key to value in text where it is from; ok is false when the
-// text does not hold key=from.
-func replaceProperty(text, key, from, value string) (string, bool) {
-	lines := strings.Split(text, "\n")
-	for i, l := range lines {
-		if k, v, ok := propertyLine(l); ok && k == key {
-			if v != from {
-				return text, false
-			}
-			lines[i] = key + "=" + value
-			return strings.Join(lines, "\n"), true
-		}
-	}
-	return text, false
 }
