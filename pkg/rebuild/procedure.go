@@ -2,7 +2,6 @@ package rebuild
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
@@ -471,7 +471,7 @@ func (e *Env) register(ctx context.Context, node string) error {
 				err = nil
 				msg = "waiting for " + node + " to register (autocluster)"
 				if why := e.splitOff(ctx, snap, node); why != "" {
-					return errors.New(why)
+					return cli.Refusedf("%s", why) // stop: the node must not be given memberships in a cluster it is not in
 				}
 				if time.Since(start) > e.JoinWait && time.Since(posted) > 30*time.Second {
 					if perr := e.join(ctx, c, snap, node); perr != nil {
