@@ -96,7 +96,9 @@ func (o *GenerateOptions) Complete(c *cobra.Command) error {
 	if err != nil || ns == "" {
 		ns = "default"
 	}
-	o.Namespace = ns
+	// kubectl's convention: no namespace in the objects unless one was asked for.
+	// The DNS names need one all the same: the namespace kubectl apply uses by default.
+	o.Namespace, o.NamespaceOmitted = ns, true
 	return nil
 }
 
@@ -142,6 +144,9 @@ func (o *GenerateOptions) Run() error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Axon Server cluster %q in namespace %s, written by kubectl axon generate.\n", o.Name, o.Namespace)
+	if o.NamespaceOmitted {
+		fmt.Fprintf(&b, "# The objects name no namespace (no -n was given): apply them in %s, the kubeconfig's,\n# which their DNS names assume; for another namespace, generate again with -n.\n", o.Namespace)
+	}
 	if len(secrets) > 0 {
 		b.WriteString("# Create these Secrets before applying:\n")
 		for _, s := range secrets {

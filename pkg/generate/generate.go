@@ -94,7 +94,7 @@ func Manifests(opts Options) ([]runtime.Object, error) {
 		only[n] = true
 	}
 	if len(only) == 0 {
-		rbac, err := RBAC(o.Namespace)
+		rbac, err := RBAC(o.objectNamespace())
 		if err != nil {
 			return nil, err
 		}
@@ -112,7 +112,15 @@ func Manifests(opts Options) ([]runtime.Object, error) {
 }
 
 func (o Options) meta(name string, labels map[string]string) metav1.ObjectMeta {
-	return metav1.ObjectMeta{Name: name, Namespace: o.Namespace, Labels: labels}
+	return metav1.ObjectMeta{Name: name, Namespace: o.objectNamespace(), Labels: labels}
+}
+
+// objectNamespace is the namespace written into the objects ("" when omitted).
+func (o Options) objectNamespace() string {
+	if o.NamespaceOmitted {
+		return ""
+	}
+	return o.Namespace
 }
 
 func (o Options) clusterLabels() map[string]string { return map[string]string{ClusterLabel: o.Name} }

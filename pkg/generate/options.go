@@ -29,7 +29,13 @@ type Options struct {
 	// NodePrefix is the stem of the node names, NodePrefix-1 ... NodePrefix-N
 	// (default: Name).
 	NodePrefix string
-	Namespace  string
+	// Namespace is the cluster's namespace: the DNS names (host names, autocluster)
+	// are in it, and so are the objects unless NamespaceOmitted.
+	Namespace string
+	// NamespaceOmitted leaves metadata.namespace out of every object, as kubectl does
+	// when no namespace was asked for: kubectl apply then puts them in its own. The
+	// DNS names still assume Namespace (the kubeconfig's), so apply them there.
+	NamespaceOmitted bool
 	// Nodes is how many Axon Server nodes the cluster has.
 	Nodes int
 	// Image is the Axon Server image, with a tag that is not "latest".

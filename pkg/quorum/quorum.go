@@ -36,13 +36,7 @@
 //     such a set within the max election timeout).
 //   - util.RoleUtils: votingNode = PRIMARY or ACTIVE_BACKUP; hasStorage = every
 //     role but MESSAGING_ONLY. The storage options default minActiveBackups to 1.
-//
-// The file index used to read these could not resolve the tag
-// axonserver-ee-4.4.2 to a commit; the versions read were the stored ones
-// (ActiveBackupsRule and PrimaryMajorityRule at 16d014a2,
-// PrimaryMajorityAndActiveBackupsRule at dfaf0308, MajorityMatchStrategy at
-// 231fb3b2). The classes are marked "@since 4.3", so they exist in 4.4.2, but
-// their 4.4.2 text was not compared line by line with these versions.
+
 package quorum
 
 import (
