@@ -36,7 +36,6 @@
 //     such a set within the max election timeout).
 //   - util.RoleUtils: votingNode = PRIMARY or ACTIVE_BACKUP; hasStorage = every
 //     role but MESSAGING_ONLY. The storage options default minActiveBackups to 1.
-
 package quorum
 
 import (
