@@ -85,7 +85,7 @@ func (s *Session) resolveExplicit(f *Flags) error {
 		case apierrors.IsForbidden(err):
 			return fmt.Errorf("--token-secret %s: not allowed to read Secret %s in namespace %s (kubectl axon needs get on secrets: docs/rbac.yaml)", ref, ref.Name, s.Namespace)
 		case err != nil:
-			return fmt.Errorf("--token-secret %s: %v", ref, err)
+			return fmt.Errorf("--token-secret %s: %w", ref, err)
 		}
 		s.explicit = &Credentials{Sent: true, Origin: "--token-secret " + ref.String(), Secret: ref.Name, Key: ref.Key}
 		s.tokens = axonserver.StaticToken(tok)

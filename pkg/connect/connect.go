@@ -174,7 +174,7 @@ func Open(f *Flags) (*Session, error) {
 	}
 	cfg, err := f.Kube.ToRESTConfig()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %v", err)
+		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	cfg.UserAgent = version.UserAgent()
 	// client-go's default (5 requests/s, burst 10) makes a rolling step wait on its own
@@ -186,7 +186,7 @@ func Open(f *Flags) (*Session, error) {
 	}
 	ns, _, err := f.Kube.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig: %v", err)
+		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	return OpenWith(f, kube, cfg, ns)
 }
@@ -237,7 +237,7 @@ func (s *Session) Client(ctx context.Context, m discovery.Member) (*axonserver.C
 	}
 	base, hc, err := s.transport.Endpoint(ctx, t)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", m.NodeName, err)
+		return nil, fmt.Errorf("%s: %w", m.NodeName, err)
 	}
 	tokens, _ := s.tokenFor(ctx, m.Namespace, m.Cluster)
 	return s.newClient(m.NodeName, base, hc, tokens)

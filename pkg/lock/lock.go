@@ -8,6 +8,7 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -179,12 +180,17 @@ func (l *Lock) renew() {
 			return
 		case <-t.C:
 		}
-		err := l.Renew(context.Background())
+		// Each renewal has a deadline: a request that hangs (an API server going
+		// away) must neither outlive the Lease nor hold up Release.
+		ctx, cancel := context.WithTimeout(context.Background(), l.o.Duration/3)
+		err := l.Renew(ctx)
+		cancel()
 		if err == nil {
 			lastOK = time.Now()
 			continue
 		}
-		if _, taken := err.(*HeldError); taken || time.Since(lastOK) > l.o.Duration {
+		var held *HeldError
+		if errors.As(err, &held) || time.Since(lastOK) > l.o.Duration {
 			if l.o.OnLost != nil {
 				l.o.OnLost(err)
 			}

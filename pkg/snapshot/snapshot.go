@@ -6,7 +6,6 @@ package snapshot
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -125,16 +124,26 @@ func ExplainKube(err error) error {
 	case errors.As(err, &nf):
 		return err
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("%v (kubectl axon needs the Role and ClusterRole in docs/rbac.yaml)", firstLine(err.Error()))
+		return &oneLineError{firstLine(err.Error()) + " (kubectl axon needs the Role and ClusterRole in docs/rbac.yaml)", err}
 	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("the Kubernetes API server refused the credentials (check --kubeconfig / --context / --token): %v", firstLine(err.Error()))
+		return &oneLineError{"the Kubernetes API server refused the credentials (check --kubeconfig / --context / --token): " + firstLine(err.Error()), err}
 	case errors.As(err, &st):
-		return errors.New(firstLine(err.Error()))
+		return &oneLineError{firstLine(err.Error()), err}
 	case errors.As(err, &ue), errors.As(err, &ne):
-		return fmt.Errorf("cannot reach the Kubernetes API server: %v", firstLine(err.Error()))
+		return &oneLineError{"cannot reach the Kubernetes API server: " + firstLine(err.Error()), err}
 	}
 	return err
 }
+
+// oneLineError shows an error in one line and keeps it underneath, so that callers
+// can still ask apierrors (IsForbidden, IsNotFound ...) about it.
+type oneLineError struct {
+	msg string
+	err error
+}
+
+func (e *oneLineError) Error() string { return e.msg }
+func (e *oneLineError) Unwrap() error { return e.err }
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)

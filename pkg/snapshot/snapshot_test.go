@@ -1,9 +1,13 @@
 package snapshot
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
@@ -38,5 +42,25 @@ func TestFatalAxonErrorTellsWhoRefused(t *testing.T) {
 	obs := &inspect.Observation{Nodes: map[string]*inspect.NodeView{"a": {Node: "a", Err: &axonserver.Error{Err: axonserver.ErrUnreachable}}}}
 	if err := FatalAxonError(obs); err != nil {
 		t.Errorf("unreachable node must not be fatal: %v", err)
+	}
+}
+
+// TestExplainKubeKeepsTheError: the one line is for people; callers still ask
+// apierrors about the error underneath.
+func TestExplainKubeKeepsTheError(t *testing.T) {
+	gr := schema.GroupResource{Resource: "pods"}
+	for _, tc := range []struct {
+		err  error
+		is   func(error) bool
+		want string
+	}{
+		{apierrors.NewForbidden(gr, "x", errors.New("no\nmore")), apierrors.IsForbidden, "docs/rbac.yaml"},
+		{apierrors.NewUnauthorized("bad token"), apierrors.IsUnauthorized, "refused the credentials"},
+		{apierrors.NewNotFound(gr, "x"), apierrors.IsNotFound, "not found"},
+	} {
+		got := ExplainKube(tc.err)
+		if !tc.is(got) || !strings.Contains(got.Error(), tc.want) || strings.Contains(got.Error(), "\n") {
+			t.Errorf("ExplainKube(%v) = %q: lost the error's type, or not one line with %q", tc.err, got, tc.want)
+		}
 	}
 }
