@@ -262,13 +262,9 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 	r := o.runner(o.session, snap, sink)
 	r.Act, r.Recorder, r.Resume = env.Act, rec, o.commandLine(snap)
 	r.Op = record.Op{Operation: "replace-node", Detail: o.detail(), Holder: holder}
-	r.Progress = finishingSink{Sink: sink, finish: func(node string) {
-		fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := env.Finish(fctx, targets[node].member.StatefulSet.Name); err != nil {
-			sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Node: node, Message: err.Error()})
-		}
-	}}
+	r.AfterStep = func(ctx context.Context, m discovery.Member) error {
+		return env.Finish(ctx, m.StatefulSet.Name)
+	}
 	if o.FreshVolume {
 		r.AfterReady = env.AfterReady
 		r.Check = func(c quorum.Cluster, node string) quorum.Verdict {
@@ -284,20 +280,6 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 		stepper.WriteSummary(o.Out, sum, "replaced", runErr)
 	}
 	return runErr
-}
-
-// finishingSink removes a node's mark when its step finished, before passing the
-// event on.
-type finishingSink struct {
-	progress.Sink
-	finish func(node string)
-}
-
-func (f finishingSink) Emit(e progress.Event) {
-	if e.Kind == "step-finished" && e.Node != "" {
-		f.finish(e.Node)
-	}
-	f.Sink.Emit(e)
 }
 
 func (o *ReplaceOptions) detail() string {

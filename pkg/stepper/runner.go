@@ -60,6 +60,11 @@ type Runner struct {
 	// re-registers the node and gives it back its group memberships there). It runs
 	// under the --node-timeout context.
 	AfterReady func(ctx context.Context, m discovery.Member) error
+	// AfterStep, when set, runs once a step is done (the node and the cluster
+	// healthy), before its step-finished event: the place for a command's own
+	// bookkeeping (replace-node removes its mark). An error is reported as a
+	// warning; the step stays done.
+	AfterStep func(ctx context.Context, m discovery.Member) error
 }
 
 // NodeResult is what one step did and how long it took.
@@ -312,6 +317,13 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 		for k, v := range record.Shutdown(t.shutdown(), t.grace) {
 			extra[k] = v
 		}
+	}
+	if r.AfterStep != nil {
+		actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := r.AfterStep(actx, m); err != nil {
+			r.emit(progress.Event{Kind: "warning", Level: progress.Warn, Node: s.Node, Message: err.Error()})
+		}
+		cancel()
 	}
 	r.end(m.StatefulSet, op, "done", extra)
 	r.event(m.StatefulSet, false, record.Reason(r.Op.Operation, "Finished"),
