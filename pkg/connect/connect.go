@@ -136,7 +136,7 @@ func (s *Session) AxonURL() string { return s.flags.AxonURL }
 
 // Query is the discovery query the flags select, in the session's namespace.
 func (s *Session) Query(allNamespaces bool) discovery.Query {
-	return discovery.Query{Namespace: s.Namespace, AllNamespaces: allNamespaces, Selector: s.flags.Selector, Cluster: s.flags.Cluster}
+	return discovery.Query{Namespace: s.Namespace, AllNamespaces: allNamespaces, Selector: s.flags.Selector, Cluster: s.flags.Cluster, Cache: &s.cache}
 }
 
 // InspectOptions are the flags' bounds for talking to Axon Server.
@@ -161,6 +161,9 @@ type Session struct {
 	auto      autoTokens
 	transport transport.Transport
 	tls       transport.TLSOptions
+	// cache keeps what the session's looks at the cluster learn once (the
+	// namespace exists, the workers' zones).
+	cache discovery.Cache
 }
 
 // Opener opens a Session from flags; commands take one so tests can inject clients.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -39,6 +40,61 @@ type Query struct {
 	AllNamespaces bool
 	Selector      string // label selector; "" means DefaultSelector(Cluster)
 	Cluster       string // cluster name; narrows the default selector
+	// Cache keeps what does not change between the looks of one command (the
+	// namespace exists, the zone of each worker); nil asks every time.
+	Cache *Cache
+}
+
+// Cache is what one command learns once and reuses across its looks at the
+// cluster: that the namespace exists, and each worker's zone (a node's zone label is
+// set when it registers). Safe for concurrent use.
+type Cache struct {
+	mu        sync.Mutex
+	namespace map[string]bool
+	zones     map[string]string
+}
+
+func (c *Cache) namespaceSeen(ns string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.namespace[ns]
+}
+
+func (c *Cache) sawNamespace(ns string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.namespace == nil {
+		c.namespace = map[string]bool{}
+	}
+	c.namespace[ns] = true
+}
+
+func (c *Cache) zone(worker string) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	z, ok := c.zones[worker]
+	return z, ok
+}
+
+func (c *Cache) setZone(worker, zone string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.zones == nil {
+		c.zones = map[string]string{}
+	}
+	c.zones[worker] = zone
 }
 
 // DefaultSelector is the selector used when -l is not given.
@@ -137,11 +193,15 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 	ns := q.Namespace
 	if q.AllNamespaces {
 		ns = metav1.NamespaceAll
-	} else if ns != "" {
-		if _, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+	} else if ns != "" && !q.Cache.namespaceSeen(ns) {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("namespace %q not found", ns)
 		}
 		// Other errors (Forbidden for a namespaced Role) are fine: the list below tells.
+		if err == nil {
+			q.Cache.sawNamespace(ns)
+		}
 	}
 	opts := metav1.ListOptions{LabelSelector: sel}
 	stsList, err := cs.AppsV1().StatefulSets(ns).List(ctx, opts)
@@ -169,7 +229,13 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 			podsByOwner[string(owner.UID)] = p
 		}
 	}
-	zones, zoneErr := workerZones(ctx, cs)
+	var workers []string
+	for _, p := range podsByOwner {
+		if p.Spec.NodeName != "" {
+			workers = append(workers, p.Spec.NodeName)
+		}
+	}
+	zones, zoneErr := workerZones(ctx, cs, workers, q.Cache)
 	if zoneErr != nil {
 		found.Warnings = append(found.Warnings, "zones unknown: "+zoneErr.Error())
 	}
@@ -248,19 +314,36 @@ func nodeName(sts *appsv1.StatefulSet, c *corev1.Container) string {
 	return sts.Name
 }
 
-func workerZones(ctx context.Context, cs kubernetes.Interface) (map[string]string, error) {
-	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		if apierrors.IsForbidden(err) {
-			return nil, fmt.Errorf("not allowed to list nodes (bind the kubectl-axon ClusterRole, docs/rbac.yaml)")
+// workerZones reads the zone of each worker named (a GET per worker not in the
+// cache), not a list of every node of the Kubernetes cluster: a look at an Axon
+// Server cluster costs the same whatever else the Kubernetes cluster runs.
+func workerZones(ctx context.Context, cs kubernetes.Interface, workers []string, cache *Cache) (map[string]string, error) {
+	out := make(map[string]string, len(workers))
+	var firstErr error
+	for _, w := range workers {
+		if _, done := out[w]; done {
+			continue
 		}
-		return nil, err
+		if z, ok := cache.zone(w); ok {
+			out[w] = z
+			continue
+		}
+		n, err := cs.CoreV1().Nodes().Get(ctx, w, metav1.GetOptions{})
+		switch {
+		case apierrors.IsForbidden(err):
+			return out, fmt.Errorf("not allowed to get nodes (bind the kubectl-axon ClusterRole, docs/rbac.yaml)")
+		case apierrors.IsNotFound(err):
+			out[w] = "" // gone: no zone, and nothing to remember
+		case err != nil:
+			if firstErr == nil {
+				firstErr = err
+			}
+		default:
+			out[w] = n.Labels[ZoneLabel]
+			cache.setZone(w, out[w])
+		}
 	}
-	out := make(map[string]string, len(nodes.Items))
-	for _, n := range nodes.Items {
-		out[n.Name] = n.Labels[ZoneLabel]
-	}
-	return out, nil
+	return out, firstErr
 }
 
 // PodReady says whether the pod is Ready.

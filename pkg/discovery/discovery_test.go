@@ -254,11 +254,11 @@ func TestDiscoverWarnings(t *testing.T) {
 			newSTS("axon", "axonserver", "axon", func(s *appsv1.StatefulSet) { s.Spec.Replicas = &three })},
 			want: []string{"StatefulSet axon/axonserver has replicas=3"}},
 		{name: "Nodes forbidden", objs: cluster3("axon"),
-			react:   map[string]k8stesting.ReactionFunc{"list nodes": forbidden("nodes")},
-			want:    []string{"zones unknown: not allowed to list nodes"},
+			react:   map[string]k8stesting.ReactionFunc{"get nodes": forbidden("nodes")},
+			want:    []string{"zones unknown: not allowed to get nodes"},
 			noZones: true},
-		{name: "Nodes list fails otherwise", objs: cluster3("axon"),
-			react: map[string]k8stesting.ReactionFunc{"list nodes": func(k8stesting.Action) (bool, runtime.Object, error) {
+		{name: "Nodes get fails otherwise", objs: cluster3("axon"),
+			react: map[string]k8stesting.ReactionFunc{"get nodes": func(k8stesting.Action) (bool, runtime.Object, error) {
 				return true, nil, errors.New("etcd on fire")
 			}},
 			want:    []string{"zones unknown: etcd on fire"},
@@ -341,32 +341,55 @@ func TestDiscoverErrors(t *testing.T) {
 	}
 }
 
-// TestDiscoverConstantCalls: the number of API calls does not grow with the cluster.
+// TestDiscoverConstantCalls: a look costs a list of StatefulSets and one of pods,
+// whatever the size of the cluster; the namespace and each worker's zone are read
+// once per command (Cache), one GET per worker, never a list of every node of the
+// Kubernetes cluster.
 func TestDiscoverConstantCalls(t *testing.T) {
-	calls := func(n int, q Query) []string {
+	calls := func(n int, q Query) (first, again []string) {
 		objs := []runtime.Object{namespace("axon")}
 		for i := 0; i < n; i++ {
 			s := newSTS("axon", fmt.Sprintf("axonserver-%d", i), "axon")
-			w := fmt.Sprintf("w%d", i)
-			objs = append(objs, s, podOf(s, w), worker(w, "z"))
+			w := fmt.Sprintf("w%d", i%3)
+			objs = append(objs, s, podOf(s, w))
+			if i < 3 {
+				objs = append(objs, worker(w, "z"))
+			}
 		}
+		for i := 0; i < 5; i++ { // workers that run none of the cluster's pods
+			objs = append(objs, worker(fmt.Sprintf("other-%d", i), "z"))
+		}
+		q.Cache = &Cache{}
 		f, cs, err := discover(t, q, objs...)
 		if err != nil || len(f.Members) != n {
 			t.Fatalf("Discover(%d): %v members, err %v", n, len(f.Members), err)
 		}
-		var out []string
-		for _, a := range cs.Actions() {
-			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+		verbs := func() []string {
+			var out []string
+			for _, a := range cs.Actions() {
+				out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+			}
+			cs.ClearActions()
+			return out
 		}
-		return out
+		first = verbs()
+		if f, err = Discover(context.Background(), cs, q); err != nil || f.Members[0].Zone != "z" {
+			t.Fatalf("second look: %v", err)
+		}
+		return first, verbs()
 	}
 	for _, q := range []Query{{Namespace: "axon"}, {AllNamespaces: true}, {Namespace: "axon", Selector: "app"}} {
-		one, nine := calls(1, q), calls(9, q)
-		if !reflect.DeepEqual(one, nine) {
-			t.Errorf("%+v: 1 StatefulSet made %q, 9 made %q", q, one, nine)
+		first3, again3 := calls(3, q)
+		first9, again9 := calls(9, q)
+		if !reflect.DeepEqual(first3, first9) {
+			t.Errorf("%+v: the first look at 3 nodes made %q, at 9 nodes (on the same 3 workers) %q", q, first3, first9)
 		}
-		if len(one) > 4 {
-			t.Errorf("%+v: %d calls %q, want at most 4", q, len(one), one)
+		if n := strings.Count(strings.Join(first3, ","), "get nodes"); n != 3 || strings.Contains(strings.Join(first3, ","), "list nodes") {
+			t.Errorf("%+v: first look %q: want one GET per worker of the cluster (3), no list of nodes", q, first3)
+		}
+		want := []string{"list statefulsets", "list pods"}
+		if !reflect.DeepEqual(again3, want) || !reflect.DeepEqual(again9, want) {
+			t.Errorf("%+v: later looks made %q and %q, want %q", q, again3, again9, want)
 		}
 	}
 }
