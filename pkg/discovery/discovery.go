@@ -315,11 +315,12 @@ func nodeName(sts *appsv1.StatefulSet, c *corev1.Container) string {
 }
 
 // workerZones reads the zone of each worker named (a GET per worker not in the
-// cache), not a list of every node of the Kubernetes cluster: a look at an Axon
-// Server cluster costs the same whatever else the Kubernetes cluster runs.
+// cache, at most 8 at a time), not a list of every node of the Kubernetes cluster:
+// a look at an Axon Server cluster costs the same whatever else the Kubernetes
+// cluster runs.
 func workerZones(ctx context.Context, cs kubernetes.Interface, workers []string, cache *Cache) (map[string]string, error) {
 	out := make(map[string]string, len(workers))
-	var firstErr error
+	var todo []string
 	for _, w := range workers {
 		if _, done := out[w]; done {
 			continue
@@ -328,20 +329,42 @@ func workerZones(ctx context.Context, cs kubernetes.Interface, workers []string,
 			out[w] = z
 			continue
 		}
-		n, err := cs.CoreV1().Nodes().Get(ctx, w, metav1.GetOptions{})
-		switch {
-		case apierrors.IsForbidden(err):
-			return out, fmt.Errorf("not allowed to get nodes (bind the kubectl-axon ClusterRole, docs/rbac.yaml)")
-		case apierrors.IsNotFound(err):
-			out[w] = "" // gone: no zone, and nothing to remember
-		case err != nil:
-			if firstErr == nil {
-				firstErr = err
+		out[w] = ""
+		todo = append(todo, w)
+	}
+	var (
+		mu        sync.Mutex
+		wg        sync.WaitGroup
+		firstErr  error
+		forbidden bool
+		slots     = make(chan struct{}, 8)
+	)
+	for _, w := range todo {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			n, err := cs.CoreV1().Nodes().Get(ctx, w, metav1.GetOptions{})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case apierrors.IsForbidden(err):
+				forbidden = true
+			case apierrors.IsNotFound(err):
+				// gone: no zone, and nothing to remember
+			case err != nil:
+				if firstErr == nil {
+					firstErr = err
+				}
+			default:
+				out[w] = n.Labels[ZoneLabel]
+				cache.setZone(w, out[w])
 			}
-		default:
-			out[w] = n.Labels[ZoneLabel]
-			cache.setZone(w, out[w])
-		}
+		}()
+	}
+	wg.Wait()
+	if forbidden {
+		return out, fmt.Errorf("not allowed to get nodes (bind the kubectl-axon ClusterRole, docs/rbac.yaml)")
 	}
 	return out, firstErr
 }
