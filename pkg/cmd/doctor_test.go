@@ -206,7 +206,8 @@ func TestGenerateCommand(t *testing.T) {
 	if n := strings.Count(out, "\n---\n"); n != 14 {
 		t.Errorf("%d documents, want 14", n)
 	}
-	if !strings.HasPrefix(out, "# Axon Server cluster \"axonserver\" in namespace axon") || !strings.Contains(out, "#   kubectl -n axon create secret generic axonserver-token") {
+	if !strings.HasPrefix(out, "# Axon Server cluster \"axonserver\" in namespace axon") || !strings.Contains(out, "#   kubectl -n axon create secret generic axonserver-token") ||
+		!strings.Contains(out, "&& kubectl -n axon label secret axonserver-token cluster=axonserver") {
 		t.Errorf("header:\n%s", out[:200])
 	}
 	code, out, _ = runWith(t, nil, "generate", "-n", "axon", "--nodes", "4", "--only", "axonserver-4")

@@ -446,7 +446,9 @@ func Secrets(opts Options) []string {
 	var out []string
 	if len(only) == 0 {
 		out = append(out,
-			fmt.Sprintf("kubectl %screate secret generic %s --from-literal=%s=$(uuidgen) --from-literal=%s=$(uuidgen)", ns, o.TokenSecretName(), TokenKey, InternalTokenKey),
+			// Labelled with the cluster, so that kubectl axon finds the token by itself.
+			fmt.Sprintf("kubectl %screate secret generic %s --from-literal=%s=$(uuidgen) --from-literal=%s=$(uuidgen) && kubectl %slabel secret %s %s=%s",
+				ns, o.TokenSecretName(), TokenKey, InternalTokenKey, ns, o.TokenSecretName(), ClusterLabel, o.Name),
 			fmt.Sprintf("kubectl %screate secret generic %s --from-file=%s=PATH/TO/axoniq.license", ns, o.LicenseSecretName(), LicenseKey))
 		if o.TLS {
 			out = append(out, fmt.Sprintf("kubectl %screate secret generic %s --from-file=%s=PATH/TO/ca.crt", ns, o.CASecretName(), CAKey))
