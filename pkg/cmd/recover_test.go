@@ -20,16 +20,7 @@ import (
 // rest follows once orders has its quorum again.
 func TestUpgradeBackFromAnImageThatNeverStarts(t *testing.T) {
 	const bad = "axoniq/axonserver:2099.1.0-nonroot"
-	topo, err := axonsim.ParseTopology([]byte(fiveMixed + `
-faults:
-  - {image: "*:2099.*", neverReady: true}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := newWorldOf(t, topo)
-	w.onDelete(t)
-	w.waitStatusHealthy(t)
+	w := neverReadyWorld(t, "*:2099.*")
 	ctx := context.Background()
 	broken := []string{"axonserver-4", "axonserver-5"}
 	for _, n := range broken {

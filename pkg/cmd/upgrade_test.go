@@ -407,20 +407,25 @@ func TestUpgradeRefusals(t *testing.T) {
 	}
 }
 
-func TestUpgradeNodeNeverReady(t *testing.T) {
-	// Every node on the new image never becomes ready; the plan's order (which
-	// follows the groups' leaders, elected at random) decides which of the two
-	// goes first. That one must fail the run and the other stay untouched.
-	topo, err := axonsim.ParseTopology([]byte(fiveMixed + `
-faults:
-  - {image: "*:2024.2*", neverReady: true}
-`))
+// neverReadyWorld is fiveMixed, healthy, in which a node on an image that matches
+// glob never becomes ready.
+func neverReadyWorld(t *testing.T, glob string) *world {
+	t.Helper()
+	topo, err := axonsim.ParseTopology([]byte(fiveMixed + fmt.Sprintf("faults:\n  - {image: %q, neverReady: true}\n", glob)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := newWorldOf(t, topo)
 	w.onDelete(t)
 	w.waitStatusHealthy(t)
+	return w
+}
+
+func TestUpgradeNodeNeverReady(t *testing.T) {
+	// Every node on the new image never becomes ready; the plan's order (which
+	// follows the groups' leaders, elected at random) decides which of the two
+	// goes first. That one must fail the run and the other stay untouched.
+	w := neverReadyWorld(t, "*:2024.2*")
 	code, out, errOut := w.run(t, "upgrade", "--image", newImage, "--node-timeout", "2s", "--poll-interval", "50ms", "--progress", "lines", "axonserver-4", "axonserver-5")
 	if code != cli.ExitTimeout {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)

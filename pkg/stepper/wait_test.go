@@ -30,27 +30,40 @@ func readyPod(uid types.UID, deleting bool) *corev1.Pod {
 	return p
 }
 
-// TestWaitPodJudgesTheLivePod: the act deleted a pod that someone else had created
-// meanwhile (the pod the run first saw was already gone). The watch still delivers
-// that pod's earlier "Ready" event; the wait must not take it for the successor,
-// since the pod as it is now is shutting down.
-func TestWaitPodJudgesTheLivePod(t *testing.T) {
+// waitFor starts waitPod on a singleton StatefulSet axonserver-1 whose update
+// revision is "rev", with kube's pods and a watch fw that the test drives; the
+// pod seen before the act had UID old. The wait's end arrives on the channel.
+func waitFor(t *testing.T, kube *fake.Clientset, fw *watch.FakeWatcher, old types.UID) <-chan error {
+	t.Helper()
 	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon", Generation: 1},
 		Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, UpdateRevision: "rev"}}
-	kube := fake.NewClientset(sts, readyPod("someone-elses", true))
-	fw := watch.NewFake()
-	pw := &podWatch{kube: kube, ns: "axon", name: "axonserver-1-0", uid: "first-seen", w: fw}
+	if _, err := kube.AppsV1().StatefulSets("axon").Create(context.Background(), sts, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pw := &podWatch{kube: kube, ns: "axon", name: "axonserver-1-0", uid: old, w: fw}
 	r := &Runner{Kube: kube, Namespace: "axon"}
 	r.defaults()
 	m := discovery.Member{NodeName: "axonserver-1", StatefulSet: sts}
 	ev := func(kind, msg string, data any) progress.Event { return progress.Event{Kind: kind, Message: msg} }
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.waitPod(ctx, pw, m, true, ev)
 		done <- err
 	}()
+	return done
+}
+
+// TestWaitPodJudgesTheLivePod: the act deleted a pod that someone else had created
+// meanwhile (the pod the run first saw was already gone). The watch still delivers
+// that pod's earlier "Ready" event; the wait must not take it for the successor,
+// since the pod as it is now is shutting down.
+func TestWaitPodJudgesTheLivePod(t *testing.T) {
+	kube := fake.NewClientset(readyPod("someone-elses", true))
+	fw := watch.NewFake()
+	done := waitFor(t, kube, fw, "first-seen")
+	ctx := context.Background()
 	send := func(e func()) <-chan struct{} {
 		sent := make(chan struct{})
 		go func() { e(); close(sent) }()
@@ -81,9 +94,7 @@ func TestWaitPodJudgesTheLivePod(t *testing.T) {
 // the first attempts to watch again (it is restarting); the wait goes on with its
 // re-reads and sees the new pod.
 func TestWaitPodSurvivesAnAPIServerRestart(t *testing.T) {
-	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon", Generation: 1},
-		Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, UpdateRevision: "rev"}}
-	kube := fake.NewClientset(sts)
+	kube := fake.NewClientset()
 	var refused atomic.Int32
 	kube.PrependWatchReactor("pods", func(k8stesting.Action) (bool, watch.Interface, error) {
 		if refused.Add(1) <= 2 {
@@ -92,18 +103,8 @@ func TestWaitPodSurvivesAnAPIServerRestart(t *testing.T) {
 		return false, nil, nil
 	})
 	fw := watch.NewFake()
-	pw := &podWatch{kube: kube, ns: "axon", name: "axonserver-1-0", uid: "old", w: fw}
-	r := &Runner{Kube: kube, Namespace: "axon"}
-	r.defaults()
-	m := discovery.Member{NodeName: "axonserver-1", StatefulSet: sts}
-	ev := func(kind, msg string, data any) progress.Event { return progress.Event{Kind: kind, Message: msg} }
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.waitPod(ctx, pw, m, true, ev)
-		done <- err
-	}()
+	done := waitFor(t, kube, fw, "old")
+	ctx := context.Background()
 	fw.Stop() // the API server ends the watch
 	// The wait must outlive the refused re-watches: the new pod appears only once
 	// two have been refused.
