@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
@@ -302,6 +303,9 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 	if err == nil {
 		last, err = r.waitAxon(nctx, s.Node, recovering, &t, ev)
 	}
+	if err == nil && restart {
+		err = r.settle(nctx, m, ev)
+	}
 	if err != nil {
 		return r.fail(ctx, nctx, m, op, s, res, err)
 	}
@@ -533,6 +537,39 @@ func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, t *
 				return nil, lastErr
 			}
 			return nil, err
+		}
+	}
+}
+
+// settle honours the StatefulSet's minReadySeconds as its own rolling update does:
+// the new pod must stay Ready, with no container restart, for that long before the
+// next node is touched. An image that starts, passes its probes and crashes a little
+// later is then stopped at its first node. Without minReadySeconds it returns at
+// once.
+func (r *Runner) settle(ctx context.Context, m discovery.Member, ev func(kind, msg string, data any) progress.Event) error {
+	hold := time.Duration(m.StatefulSet.Spec.MinReadySeconds) * time.Second
+	if hold <= 0 {
+		return nil
+	}
+	pods := r.Kube.CoreV1().Pods(m.StatefulSet.Namespace)
+	name := PodName(m.StatefulSet)
+	first, err := pods.Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	r.emit(ev("settling", fmt.Sprintf("waiting %s (minReadySeconds) for the pod to stay Ready before the next node", hold), nil))
+	deadline := time.Now().Add(hold)
+	for {
+		p, err := pods.Get(ctx, name, metav1.GetOptions{})
+		if err == nil && (p.UID != first.UID || discovery.Restarts(p) != discovery.Restarts(first) || !discovery.PodReady(p)) {
+			return &NodeError{Node: m.NodeName, Stuck: true,
+				Why: fmt.Sprintf("it did not stay Ready for minReadySeconds (%s): %s", hold, PodState(p))}
+		}
+		if !time.Now().Before(deadline) {
+			return nil
+		}
+		if err := sleep(ctx, min(r.Poll*4, time.Until(deadline))); err != nil {
+			return err
 		}
 	}
 }

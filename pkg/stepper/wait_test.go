@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
@@ -120,5 +121,39 @@ func TestWaitPodSurvivesAnAPIServerRestart(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSettleHonoursMinReadySeconds: with minReadySeconds the step holds until the
+// new pod has stayed Ready that long; a container restart within it stops the run
+// at this node (an image that passes its probes and crashes a little later).
+func TestSettleHonoursMinReadySeconds(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon"},
+			Spec: appsv1.StatefulSetSpec{MinReadySeconds: 1}}
+		kube := fake.NewClientset(readyPod("new", false))
+		var gets atomic.Int32
+		kube.PrependReactor("get", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+			if crash && gets.Add(1) > 2 {
+				p := readyPod("new", false)
+				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "axonserver", RestartCount: 1}}
+				return true, p, nil
+			}
+			return false, nil, nil
+		})
+		r := &Runner{Kube: kube, Namespace: "axon", Poll: 10 * time.Millisecond}
+		r.defaults()
+		ev := func(kind, msg string, data any) progress.Event { return progress.Event{Kind: kind, Message: msg} }
+		start := time.Now()
+		err := r.settle(context.Background(), discovery.Member{NodeName: "axonserver-1", StatefulSet: sts}, ev)
+		var ne *NodeError
+		switch {
+		case crash && (!errors.As(err, &ne) || !ne.Stuck):
+			t.Errorf("a restart within minReadySeconds: err %v, want a stuck NodeError", err)
+		case !crash && err != nil:
+			t.Errorf("a pod that stayed Ready: %v", err)
+		case !crash && time.Since(start) < time.Second:
+			t.Errorf("returned after %s, before minReadySeconds", time.Since(start))
+		}
 	}
 }
