@@ -141,7 +141,7 @@ func (s *Session) Query(allNamespaces bool) discovery.Query {
 
 // InspectOptions are the flags' bounds for talking to Axon Server.
 func (s *Session) InspectOptions() inspect.Options {
-	return inspect.Options{Concurrency: s.flags.Concurrency, Timeout: s.flags.AxonTimeout}
+	return inspect.Options{Concurrency: s.flags.Concurrency, Timeout: s.flags.AxonTimeout, Cache: &s.answers}
 }
 
 // Session holds the clients of one command run.
@@ -164,6 +164,9 @@ type Session struct {
 	// cache keeps what the session's looks at the cluster learn once (the
 	// namespace exists, the workers' zones).
 	cache discovery.Cache
+	// answers keeps what each Axon Server process answered that does not change
+	// while it runs (its info and configuration).
+	answers inspect.Cache
 }
 
 // Opener opens a Session from flags; commands take one so tests can inject clients.
@@ -267,6 +270,9 @@ func (s *Session) Targets(ctx context.Context, members []discovery.Member) []ins
 	out := make([]inspect.Target, 0, len(members))
 	for _, m := range members {
 		t := inspect.Target{Node: m.NodeName}
+		if m.Pod != nil && m.Pod.UID != "" {
+			t.Instance = fmt.Sprintf("%s/%s/%d", m.NodeName, m.Pod.UID, discovery.Restarts(m.Pod))
+		}
 		switch {
 		case m.Pod == nil:
 			t.Why = "no pod"

@@ -32,6 +32,10 @@ type Target struct {
 	API  API // nil: the node cannot be reached (no pod, pod not running)
 	// Why explains a nil API ("no pod", "pod Pending").
 	Why string
+	// Instance names the running process (the pod's UID and its restarts); what
+	// does not change during a process's life (/actuator/info, /actuator/env) is
+	// asked once per instance when Options.Cache is set. "" never caches.
+	Instance string
 }
 
 // NodeView is what one node answered.
@@ -81,6 +85,58 @@ type Options struct {
 	Concurrency int
 	// Timeout bounds each request; 0 means 10 s.
 	Timeout time.Duration
+	// Cache keeps each instance's info and configuration across the observations of
+	// one command; nil asks every time.
+	Cache *Cache
+}
+
+// Cache holds what a running Axon Server process answered that does not change
+// while it runs: its build (/actuator/info) and its configuration (/actuator/env).
+// Safe for concurrent use.
+type Cache struct {
+	mu   sync.Mutex
+	info map[string]*axonserver.Info
+	env  map[string]*axonserver.Env
+}
+
+// infoOf and envOf return what instance answered before (nil when nothing).
+func (c *Cache) infoOf(instance string) *axonserver.Info {
+	if c == nil || instance == "" {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.info[instance]
+}
+
+func (c *Cache) envOf(instance string) *axonserver.Env {
+	if c == nil || instance == "" {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.env[instance]
+}
+
+// keep remembers instance's answers (nil ones are not kept).
+func (c *Cache) keep(instance string, info *axonserver.Info, env *axonserver.Env) {
+	if c == nil || instance == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if info != nil {
+		if c.info == nil {
+			c.info = map[string]*axonserver.Info{}
+		}
+		c.info[instance] = info
+	}
+	if env != nil {
+		if c.env == nil {
+			c.env = map[string]*axonserver.Env{}
+		}
+		c.env[instance] = env
+	}
 }
 
 // Observe asks every target for its info, identity, Raft status, health and effective
@@ -122,15 +178,22 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 			v.Err = errors.New(t.Why)
 			continue
 		}
-		api := t.API
-		call(v, func(ctx context.Context) (err error) {
-			info, err := api.Info(ctx)
-			mu.Lock()
+		api, instance := t.API, t.Instance
+		if info := o.Cache.infoOf(instance); info != nil {
 			v.Info = info
-			v.Reachable = v.Reachable || err == nil
-			mu.Unlock()
-			return err
-		})
+		} else {
+			call(v, func(ctx context.Context) (err error) {
+				info, err := api.Info(ctx)
+				mu.Lock()
+				v.Info = info
+				v.Reachable = v.Reachable || err == nil
+				mu.Unlock()
+				if err == nil {
+					o.Cache.keep(instance, info, nil)
+				}
+				return err
+			})
+		}
 		call(v, func(ctx context.Context) error {
 			me, err := api.Me(ctx)
 			mu.Lock()
@@ -146,16 +209,23 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 			mu.Unlock()
 			return err
 		})
-		call(v, func(ctx context.Context) error {
-			env, err := api.Env(ctx)
-			mu.Lock()
+		if env := o.Cache.envOf(instance); env != nil {
 			v.Env = env
-			if !axonserver.IsNotFound(err) {
-				v.EnvErr = err
-			}
-			mu.Unlock()
-			return nil
-		})
+		} else {
+			call(v, func(ctx context.Context) error {
+				env, err := api.Env(ctx)
+				mu.Lock()
+				v.Env = env
+				if !axonserver.IsNotFound(err) {
+					v.EnvErr = err
+				}
+				mu.Unlock()
+				if err == nil {
+					o.Cache.keep(instance, nil, env)
+				}
+				return nil
+			})
+		}
 		call(v, func(ctx context.Context) error {
 			rs, err := api.RaftStatus(ctx)
 			mu.Lock()

@@ -490,3 +490,31 @@ func TestObserveRereadsFollowersBehind(t *testing.T) {
 		t.Errorf("a in h, judged against the first answer of its leader: %+v", lag)
 	}
 }
+
+// TestObserveAsksOncePerInstance: a process's build and configuration are asked
+// once per command (Options.Cache); a restarted process (another instance) is asked
+// again, and so is everything else on every look.
+func TestObserveAsksOncePerInstance(t *testing.T) {
+	n := eeNode(t, "axonserver-1", true)
+	n.env = &axonserver.Env{}
+	o := Options{Cache: &Cache{}}
+	look := func(instance string) {
+		obs := Observe(context.Background(), []Target{{Node: "axonserver-1", API: n, Instance: instance}}, o)
+		if v := obs.Nodes["axonserver-1"]; v.Info == nil || v.Env == nil {
+			t.Fatalf("look at %s: info %v, env %v", instance, v.Info, v.Env)
+		}
+	}
+	look("axonserver-1/uid-a/0")
+	look("axonserver-1/uid-a/0")
+	if n.count("Info") != 1 || n.count("Env") != 1 || n.count("Health") != 2 || n.count("RaftStatus") < 2 {
+		t.Errorf("two looks at one instance: %v", n.calls)
+	}
+	look("axonserver-1/uid-a/1") // the container restarted
+	if n.count("Info") != 2 || n.count("Env") != 2 {
+		t.Errorf("a new instance was not asked again: %v", n.calls)
+	}
+	look("") // no instance: never cached
+	if n.count("Info") != 3 {
+		t.Errorf("no instance, yet cached: %v", n.calls)
+	}
+}
