@@ -12,12 +12,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Version is the plugin version reported in the User-Agent; the build sets it.
@@ -114,8 +116,46 @@ func (c *Client) fail(r request, msg string, cause error) *Error {
 	return &Error{Node: c.node, Method: r.method, Path: r.path, Message: msg, Err: cause}
 }
 
+// getRetries are the pauses before a GET is asked again after an answer that says
+// the node was busy for a moment (HTTP 429, 502, 503, 504 from the node itself): one
+// such answer must not make a node look unknown. A node that cannot be reached at
+// all (connection refused, or the API server's proxy failing to reach the pod) is
+// not asked again: that is its state, and the next look asks anyway.
+var getRetries = []time.Duration{100 * time.Millisecond, 300 * time.Millisecond}
+
 // raw performs the call and returns the body of a successful answer.
 func (c *Client) raw(ctx context.Context, r request) ([]byte, error) {
+	body, err := c.once(ctx, r)
+	if r.method != http.MethodGet {
+		return body, err
+	}
+	for _, pause := range getRetries {
+		if !busy(err) {
+			break
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return body, err
+		case <-t.C:
+		}
+		body, err = c.once(ctx, r)
+	}
+	return body, err
+}
+
+// busy reports an answer from the node that says it was busy for a moment.
+func busy(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.StatusCode == 0 || !IsTransient(err) {
+		return false
+	}
+	return !strings.Contains(e.Message, "error trying to reach service")
+}
+
+// once performs the call once.
+func (c *Client) once(ctx context.Context, r request) ([]byte, error) {
 	u := c.base + r.path
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()

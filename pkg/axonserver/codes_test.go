@@ -1,10 +1,12 @@
 package axonserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 )
 
@@ -159,5 +161,46 @@ func TestIsTransient(t *testing.T) {
 		if got := IsTransient(tc.err); got != tc.want {
 			t.Errorf("IsTransient(%v) = %v, want %v", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestGetAsksAgainWhenBusy: a GET answered 503 by the node is asked again (a flaky
+// moment must not make the node unknown); a DELETE is not, and a 503 from the API
+// server's proxy that cannot reach the pod is not either.
+func TestGetAsksAgainWhenBusy(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		method   string
+		body     string
+		failures int
+		calls    int
+		ok       bool
+	}{
+		{"GET, busy once", http.MethodGet, `{"message":"busy"}`, 1, 2, true},
+		{"GET, busy throughout", http.MethodGet, `{"message":"busy"}`, 10, 3, false},
+		{"GET, the proxy cannot reach the pod", http.MethodGet, `{"message":"error trying to reach service: dial tcp 10.0.0.1:8024: connect: connection refused"}`, 10, 1, false},
+		{"DELETE, busy once", http.MethodDelete, `{"message":"busy"}`, 1, 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if int(calls.Add(1)) <= tc.failures {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = w.Write([]byte(tc.body))
+					return
+				}
+				_, _ = w.Write([]byte(`{}`))
+			}))
+			defer srv.Close()
+			c, err := New(srv.URL, srv.Client())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.raw(context.Background(), request{method: tc.method, path: "/x"})
+			if (err == nil) != tc.ok || int(calls.Load()) != tc.calls {
+				t.Errorf("err %v after %d calls; want ok=%v after %d", err, calls.Load(), tc.ok, tc.calls)
+			}
+		})
 	}
 }
