@@ -322,7 +322,29 @@ func (g Group) stopBlocker(stopping []string, down map[string]bool) string {
 // position affects no write and no copy of the data; waiting for it would let a
 // slow messaging node hold up a rolling restart for no safety gain. A node
 // without a Node record is unhealthy with the single problem "unknown node".
-func (c Cluster) NodeHealth(node string) Health {
+func (c Cluster) NodeHealth(node string) Health { return c.health(node, everyGroup) }
+
+// SelfHealth is NodeHealth without the group-wide condition "every group it is in
+// has a leader": a group between two leaders makes every member unhealthy for a
+// moment, but says nothing about the node itself.
+func (c Cluster) SelfHealth(node string) Health { return c.health(node, selfOnly) }
+
+// HealthWhereLed is SelfHealth judged only in the groups that have a leader: the
+// node's health as far as the cluster lets it be. A group without a leader (too
+// few of its voters up) cannot have the node up or caught up in it, whatever the
+// node does, until the others are back.
+func (c Cluster) HealthWhereLed(node string) Health { return c.health(node, ledGroupsOnly) }
+
+// healthScope is how far a node's health reaches into its groups.
+type healthScope int
+
+const (
+	everyGroup    healthScope = iota // a group without a leader is a problem of each member
+	selfOnly                         // a group without a leader is not; the member must still be up and caught up
+	ledGroupsOnly                    // only the groups with a leader are judged
+)
+
+func (c Cluster) health(node string, scope healthScope) Health {
 	h := Health{Node: node}
 	n, ok := c.node(node)
 	if !ok {
@@ -347,7 +369,12 @@ func (c Cluster) NodeHealth(node string) Health {
 			continue
 		}
 		if !g.HasLeader() {
-			h.Problems = append(h.Problems, fmt.Sprintf("group %s has no leader", g.Name))
+			if scope == ledGroupsOnly {
+				continue
+			}
+			if scope == everyGroup {
+				h.Problems = append(h.Problems, fmt.Sprintf("group %s has no leader", g.Name))
+			}
 		}
 		switch {
 		case !m.Up:

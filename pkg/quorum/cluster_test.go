@@ -359,3 +359,37 @@ func TestOutOfService(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthScopes: NodeHealth counts a group without a leader against each member;
+// SelfHealth does not, but still wants the node up and caught up there;
+// HealthWhereLed judges only the groups that have a leader.
+func TestHealthScopes(t *testing.T) {
+	c := Cluster{Nodes: []Node{{Name: "a", PodReady: true, Connected: true}},
+		Groups: []Group{
+			{Name: "led", Leader: "b", Members: []Member{{Node: "a", Role: Primary, Up: true, CaughtUp: true}, {Node: "b", Role: Primary, Up: true, CaughtUp: true}}},
+			{Name: "leaderless", Members: []Member{{Node: "a", Role: Primary, Up: true, CaughtUp: true}, {Node: "b", Role: Primary}}},
+		}}
+	for _, tc := range []struct {
+		name   string
+		health func(string) Health
+		want   string
+	}{
+		{"NodeHealth", c.NodeHealth, "group leaderless has no leader"},
+		{"SelfHealth", c.SelfHealth, ""},
+		{"HealthWhereLed", c.HealthWhereLed, ""},
+	} {
+		if got := strings.Join(tc.health("a").Problems, "; "); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	c.Groups[1].Members[0].CaughtUp = false // a lags in the leaderless group
+	if got := c.SelfHealth("a").Problems; len(got) != 1 || got[0] != "not caught up in group leaderless" {
+		t.Errorf("SelfHealth with a lagging member: %q", got)
+	}
+	if h := c.HealthWhereLed("a"); !h.Healthy {
+		t.Errorf("HealthWhereLed judged a group without a leader: %q", h.Problems)
+	}
+	if h := c.HealthWhereLed("z"); h.Healthy || h.Problems[0] != "unknown node" {
+		t.Errorf("unknown node: %+v", h)
+	}
+}

@@ -116,12 +116,17 @@ func NewPlan(in Input) Plan {
 		}
 		seen[n] = true
 		h := c.NodeHealth(n)
+		// A group between two leaders (an election after a step that was
+		// interrupted) says nothing about the node itself, which must neither lose
+		// its place in the order nor be redone: SelfHealth. The runner's preflight
+		// still waits for the whole cluster to be healthy.
+		self := c.SelfHealth(n).Healthy
 		s := Step{Node: n, Groups: c.GroupsOf(n), Leads: c.Leads(n)}
 		switch {
-		case in.Done[n] && selfHealthy(c, n):
+		case in.Done[n] && self:
 			s.Kind = KindDone
 			p.Skipped = append(p.Skipped, s)
-		case !selfHealthy(c, n):
+		case !self:
 			s.Kind, s.Problems = KindUnhealthy, h.Problems
 			unhealthy = append(unhealthy, s)
 		case len(s.Leads) == 0:
@@ -147,35 +152,6 @@ func NewPlan(in Input) Plan {
 	p.verdicts(c)
 	p.elections(c)
 	return p
-}
-
-// selfHealthy is NodeHealth without the group-wide condition "every group it is in
-// has a leader": a group between two leaders (an election after a step that was
-// interrupted) makes every member unhealthy for a second, but it says nothing about
-// the node itself, which must neither lose its place in the order nor be redone.
-// The runner's preflight still waits for the whole cluster to be healthy.
-func selfHealthy(c quorum.Cluster, node string) bool {
-	if c.Sight.Blind != "" || c.Sight.Unseen[node] != "" {
-		return false // not seen is not healthy
-	}
-	known := false
-	for _, n := range c.Nodes {
-		if n.Name == node {
-			known = true
-			if !n.PodReady || !n.Connected {
-				return false
-			}
-		}
-	}
-	if !known {
-		return false
-	}
-	for _, g := range c.Groups {
-		if m, ok := g.Member(node); ok && (!m.Up || (!m.CaughtUp && m.Role != quorum.MessagingOnly)) {
-			return false
-		}
-	}
-	return true
 }
 
 // orderLeaders is step 4 of NewPlan.

@@ -489,7 +489,7 @@ func blockers(hs []quorum.Health, v quorum.Verdict) []string {
 // waitAxon polls Axon Server until the node is healthy, then until every node is
 // (only the node itself with Force: the next preflight checks the rest). A
 // recovering step (its node was out of service while others were unhealthy) waits
-// for the node to come back as far as the cluster lets it (recovered) and leaves the
+// for the node to come back as far as the cluster lets it (HealthWhereLed) and leaves the
 // rest to the next preflight: groups that lack a quorum while other nodes are down
 // cannot elect a leader, and the node cannot be caught up in them, until those
 // nodes are back too.
@@ -501,7 +501,7 @@ func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, t *
 			c := snap.Quorum()
 			h := c.NodeHealth(node)
 			if recovering {
-				h = recovered(c, node)
+				h = c.HealthWhereLed(node)
 			}
 			msg := ""
 			switch {
@@ -572,49 +572,6 @@ func (r *Runner) settle(ctx context.Context, m discovery.Member, ev func(kind, m
 			return err
 		}
 	}
-}
-
-// recovered is the node's health as far as the cluster lets it be: seen, pod Ready,
-// connected, and up and caught up in every group that has a leader. A group without
-// one (too few of its voters up) says nothing about the node.
-func recovered(c quorum.Cluster, node string) quorum.Health {
-	h := quorum.Health{Node: node}
-	if c.Sight.Blind != "" {
-		h.Problems = append(h.Problems, "replication groups not seen: "+c.Sight.Blind)
-	}
-	if why := c.Sight.Unseen[node]; why != "" {
-		h.Problems = append(h.Problems, "did not answer: "+why)
-	}
-	known := false
-	for _, n := range c.Nodes {
-		if n.Name != node {
-			continue
-		}
-		known = true
-		if !n.PodReady {
-			h.Problems = append(h.Problems, "pod not ready or not at the current revision")
-		}
-		if !n.Connected {
-			h.Problems = append(h.Problems, "not connected to the cluster")
-		}
-	}
-	if !known {
-		h.Problems = append(h.Problems, "unknown node")
-	}
-	for _, g := range c.Groups {
-		m, ok := g.Member(node)
-		if !ok || !g.HasLeader() {
-			continue
-		}
-		switch {
-		case !m.Up:
-			h.Problems = append(h.Problems, fmt.Sprintf("not up in group %s", g.Name))
-		case !m.CaughtUp && m.Role != quorum.MessagingOnly:
-			h.Problems = append(h.Problems, fmt.Sprintf("not caught up in group %s", g.Name))
-		}
-	}
-	h.Healthy = len(h.Problems) == 0
-	return h
 }
 
 func (r *Runner) begin(ctx context.Context, sts *appsv1.StatefulSet, op record.Op, s Step) {
