@@ -95,6 +95,18 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 		announced bool
 		msg       string
 	)
+	// accepted records a request of step the server accepted; it returns " again
+	// (...)" when it repeats one that left no trace.
+	accepted := func(step Step) string {
+		again := ""
+		if sentStep == step {
+			again = fmt.Sprintf(" again (the last one left no trace for %s)", e.ResendAfter)
+		} else {
+			first = time.Now()
+		}
+		sent, sentStep = time.Now(), step
+		return again
+	}
 	for {
 		c, err := api(ctx)
 		var g axonserver.ReplicationGroup
@@ -147,13 +159,7 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 			_, err := c.AddNodeToReplicationGroup(ctx, group, node, string(want))
 			switch {
 			case err == nil:
-				again := ""
-				if sentStep == StepAdd {
-					again = fmt.Sprintf(" again (the last one left no trace for %s)", e.ResendAfter)
-				} else {
-					first = time.Now()
-				}
-				sent, sentStep = time.Now(), StepAdd
+				again := accepted(StepAdd)
 				msg = fmt.Sprintf("%s: adding %s as %s", group, node, want)
 				e.emit(node, "member-adding", fmt.Sprintf("%s: POST %s as %s sent%s to %s; judging it by reading the group", group, node, want, again, c.Node()), false, Membership{Group: group, Role: want})
 			case axonserver.IsUpdateInProgress(err):
@@ -199,13 +205,7 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 			_, err := c.RemoveNodeFromReplicationGroup(ctx, group, node, false)
 			switch {
 			case err == nil:
-				again := ""
-				if sentStep == StepRemove {
-					again = fmt.Sprintf(" again (the last one left no trace for %s)", e.ResendAfter)
-				} else {
-					first = time.Now()
-				}
-				sent, sentStep = time.Now(), StepRemove
+				again := accepted(StepRemove)
 				msg = fmt.Sprintf("%s: removing %s", group, node)
 				e.emit(node, "member-removing", fmt.Sprintf("%s: DELETE %s sent%s to %s; judging it by reading the group and /v1/tasks", group, node, again, c.Node()), false, Membership{Group: group})
 			case axonserver.IsUpdateInProgress(err):

@@ -106,11 +106,11 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 		return false, nil // done by an earlier run (its mark removed): only wait for it
 	}
 	pods := e.Kube.CoreV1().Pods(e.Namespace)
-	pod, err := currentPod(ctx, pods, stepper.PodName(sts))
-	if err != nil {
-		return false, err
-	}
 	if !st.Fresh {
+		pod, err := currentPod(ctx, pods, stepper.PodName(sts))
+		if err != nil {
+			return false, err
+		}
 		if st.OldPod != "" && (pod == nil || string(pod.UID) != st.OldPod) {
 			return pod == nil, nil // replaced already (an earlier run deleted it)
 		}
@@ -143,9 +143,10 @@ func (e *Env) Act(ctx context.Context, m discovery.Member) (bool, error) {
 			return false, err
 		}
 	}
-	// Leaving the groups takes a while, and someone else may have deleted the pod
-	// meanwhile: the pod to delete with the volumes is the one there now.
-	if pod, err = currentPod(ctx, pods, stepper.PodName(sts)); err != nil {
+	// Read only now: leaving the groups takes a while, and someone else may have
+	// deleted the pod meanwhile; the pod to delete with the volumes is the one there now.
+	pod, err := currentPod(ctx, pods, stepper.PodName(sts))
+	if err != nil {
 		return false, err
 	}
 	if !st.Phase.AtLeast(Deleting) {
