@@ -559,9 +559,8 @@ func (r *Runner) settle(ctx context.Context, m discovery.Member, ev func(kind, m
 	}
 	r.emit(ev("settling", fmt.Sprintf("waiting %s (minReadySeconds) for the pod to stay Ready before the next node", hold), nil))
 	deadline := time.Now().Add(hold)
-	for {
-		p, err := pods.Get(ctx, name, metav1.GetOptions{})
-		if err == nil && (p.UID != first.UID || discovery.Restarts(p) != discovery.Restarts(first) || !discovery.PodReady(p)) {
+	for p := first; ; {
+		if p.UID != first.UID || discovery.Restarts(p) != discovery.Restarts(first) || !discovery.PodReady(p) {
 			return &NodeError{Node: m.NodeName, Stuck: true,
 				Why: fmt.Sprintf("it did not stay Ready for minReadySeconds (%s): %s", hold, PodState(p))}
 		}
@@ -570,6 +569,9 @@ func (r *Runner) settle(ctx context.Context, m discovery.Member, ev func(kind, m
 		}
 		if err := sleep(ctx, min(r.Poll*4, time.Until(deadline))); err != nil {
 			return err
+		}
+		if cur, err := pods.Get(ctx, name, metav1.GetOptions{}); err == nil {
+			p = cur // a failed read is judged again at the next poll
 		}
 	}
 }

@@ -124,7 +124,16 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 		r.emit(e)
 	}
 	oldGone := !expectNew
-	check := func(p *corev1.Pod, deleted bool) (bool, error) {
+	get := func() (*corev1.Pod, bool, error) {
+		p, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil, true, nil
+		}
+		return p, false, err
+	}
+	// check judges the pod p (nil or deleted: gone); fresh says p was just read,
+	// not taken from a watch event, which may be late.
+	check := func(p *corev1.Pod, deleted, fresh bool) (bool, error) {
 		now := time.Now()
 		if !oldGone {
 			if p != nil && p.UID == pw.uid && !deleted {
@@ -172,10 +181,12 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 		// Events can be late: the pod that looked Ready may have been deleted since
 		// (the act deletes a pod someone else had already replaced). Judge the pod as
 		// it is now.
-		live, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
-		if err != nil || live.UID != p.UID || live.DeletionTimestamp != nil || !discovery.PodReady(live) {
-			transient("waiting for the new pod")
-			return false, nil
+		if !fresh {
+			live, gone, err := get()
+			if err != nil || gone || live.UID != p.UID || live.DeletionTimestamp != nil || !discovery.PodReady(live) {
+				transient("waiting for the new pod")
+				return false, nil
+			}
 		}
 		sts, err := r.Kube.AppsV1().StatefulSets(pw.ns).Get(ctx, m.StatefulSet.Name, metav1.GetOptions{})
 		if err != nil {
@@ -190,16 +201,9 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 		r.emit(ev("pod-ready", fmt.Sprintf("pod %s Ready on revision %s", p.Name, sts.Status.UpdateRevision), nil))
 		return true, nil
 	}
-	get := func() (*corev1.Pod, bool, error) {
-		p, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil, true, nil
-		}
-		return p, false, err
-	}
 	// The state before the first event.
 	if p, del, err := get(); err == nil {
-		if done, err := check(p, del); done || err != nil {
+		if done, err := check(p, del, true); done || err != nil {
 			return t, err
 		}
 	}
@@ -208,7 +212,7 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 	events := pw.w.ResultChan()
 	for {
 		var p *corev1.Pod
-		var deleted bool
+		var deleted, fresh bool
 		select {
 		case <-ctx.Done():
 			return t, ctx.Err()
@@ -224,13 +228,13 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 			if !isPod || pod.Name != pw.name {
 				continue
 			}
-			p, deleted = pod, e.Type == watch.Deleted
+			p, deleted, fresh = pod, e.Type == watch.Deleted, false
 		case <-tick.C:
 			cur, del, err := get()
 			if err != nil {
 				continue // the API server may be restarting: the next tick reads again
 			}
-			p, deleted = cur, del
+			p, deleted, fresh = cur, del, true
 			if events == nil {
 				rv := ""
 				if cur != nil {
@@ -242,7 +246,7 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 				}
 			}
 		}
-		if done, err := check(p, deleted); done || err != nil {
+		if done, err := check(p, deleted, fresh); done || err != nil {
 			return t, err
 		}
 	}
