@@ -48,31 +48,6 @@ func planRun(seed int64, maxOps int) []planned {
 
 var opKinds = []string{"upgrade", "replace-node", "replace-node --all", "replace-node --fresh-volume", "drain-node"}
 
-// ciExempt are the faults the CI slice leaves to the long runs, each with why:
-// CI must be green, and these still fail there (docs/chaos.md, "Open").
-var ciExempt = map[string]string{}
-
-// ciFaults are the faults the CI slice must draw.
-func ciFaults() []string {
-	var out []string
-	for _, f := range allFaults() {
-		if ciExempt[f] == "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// drawsExempt reports whether a run draws a fault the CI slice leaves out.
-func drawsExempt(ops []planned) bool {
-	for _, p := range ops {
-		if ciExempt[p.fault] != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // missing lists the operations and faults the seeds never draw.
 func missing(seeds []int64, maxOps int) []string {
 	seen := map[string]bool{}
@@ -88,7 +63,7 @@ func missing(seeds []int64, maxOps int) []string {
 			out = append(out, "op "+k)
 		}
 	}
-	for _, f := range ciFaults() {
+	for _, f := range allFaults() {
 		if !seen["fault "+f] {
 			out = append(out, "fault "+f)
 		}
@@ -104,7 +79,7 @@ func cover(from, to int64, maxOps int) []int64 {
 	for _, k := range opKinds {
 		need["op "+k] = true
 	}
-	for _, f := range ciFaults() {
+	for _, f := range allFaults() {
 		need["fault "+f] = true
 	}
 	var chosen []int64
@@ -112,9 +87,6 @@ func cover(from, to int64, maxOps int) []int64 {
 		best, bestScore := int64(-1), 0.0
 		for s := from; s <= to; s++ {
 			ops := planRun(s, maxOps)
-			if drawsExempt(ops) {
-				continue
-			}
 			gain := map[string]bool{}
 			for _, p := range ops {
 				for _, k := range []string{"op " + p.kind, "fault " + p.fault} {
@@ -150,11 +122,6 @@ func TestCISeedsCover(t *testing.T) {
 		}
 		seeds = append(seeds, s)
 	}
-	for _, s := range seeds {
-		if drawsExempt(planRun(s, ciOps)) {
-			t.Errorf("CI seed %d draws a fault the slice leaves to the long runs (%v)", s, ciExempt)
-		}
-	}
 	if m := missing(seeds, ciOps); len(m) > 0 {
 		t.Errorf("the CI seeds %s never draw %s (go test -tags chaos ./test/chaos -run TestScan -chaos.scan 1-2000 -v)", ciSeeds, strings.Join(m, ", "))
 	}
@@ -174,11 +141,6 @@ func TestScan(t *testing.T) {
 		ops := planRun(s, ciOps)
 		n += len(ops)
 		t.Logf("seed %d: %v", s, ops)
-	}
-	for _, s := range seeds {
-		if drawsExempt(planRun(s, ciOps)) {
-			t.Errorf("CI seed %d draws a fault the slice leaves to the long runs (%v)", s, ciExempt)
-		}
 	}
 	if m := missing(seeds, ciOps); len(m) > 0 {
 		t.Errorf("no seed of %s draws %s", *scanFlag, strings.Join(m, ", "))
