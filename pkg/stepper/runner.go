@@ -49,6 +49,10 @@ type Runner struct {
 	// NodeTimeout the wait for a node to come back healthy (default 15 min); Pause is
 	// waited between steps; Poll is the interval of Axon Server polls (default 250 ms).
 	SafetyTimeout, NodeTimeout, Pause, Poll time.Duration
+	// UnschedulableGrace is how long the new pod may stay unschedulable before the
+	// step stops as stuck (default 30 s): the scheduler retries by itself, and a
+	// pod on fresh volumes is unschedulable until its claims are recreated.
+	UnschedulableGrace time.Duration
 	// Resume is the command line that resumes the operation (for messages).
 	Resume string
 	// RollBack returns the command line that undoes the step on node ("" if none).
@@ -137,6 +141,9 @@ func (r *Runner) defaults() {
 	}
 	if r.Poll <= 0 {
 		r.Poll = 250 * time.Millisecond
+	}
+	if r.UnschedulableGrace <= 0 {
+		r.UnschedulableGrace = 30 * time.Second
 	}
 	if r.Progress == nil {
 		r.Progress = progress.Discard

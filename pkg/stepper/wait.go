@@ -108,7 +108,10 @@ func (pw *podWatch) stop() {
 // the StatefulSet's update revision, driven by the pod watch; a one-second tick
 // re-reads the pod and StatefulSet in case an event was missed or the controller
 // has not yet published the update revision. A pod Kubernetes cannot make progress
-// with (crash loop, image pull error, unschedulable) fails at once with a NodeError.
+// with (crash loop, image pull error) fails at once with a NodeError; an
+// unschedulable pod only once it stayed so for UnschedulableGrace, since the
+// scheduler retries by itself (a claim the StatefulSet controller is recreating,
+// a node that is being added).
 func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, restart bool, ev func(kind, msg string, data any) progress.Event) (timings, error) {
 	var t timings
 	expectNew := restart && pw.uid != ""
@@ -124,6 +127,8 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 		r.emit(e)
 	}
 	oldGone := !expectNew
+	var unschedUID types.UID // the new pod found unschedulable, and since when
+	var unschedSince time.Time
 	get := func() (*corev1.Pod, bool, error) {
 		p, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
@@ -171,9 +176,20 @@ func (r *Runner) waitPod(ctx context.Context, pw *podWatch, m discovery.Member, 
 			transient("waiting for the new pod")
 			return false, nil
 		}
-		if why, stuck := StuckReason(p); stuck {
+		if why, stuck := containerStuck(p); stuck {
 			return false, &NodeError{Node: m.NodeName, Stuck: true, Why: why}
 		}
+		if why, un := unschedulable(p); un {
+			if unschedUID != p.UID {
+				unschedUID, unschedSince = p.UID, now
+			}
+			if d := now.Sub(unschedSince); d >= r.UnschedulableGrace {
+				return false, &NodeError{Node: m.NodeName, Stuck: true, Why: fmt.Sprintf("%s (for %.0fs)", why, d.Seconds())}
+			}
+			transient("new pod " + why + "; the scheduler retries")
+			return false, nil
+		}
+		unschedUID = ""
 		if !discovery.PodReady(p) {
 			transient("new pod " + PodState(p))
 			return false, nil
@@ -273,11 +289,25 @@ var stuckWaiting = map[string]bool{
 // (unschedulable, an image it cannot pull, a crash loop) rather than still starting
 // (Axon Server's consistency checks can take long; such a pod is waited for).
 func StuckReason(p *corev1.Pod) (string, bool) {
+	if why, un := unschedulable(p); un {
+		return why, true
+	}
+	return containerStuck(p)
+}
+
+// unschedulable says whether the scheduler found no place for the pod.
+func unschedulable(p *corev1.Pod) (string, bool) {
 	for _, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 			return "unschedulable: " + c.Message, true
 		}
 	}
+	return "", false
+}
+
+// containerStuck says whether a container is in a state Kubernetes does not leave
+// by itself (image pull error, crash loop).
+func containerStuck(p *corev1.Pod) (string, bool) {
 	for _, cs := range append(append([]corev1.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
 		if w := cs.State.Waiting; w != nil && stuckWaiting[w.Reason] {
 			return strings.TrimSuffix(fmt.Sprintf("container %s: %s: %s", cs.Name, w.Reason, w.Message), ": "), true

@@ -3,6 +3,7 @@ package stepper
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,13 +37,19 @@ func readyPod(uid types.UID, deleting bool) *corev1.Pod {
 // pod seen before the act had UID old. The wait's end arrives on the channel.
 func waitFor(t *testing.T, kube *fake.Clientset, fw *watch.FakeWatcher, old types.UID) <-chan error {
 	t.Helper()
+	return waitWith(t, &Runner{Kube: kube, Namespace: "axon"}, fw, old)
+}
+
+// waitWith is waitFor with the runner r (its Kube the fake clientset).
+func waitWith(t *testing.T, r *Runner, fw *watch.FakeWatcher, old types.UID) <-chan error {
+	kube := r.Kube
+	t.Helper()
 	sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon", Generation: 1},
 		Status: appsv1.StatefulSetStatus{ObservedGeneration: 1, UpdateRevision: "rev"}}
 	if _, err := kube.AppsV1().StatefulSets("axon").Create(context.Background(), sts, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	pw := &podWatch{kube: kube, ns: "axon", name: "axonserver-1-0", uid: old, w: fw}
-	r := &Runner{Kube: kube, Namespace: "axon"}
 	r.defaults()
 	m := discovery.Member{NodeName: "axonserver-1", StatefulSet: sts}
 	ev := func(kind, msg string, data any) progress.Event { return progress.Event{Kind: kind, Message: msg} }
@@ -65,11 +72,7 @@ func TestWaitPodJudgesTheLivePod(t *testing.T) {
 	fw := watch.NewFake()
 	done := waitFor(t, kube, fw, "first-seen")
 	ctx := context.Background()
-	send := func(e func()) <-chan struct{} {
-		sent := make(chan struct{})
-		go func() { e(); close(sent) }()
-		return sent
-	}
+	send := sent
 	<-send(func() { fw.Delete(readyPod("first-seen", true)) })
 	<-send(func() { fw.Modify(readyPod("someone-elses", false)) }) // late: it is shutting down now
 	// The wait goes on only if it did not take the late event for the successor.
@@ -89,6 +92,60 @@ func TestWaitPodJudgesTheLivePod(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// unschedulablePod is a new pod the scheduler found no place for: its claim is
+// missing (the StatefulSet controller has not recreated it yet).
+func unschedulablePod(uid types.UID) *corev1.Pod {
+	p := readyPod(uid, false)
+	p.Status.Phase = corev1.PodPending
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+		Reason: corev1.PodReasonUnschedulable, Message: `0/3 nodes are available: persistentvolumeclaim "data-axonserver-1-0" not found.`}}
+	return p
+}
+
+// TestWaitPodUnschedulable: a new pod the scheduler cannot place yet is waited for
+// while the scheduler retries (its claims are being recreated); one that stays
+// unschedulable for UnschedulableGrace stops the step as stuck.
+func TestWaitPodUnschedulable(t *testing.T) {
+	ctx := context.Background()
+	t.Run("scheduled later", func(t *testing.T) {
+		kube := fake.NewClientset(unschedulablePod("new"))
+		fw := watch.NewFake()
+		done := waitWith(t, &Runner{Kube: kube, Namespace: "axon", UnschedulableGrace: time.Minute}, fw, "old")
+		fw.Delete(readyPod("old", true))
+		fw.Add(unschedulablePod("new"))
+		ready := readyPod("new", false)
+		if _, err := kube.CoreV1().Pods("axon").Update(ctx, ready, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the wait ended on a pod the scheduler had not placed yet: %v", err)
+		case <-sent(func() { fw.Modify(ready) }):
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("the pod was scheduled and became Ready: %v", err)
+		}
+	})
+	t.Run("stays unschedulable", func(t *testing.T) {
+		kube := fake.NewClientset(unschedulablePod("new"))
+		fw := watch.NewFake()
+		done := waitWith(t, &Runner{Kube: kube, Namespace: "axon", UnschedulableGrace: time.Millisecond}, fw, "old")
+		fw.Delete(readyPod("old", true))
+		fw.Add(unschedulablePod("new"))
+		var ne *NodeError
+		if err := <-done; !errors.As(err, &ne) || !ne.Stuck || !strings.Contains(ne.Why, "unschedulable") {
+			t.Fatalf("a pod unschedulable past the grace: err %v, want a stuck NodeError naming it", err)
+		}
+	})
+}
+
+// sent runs e in the background and closes the channel once it returned.
+func sent(e func()) <-chan struct{} {
+	c := make(chan struct{})
+	go func() { e(); close(c) }()
+	return c
 }
 
 // TestWaitPodSurvivesAnAPIServerRestart: the API server ends the watch and refuses
