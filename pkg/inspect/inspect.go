@@ -64,6 +64,9 @@ func (v *NodeView) Version() string {
 // Observation is one consistent-enough look at the whole cluster.
 type Observation struct {
 	Nodes map[string]*NodeView
+	// Focus are the nodes a focused look was asked to look at (Options.Focus); nil
+	// for a look at every node.
+	Focus []string
 	// From is the node the cluster-wide answers came from ("" if none answered).
 	From string
 	// Public is /v1/public as seen by From: every node, with connected flags.
@@ -88,6 +91,12 @@ type Options struct {
 	// Cache keeps each instance's info and configuration across the observations of
 	// one command; nil asks every time.
 	Cache *Cache
+	// Focus, when not nil, makes the look a focused one: only these nodes and the
+	// leaders of their groups are asked (see Observe).
+	Focus []string
+	// ViewFrom is, in a focused look, a node to ask as well for the cluster-wide
+	// views (an admin node an earlier look found); its groups' leaders are not.
+	ViewFrom string
 }
 
 // Cache holds what a running Axon Server process answered that does not change
@@ -139,9 +148,15 @@ func (c *Cache) keep(instance string, info *axonserver.Info, env *axonserver.Env
 	}
 }
 
+// ErrNotAsked is the error of a node a focused look did not ask (Options.Focus).
+var ErrNotAsked = errors.New("not asked in this look (it asked the step's node and its groups' leaders only)")
+
 // Observe asks every target for its info, identity, Raft status, health and effective
-// configuration (/actuator/env), then asks
-// one answering node (an admin node when there is one) for the cluster-wide views.
+// configuration (/actuator/env), then asks one answering node (an admin node when
+// there is one) for the cluster-wide views. With Options.Focus it asks only the
+// focus nodes, then the leaders of their groups that the cluster-wide view names
+// and the focus left out: what a verdict on the focus nodes needs, whatever the
+// size of the cluster. The nodes it did not ask carry ErrNotAsked.
 func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 	start := time.Now()
 	if o.Concurrency <= 0 {
@@ -150,99 +165,160 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	obs := &Observation{Nodes: make(map[string]*NodeView, len(targets))}
-	sem := make(chan struct{}, o.Concurrency)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	call := func(v *NodeView, f func(ctx context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, o.Timeout)
-			defer cancel()
-			err := f(cctx)
-			mu.Lock()
-			defer mu.Unlock()
-			obs.Calls++
-			if err != nil && v.Err == nil {
-				v.Err = err
-			}
-		}()
+	obs := &Observation{Nodes: make(map[string]*NodeView, len(targets)), Focus: o.Focus}
+	q := &asker{ctx: ctx, obs: obs, o: o, sem: make(chan struct{}, o.Concurrency)}
+	var focus, ask map[string]bool
+	if o.Focus != nil {
+		focus, ask = map[string]bool{}, map[string]bool{o.ViewFrom: o.ViewFrom != ""}
+		for _, n := range o.Focus {
+			focus[n], ask[n] = true, true
+		}
 	}
 	for _, t := range targets {
 		v := &NodeView{Node: t.Node}
 		obs.Nodes[t.Node] = v
-		if t.API == nil {
+		switch {
+		case t.API == nil:
 			v.Err = errors.New(t.Why)
-			continue
+		case ask != nil && !ask[t.Node]:
+			v.Err = ErrNotAsked
+		default:
+			q.node(v, t)
 		}
-		api, instance := t.API, t.Instance
-		if info := o.Cache.infoOf(instance); info != nil {
-			v.Info = info
-		} else {
-			call(v, func(ctx context.Context) (err error) {
-				info, err := api.Info(ctx)
-				mu.Lock()
-				v.Info = info
-				v.Reachable = v.Reachable || err == nil
-				mu.Unlock()
-				if err == nil {
-					o.Cache.keep(instance, info, nil)
-				}
-				return err
-			})
+	}
+	q.wg.Wait()
+	rereadBehind(obs, targets, q)
+	q.wg.Wait()
+	observeCluster(ctx, obs, targets, o.Timeout)
+	if focus != nil {
+		for _, t := range leadersLeftOut(obs, targets, focus) {
+			v := &NodeView{Node: t.Node}
+			obs.Nodes[t.Node] = v
+			q.node(v, t)
 		}
-		call(v, func(ctx context.Context) error {
-			me, err := api.Me(ctx)
+		q.wg.Wait()
+	}
+	obs.Took = time.Since(start)
+	return obs
+}
+
+// asker runs the REST calls of one observation concurrently, at most
+// Options.Concurrency at a time, each within Options.Timeout.
+type asker struct {
+	ctx context.Context
+	obs *Observation
+	o   Options
+	sem chan struct{}
+	mu  sync.Mutex
+	wg  sync.WaitGroup
+}
+
+// call runs f in the background; its first error becomes v's.
+func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		q.sem <- struct{}{}
+		defer func() { <-q.sem }()
+		cctx, cancel := context.WithTimeout(q.ctx, q.o.Timeout)
+		defer cancel()
+		err := f(cctx)
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		q.obs.Calls++
+		if err != nil && v.Err == nil {
+			v.Err = err
+		}
+	}()
+}
+
+// node asks t what it knows, into v: its identity, health and Raft status every
+// time, its info and configuration once per instance (Options.Cache).
+func (q *asker) node(v *NodeView, t Target) {
+	mu := &q.mu
+	api, instance, cache := t.API, t.Instance, q.o.Cache
+	if info := cache.infoOf(instance); info != nil {
+		v.Info = info
+	} else {
+		q.call(v, func(ctx context.Context) (err error) {
+			info, err := api.Info(ctx)
 			mu.Lock()
-			v.Me = me
+			v.Info = info
 			v.Reachable = v.Reachable || err == nil
 			mu.Unlock()
-			return err
-		})
-		call(v, func(ctx context.Context) error {
-			h, err := api.Health(ctx)
-			mu.Lock()
-			v.Health = h
-			mu.Unlock()
-			return err
-		})
-		if env := o.Cache.envOf(instance); env != nil {
-			v.Env = env
-		} else {
-			call(v, func(ctx context.Context) error {
-				env, err := api.Env(ctx)
-				mu.Lock()
-				v.Env = env
-				if !axonserver.IsNotFound(err) {
-					v.EnvErr = err
-				}
-				mu.Unlock()
-				if err == nil {
-					o.Cache.keep(instance, nil, env)
-				}
-				return nil
-			})
-		}
-		call(v, func(ctx context.Context) error {
-			rs, err := api.RaftStatus(ctx)
-			mu.Lock()
-			v.Raft = rs
-			mu.Unlock()
-			if axonserver.IsNotFound(err) {
-				return nil // SE has no Raft
+			if err == nil {
+				cache.keep(instance, info, nil)
 			}
 			return err
 		})
 	}
-	wg.Wait()
-	rereadBehind(ctx, obs, targets, call, &mu)
-	wg.Wait()
-	observeCluster(ctx, obs, targets, o.Timeout)
-	obs.Took = time.Since(start)
-	return obs
+	q.call(v, func(ctx context.Context) error {
+		me, err := api.Me(ctx)
+		mu.Lock()
+		v.Me = me
+		v.Reachable = v.Reachable || err == nil
+		mu.Unlock()
+		return err
+	})
+	q.call(v, func(ctx context.Context) error {
+		h, err := api.Health(ctx)
+		mu.Lock()
+		v.Health = h
+		mu.Unlock()
+		return err
+	})
+	if env := cache.envOf(instance); env != nil {
+		v.Env = env
+	} else {
+		q.call(v, func(ctx context.Context) error {
+			env, err := api.Env(ctx)
+			mu.Lock()
+			v.Env = env
+			if !axonserver.IsNotFound(err) {
+				v.EnvErr = err
+			}
+			mu.Unlock()
+			if err == nil {
+				cache.keep(instance, nil, env)
+			}
+			return nil
+		})
+	}
+	q.call(v, func(ctx context.Context) error {
+		rs, err := api.RaftStatus(ctx)
+		mu.Lock()
+		v.Raft = rs
+		mu.Unlock()
+		if axonserver.IsNotFound(err) {
+			return nil // SE has no Raft
+		}
+		return err
+	})
+}
+
+// leadersLeftOut are the targets a focused look still has to ask: the leaders,
+// as the cluster-wide view names them, of the groups a focus node is a member
+// of, where the look did not ask them yet.
+func leadersLeftOut(obs *Observation, targets []Target, focus map[string]bool) []Target {
+	want := map[string]bool{}
+	for _, g := range obs.Groups {
+		if v := obs.Nodes[g.Leader]; v == nil || !errors.Is(v.Err, ErrNotAsked) {
+			continue
+		}
+		for _, r := range g.Roles {
+			if focus[r.Node] {
+				want[g.Leader] = true
+				break
+			}
+		}
+	}
+	var out []Target
+	for _, t := range targets {
+		if want[t.Node] && t.API != nil {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // rereadBehind asks again, once, for the Raft status of every node that looked behind
@@ -253,7 +329,7 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 // ordering "leader first, then follower" that "caught up" needs. Only the groups the
 // node follows take the new answer; where it leads, the first answer stays the one
 // its followers were judged against.
-func rereadBehind(ctx context.Context, obs *Observation, targets []Target, call func(*NodeView, func(context.Context) error), mu *sync.Mutex) {
+func rereadBehind(obs *Observation, targets []Target, q *asker) {
 	commit := map[string]int64{} // group -> its leader's commit index
 	for _, v := range obs.Nodes {
 		for _, r := range v.Raft {
@@ -268,7 +344,7 @@ func rereadBehind(ctx context.Context, obs *Observation, targets []Target, call 
 			continue
 		}
 		api := t.API
-		call(v, func(ctx context.Context) error {
+		q.call(v, func(ctx context.Context) error {
 			rs, err := api.RaftStatus(ctx)
 			if err != nil {
 				return nil // the first answer stands
@@ -277,8 +353,8 @@ func rereadBehind(ctx context.Context, obs *Observation, targets []Target, call 
 			for _, r := range rs {
 				fresh[r.ReplicationGroup] = r
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			q.mu.Lock()
+			defer q.mu.Unlock()
 			for i, r := range v.Raft {
 				if n, ok := fresh[r.ReplicationGroup]; ok && !r.IsLeader && !n.IsLeader {
 					v.Raft[i] = n

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -516,5 +517,63 @@ func TestObserveAsksOncePerInstance(t *testing.T) {
 	look("") // no instance: never cached
 	if n.count("Info") != 3 {
 		t.Errorf("no instance, yet cached: %v", n.calls)
+	}
+}
+
+// TestObserveFocus: a focused look asks the focus nodes and the leaders of their
+// groups, and no other node: its calls are the same whatever the cluster's size.
+// The nodes left out carry ErrNotAsked.
+func TestObserveFocus(t *testing.T) {
+	calls := map[int]int{}
+	for _, size := range []int{6, 30} {
+		names := make([]string, size)
+		for i := range names {
+			names[i] = fmt.Sprintf("axonserver-%02d", i+1)
+		}
+		// Groups of three consecutive nodes, each led by its middle one.
+		var groups []axonserver.ReplicationGroup
+		for i := 0; i+2 < size; i += 3 {
+			g := axonserver.ReplicationGroup{Name: fmt.Sprintf("g%d", i/3), Leader: names[i+1]}
+			for _, n := range names[i : i+3] {
+				g.Roles = append(g.Roles, axonserver.NodeRole{Node: n, Role: "PRIMARY"})
+			}
+			groups = append(groups, g)
+		}
+		admin := names[size-1]
+		var public []axonserver.Node
+		for _, n := range names {
+			public = append(public, axonserver.Node{Name: n, Connected: true})
+		}
+		fs := fakes{}
+		var targets []Target
+		for _, n := range names {
+			f := eeNode(t, n, n == admin)
+			f.public, f.groups = public, groups
+			fs[n] = f
+			targets = append(targets, Target{Node: n, API: f})
+		}
+		obs := Observe(context.Background(), targets, Options{Focus: names[:1], ViewFrom: admin})
+		asked := map[string]bool{}
+		for n, f := range fs {
+			if f.total() > 0 {
+				asked[n] = true
+			}
+		}
+		want := map[string]bool{names[0]: true, names[1]: true, admin: true} // names[1] leads names[0]'s group
+		if !reflect.DeepEqual(asked, want) {
+			t.Errorf("%d nodes: asked %v, want %v", size, asked, want)
+		}
+		for _, n := range names {
+			if v := obs.Nodes[n]; want[n] != (v.Err == nil) || !want[n] && !errors.Is(v.Err, ErrNotAsked) {
+				t.Errorf("%d nodes: %s: err %v", size, n, v.Err)
+			}
+		}
+		if obs.From != admin {
+			t.Errorf("%d nodes: cluster view from %q, want the admin node %s", size, obs.From, admin)
+		}
+		calls[size] = obs.Calls
+	}
+	if calls[6] != calls[30] {
+		t.Errorf("a focused look made %d calls at 6 nodes and %d at 30: it grows with the cluster", calls[6], calls[30])
 	}
 }
