@@ -43,6 +43,9 @@ type Options struct {
 	Seed  int64                            // random source for restErrorRate and election tie-breaks
 	// TickInterval drives the Raft model (default 50ms).
 	TickInterval time.Duration
+	// OnRequest, when set, is called with every REST request a node receives
+	// (tests count what a client asks of each node).
+	OnRequest func(node, method, path string)
 }
 
 // NodeConfig is how one node process is started.

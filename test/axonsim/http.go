@@ -197,6 +197,9 @@ type nodeHandler struct {
 func (h *nodeHandler) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
+		if on := h.c.opts.OnRequest; on != nil {
+			on(h.n.name, r.Method, p)
+		}
 		if strings.HasPrefix(p, "/v1/") || p == "/v1" || strings.HasPrefix(p, "/internal/") {
 			h.c.mu.Lock()
 			fail := h.n.fault.RestErrorRate > 0 && h.c.rng.Float64() < h.n.fault.RestErrorRate
