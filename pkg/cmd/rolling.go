@@ -105,11 +105,17 @@ func (r *RollingFlags) runContext(ctx context.Context) (_ context.Context, stop,
 	return ctx, stop, cancel
 }
 
-// observer takes one look at the cluster the session selects.
+// observer takes one look at the cluster the session selects, a focused one when
+// given a focus. Its StatefulSets and pods come from watches the session keeps.
 func (r *RollingFlags) observer(sess *connect.Session) stepper.Observer {
-	return func(ctx context.Context) (*snapshot.Snapshot, error) {
-		return snapshot.Take(ctx, sess, snapshot.Options{Query: sess.Query(false),
-			Inspect: sess.InspectOptions(), MinActiveBackups: r.MinActiveBackups})
+	return func(ctx context.Context, focus ...stepper.Focus) (*snapshot.Snapshot, error) {
+		q := sess.Query(false)
+		q.Watch = true // a rolling operation looks many times: watch, do not list each time
+		o := snapshot.Options{Query: q, Inspect: sess.InspectOptions(), MinActiveBackups: r.MinActiveBackups}
+		for _, f := range focus {
+			o.Inspect.Focus, o.Inspect.ViewFrom = f.Nodes, f.ViewFrom
+		}
+		return snapshot.Take(ctx, sess, o)
 	}
 }
 

@@ -70,7 +70,15 @@ func newWorld(t testing.TB, topology string) *world {
 
 func newWorldOf(t testing.TB, topo *axonsim.Topology) *world {
 	t.Helper()
-	sim, err := axonsim.NewCluster(topo, axonsim.Options{Seed: 1, TickInterval: 20 * time.Millisecond})
+	return newWorldWith(t, topo, axonsim.Options{})
+}
+
+// newWorldWith is newWorldOf with the simulator's options o (Seed and
+// TickInterval are the world's own).
+func newWorldWith(t testing.TB, topo *axonsim.Topology, o axonsim.Options) *world {
+	t.Helper()
+	o.Seed, o.TickInterval = 1, 20*time.Millisecond
+	sim, err := axonsim.NewCluster(topo, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,8 +27,39 @@ import (
 // replaced as a result (false when the pod already runs the change).
 type Action func(ctx context.Context, m discovery.Member) (restart bool, err error)
 
-// Observer takes one look at the cluster (snapshot.Take with the command's options).
-type Observer func(ctx context.Context) (*snapshot.Snapshot, error)
+// Observer takes one look at the cluster (snapshot.Take with the command's options);
+// given a Focus, a focused one.
+type Observer func(ctx context.Context, focus ...Focus) (*snapshot.Snapshot, error)
+
+// Focus narrows a look to what a verdict on one node needs: Axon Server is asked
+// about Nodes and the leaders of their groups only, and for the cluster-wide
+// views, ViewFrom (see inspect.Options). The cost of such a look depends on the
+// groups the nodes are in, not on the size of the cluster.
+type Focus struct {
+	Nodes    []string
+	ViewFrom string
+}
+
+// focusOn is the focus of the looks while node comes back: the node, the leaders
+// of its groups and the node that gave the cluster-wide view, as snap saw them.
+func focusOn(snap *snapshot.Snapshot, node string) Focus {
+	f := Focus{Nodes: []string{node}}
+	if snap == nil {
+		return f
+	}
+	f.ViewFrom = snap.Obs.From
+	c := snap.Quorum()
+	for _, g := range c.GroupsOf(node) {
+		if l := c.LeaderOf(g); l != "" && !slices.Contains(f.Nodes, l) {
+			f.Nodes = append(f.Nodes, l)
+		}
+	}
+	return f
+}
+
+// reuseLook is how old the last look of a step may be for the next step's
+// preflight to start from it instead of looking again.
+const reuseLook = time.Second
 
 // Runner takes a Plan's steps one at a time.
 type Runner struct {
@@ -49,6 +81,8 @@ type Runner struct {
 	// NodeTimeout the wait for a node to come back healthy (default 15 min); Pause is
 	// waited between steps; Poll is the interval of Axon Server polls (default 250 ms).
 	SafetyTimeout, NodeTimeout, Pause, Poll time.Duration
+	// last is the whole-cluster look that ended the previous step (nil when none).
+	last *snapshot.Snapshot
 	// UnschedulableGrace is how long the new pod may stay unschedulable before the
 	// step stops as stuck (default 30 s): the scheduler retries by itself, and a
 	// pod on fresh volumes is unschedulable until its claims are recreated.
@@ -308,7 +342,7 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 		err = r.AfterReady(nctx, m)
 	}
 	if err == nil {
-		last, err = r.waitAxon(nctx, s.Node, recovering, &t, ev)
+		last, err = r.waitAxon(nctx, s.Node, recovering, focusOn(snap, s.Node), &t, ev)
 	}
 	if err == nil && restart {
 		err = r.settle(nctx, m, ev)
@@ -418,7 +452,11 @@ func (y *yieldTo) Error() string { return "blocked (" + y.blocked + "); " + y.no
 func (r *Runner) preflight(ctx context.Context, s Step, later []string, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, bool, bool, error) {
 	deadline := time.Now().Add(r.SafetyTimeout)
 	for {
-		snap, err := r.Observe(ctx)
+		snap, err := r.last, error(nil)
+		r.last = nil
+		if snap == nil || time.Since(snap.Taken) > reuseLook {
+			snap, err = r.Observe(ctx)
+		}
 		var reasons []string
 		if err == nil {
 			c := snap.Quorum()
@@ -494,16 +532,26 @@ func blockers(hs []quorum.Health, v quorum.Verdict) []string {
 }
 
 // waitAxon polls Axon Server until the node is healthy, then until every node is
-// (only the node itself with Force: the next preflight checks the rest). A
-// recovering step (its node was out of service while others were unhealthy) waits
-// for the node to come back as far as the cluster lets it (HealthWhereLed) and leaves the
-// rest to the next preflight: groups that lack a quorum while other nodes are down
-// cannot elect a leader, and the node cannot be caught up in them, until those
-// nodes are back too.
-func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, t *timings, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, error) {
+// (only the node itself with Force: the next preflight checks the rest). While the
+// node is not healthy the looks are focused on it (focus: the node and its groups'
+// leaders), so their cost does not grow with the cluster; once it is, a look at the
+// whole cluster confirms it and judges the others. That look ends the step and
+// starts the next step's preflight. A recovering step (its node was out of service
+// while others were unhealthy) waits for the node to come back as far as the
+// cluster lets it (HealthWhereLed) and leaves the rest to the next preflight:
+// groups that lack a quorum while other nodes are down cannot elect a leader, and
+// the node cannot be caught up in them, until those nodes are back too.
+func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, focus Focus, t *timings, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, error) {
 	var lastErr error
+	whole := false // the next look is at the whole cluster
 	for {
-		snap, err := r.Observe(ctx)
+		var snap *snapshot.Snapshot
+		var err error
+		if whole {
+			snap, err = r.Observe(ctx)
+		} else {
+			snap, err = r.Observe(ctx, focus)
+		}
 		if err == nil {
 			c := snap.Quorum()
 			h := c.NodeHealth(node)
@@ -514,20 +562,26 @@ func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, t *
 			switch {
 			case !h.Healthy:
 				msg = "waiting for Axon Server: " + strings.Join(h.Problems, ", ")
-			default:
-				if t.healthy.IsZero() {
-					t.healthy = time.Now()
-					what := "healthy in Axon Server (connected, caught up, every group led)"
-					if recovering {
-						what = "back in Axon Server (connected, caught up in every group that has a leader)"
-					}
-					r.emit(ev("node-healthy", fmt.Sprintf("%s %.1fs after the shutdown began", what, secs(t.healthy.Sub(t.down))), nil))
+				whole = false
+				focus = focusOn(snap, node) // a new leader, an admin node elsewhere
+			case t.healthy.IsZero():
+				t.healthy = time.Now()
+				what := "healthy in Axon Server (connected, caught up, every group led)"
+				if recovering {
+					what = "back in Axon Server (connected, caught up in every group that has a leader)"
 				}
+				r.emit(ev("node-healthy", fmt.Sprintf("%s %.1fs after the shutdown began", what, secs(t.healthy.Sub(t.down))), nil))
+				fallthrough
+			case !whole:
+				whole = true
+				continue // confirm with a look at the whole cluster, at once
+			default:
 				ok, hs := c.Healthy()
 				if ok || r.Force || recovering {
 					if ok {
 						r.emit(ev("cluster-healthy", "every node healthy", nil))
 					}
+					r.last = snap
 					return snap, nil
 				}
 				msg = "waiting for every node: " + strings.Join(blockers(hs, quorum.Verdict{}), "; ")
