@@ -226,6 +226,7 @@ func (f *Flags) newTransport(s *Session) transport.Transport {
 
 // Close releases port-forwards and idle connections.
 func (s *Session) Close() error {
+	s.cache.Close()
 	if s.transport != nil {
 		return s.transport.Close()
 	}

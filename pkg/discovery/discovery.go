@@ -43,6 +43,11 @@ type Query struct {
 	// Cache keeps what does not change between the looks of one command (the
 	// namespace exists, the zone of each worker); nil asks every time.
 	Cache *Cache
+	// Watch reads the StatefulSets and pods from watches the Cache keeps (started
+	// at the first look, in one namespace) instead of listing them at every look:
+	// for commands that look many times (rolling operations). Needs a Cache and a
+	// namespace.
+	Watch bool
 }
 
 // Cache is what one command learns once and reuses across its looks at the
@@ -52,6 +57,8 @@ type Cache struct {
 	mu        sync.Mutex
 	namespace map[string]bool
 	zones     map[string]string
+	watches   map[string]*watched
+	stops     []func()
 }
 
 func (c *Cache) namespaceSeen(ns string) bool {
@@ -203,28 +210,35 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 			q.Cache.sawNamespace(ns)
 		}
 	}
-	opts := metav1.ListOptions{LabelSelector: sel}
-	stsList, err := cs.AppsV1().StatefulSets(ns).List(ctx, opts)
+	// Pods carry the template's labels, which the default selector matches; a custom
+	// selector may name StatefulSet labels only, so then list every pod of the namespace.
+	podSel := ""
+	if q.Selector == "" {
+		podSel = sel
+	}
+	var src objects = listed{cs}
+	if q.Watch && q.Cache != nil && ns != "" {
+		w, err := q.Cache.watch(ctx, cs, ns, sel, podSel)
+		if err != nil {
+			return nil, err
+		}
+		src = w
+	}
+	stsItems, err := src.statefulSets(ctx, ns, sel)
 	if err != nil {
 		return nil, fmt.Errorf("listing StatefulSets: %w", err)
 	}
-	if len(stsList.Items) == 0 {
+	if len(stsItems) == 0 {
 		return nil, &NotFoundError{Namespace: ns, Selector: sel}
 	}
-	// Pods carry the template's labels, which the default selector matches; a custom
-	// selector may name StatefulSet labels only, so then list every pod of the namespace.
-	podOpts := metav1.ListOptions{}
-	if q.Selector == "" {
-		podOpts = opts
-	}
-	podList, err := cs.CoreV1().Pods(ns).List(ctx, podOpts)
+	podItems, err := src.pods(ctx, ns, podSel)
 	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
 	found := &Found{}
 	podsByOwner := map[string]*corev1.Pod{}
-	for i := range podList.Items {
-		p := &podList.Items[i]
+	for i := range podItems {
+		p := &podItems[i]
 		if owner := metav1.GetControllerOf(p); owner != nil && owner.Kind == "StatefulSet" {
 			podsByOwner[string(owner.UID)] = p
 		}
@@ -239,8 +253,8 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 	if zoneErr != nil {
 		found.Warnings = append(found.Warnings, "zones unknown: "+zoneErr.Error())
 	}
-	for i := range stsList.Items {
-		sts := &stsList.Items[i]
+	for i := range stsItems {
+		sts := &stsItems[i]
 		switch r := replicas(sts); {
 		case r == 0:
 			found.Warnings = append(found.Warnings, fmt.Sprintf(

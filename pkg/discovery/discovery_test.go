@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -483,5 +485,56 @@ func TestDefaultSelector(t *testing.T) {
 	}
 	if got := DefaultSelector("axon"); got != "cluster=axon" {
 		t.Errorf("DefaultSelector(axon) = %q", got)
+	}
+}
+
+// TestDiscoverWatch: with Watch, the first look lists and watches the StatefulSets
+// and pods once; later looks ask the API server nothing and still see the changes
+// (a pod replaced), as the watch delivers them. Close stops the watches.
+func TestDiscoverWatch(t *testing.T) {
+	objs := cluster3("axon")
+	for _, q := range []Query{{Namespace: "axon"}, {Namespace: "axon", Selector: "app"}} {
+		q.Watch, q.Cache = true, &Cache{}
+		cs := fake.NewClientset(objs...)
+		ctx := context.Background()
+		f, err := Discover(ctx, cs, q)
+		if err != nil || len(f.Members) != 3 {
+			t.Fatalf("%+v: first look: %v members, err %v", q, len(f.Members), err)
+		}
+		var first []string
+		for _, a := range cs.Actions() {
+			first = append(first, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+		for _, kind := range []string{"statefulsets", "pods"} {
+			if strings.Count(strings.Join(first, ","), "list "+kind) != 1 || strings.Count(strings.Join(first, ","), "watch "+kind) != 1 {
+				t.Errorf("%+v: first look made %q: want one list and one watch of %s", q, first, kind)
+			}
+		}
+		cs.ClearActions()
+		old := f.Members[0].Pod
+		if err := cs.CoreV1().Pods("axon").Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		succ := old.DeepCopy()
+		succ.UID, succ.ResourceVersion = "successor", ""
+		if _, err := cs.CoreV1().Pods("axon").Create(ctx, succ, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		cs.ClearActions()
+		err = wait.PollUntilContextTimeout(ctx, 10*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			f, err := Discover(ctx, cs, q)
+			if err != nil {
+				return false, err
+			}
+			m, _ := Find(f.Members, f.Members[0].NodeName)
+			return m.Pod != nil && m.Pod.UID == "successor", nil
+		})
+		if err != nil {
+			t.Errorf("%+v: the later looks did not see the new pod: %v", q, err)
+		}
+		if acts := cs.Actions(); len(acts) != 0 {
+			t.Errorf("%+v: later looks asked the API server %d times (first: %s %s)", q, len(acts), acts[0].GetVerb(), acts[0].GetResource().Resource)
+		}
+		q.Cache.Close()
 	}
 }
