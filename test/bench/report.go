@@ -120,6 +120,7 @@ func (r *report) write(path, jsonPath string) error {
 			return err
 		}
 		b.WriteString("\n![rolling operations](benchmarks-rolling.svg)\n")
+		writeStepCosts(&b, r.Rolling)
 		b.WriteString("\nThe plugin orders the nodes so each group's leader moves as few times as possible (followers first,\n")
 		b.WriteString("leaders last); the runbook's name order moves some leaders more than once.\n")
 	}

@@ -28,6 +28,8 @@ type rollingResult struct {
 	QuorumLost           int
 	Killed               int
 	Code                 int
+	// Step is what a step cost (kubectl axon only; nil for the runbook).
+	Step *stepCost `json:",omitempty"`
 }
 
 func (r rollingResult) electionStats() (mean float64, maxE int, total int) {
@@ -69,6 +71,15 @@ func benchRolling(env *harness.Env, nodes int) ([]rollingResult, error) {
 		{"replace-node --all", "kubectl axon", []string{"kubectl", "axon", "replace-node", "-n", ns, "--all", "-o", "json", "--node-timeout", "5m"}},
 		{"replace-node --all", "runbook", []string{"bash", runbook, "replace", ns}},
 	}
+	if nodes > 9 {
+		steps = steps[:1] // the large cluster measures what a step costs, not the comparison
+	}
+	// kubectl axon runs through a counting proxy, for its requests per step.
+	p, err := s.StartCountingProxy()
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
 	var out []rollingResult
 	for _, st := range steps {
 		if err := s.WaitHealthy(3 * time.Minute); err != nil {
@@ -77,7 +88,14 @@ func benchRolling(env *harness.Env, nodes int) ([]rollingResult, error) {
 		time.Sleep(2 * time.Second) // let the audit log settle
 		mark := s.AuditLen()
 		logf("rolling: %d nodes: %s by %s", nodes, st.op, st.tool)
-		r := s.Run(30*time.Minute, st.args...)
+		var r harness.Result
+		if st.tool == "kubectl axon" {
+			p.Reset()
+			r = harness.Run(p.Kubeconfig, 30*time.Minute, st.args...)
+		} else {
+			r = s.Run(30*time.Minute, st.args...)
+		}
+		counts := p.Reset()
 		time.Sleep(time.Second)
 		ev := s.AuditSince(mark)
 		res := rollingResult{Op: st.op, Tool: st.tool, Nodes: nodes, Total: r.Wall, Code: r.Code, Groups: len(s.Topo.ReplicationGroups)}
@@ -99,6 +117,10 @@ func benchRolling(env *harness.Env, nodes int) ([]rollingResult, error) {
 		}
 		if st.tool == "kubectl axon" {
 			res.SelfReportedOverhead = selfReported(r.Stdout)
+			sc := measureSteps(r.Stdout, ev, counts)
+			res.Step = &sc
+			logf("rolling: %d nodes: %s: per step %.0f object requests, %.0f pod-proxy requests; phases %v; the plugin's part %s",
+				nodes, st.op, sc.Objects, sc.PodProxy, sc.Phases, sc.Plugin.Round(time.Millisecond))
 		}
 		mean, mx, _ := res.electionStats()
 		logf("rolling: %d nodes: %s by %s: %s, own %s (%d restarted), overhead %s/node (self-reported %.3fs); elections mean %.2f max %d; quorum lost %d",

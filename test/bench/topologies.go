@@ -15,7 +15,7 @@ import (
 var (
 	statusNodes    = []int{3, 9, 27}
 	statusContexts = []int{10, 1000, 5000}
-	rollingNodes   = []int{3, 5, 9}
+	rollingNodes   = []int{3, 5, 9, 27}
 )
 
 func statusTopologyPath(repo string, nodes, contexts int) string {
