@@ -43,7 +43,7 @@ type RollingFlags struct {
 
 // DefaultRollingFlags are the defaults of RollingFlags.
 func DefaultRollingFlags() RollingFlags {
-	return RollingFlags{SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 250 * time.Millisecond,
+	return RollingFlags{SafetyTimeout: 5 * time.Minute, NodeTimeout: 15 * time.Minute, Poll: 100 * time.Millisecond,
 		MinActiveBackups: 0}
 }
 
@@ -57,7 +57,7 @@ func (r *RollingFlags) AddFlags(f *pflag.FlagSet) {
 	f.DurationVar(&r.NodeTimeout, "node-timeout", r.NodeTimeout, "how long one node may take to come back healthy")
 	f.DurationVar(&r.Timeout, "timeout", r.Timeout, "time limit of the whole run (0: none)")
 	f.DurationVar(&r.Pause, "pause", r.Pause, "pause between nodes")
-	f.DurationVar(&r.Poll, "poll-interval", r.Poll, "how often to ask Axon Server while waiting")
+	f.DurationVar(&r.Poll, "poll-interval", r.Poll, "how often to ask Axon Server about the node being changed while waiting for it (about the whole cluster: every 5 intervals, at least 500ms apart)")
 	f.IntVar(&r.MinActiveBackups, "min-active-backups", r.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	f.StringVar(&r.Progress, "progress", r.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
 	_ = f.MarkHidden("progress")

@@ -57,6 +57,11 @@ func focusOn(snap *snapshot.Snapshot, node string) Focus {
 	return f
 }
 
+// wholePoll is the interval of the looks at the whole cluster while waiting (the
+// preflight, the wait for every node): five Polls, at least 500 ms. Such a look
+// asks every node, so it comes less often than a focused one.
+func (r *Runner) wholePoll() time.Duration { return max(5*r.Poll, 500*time.Millisecond) }
+
 // reuseLook is how old the last look of a step may be for the next step's
 // preflight to start from it instead of looking again.
 const reuseLook = time.Second
@@ -79,7 +84,8 @@ type Runner struct {
 	Force bool
 	// SafetyTimeout bounds the wait for a step's preflight (default 5 min);
 	// NodeTimeout the wait for a node to come back healthy (default 15 min); Pause is
-	// waited between steps; Poll is the interval of Axon Server polls (default 250 ms).
+	// waited between steps; Poll is the interval of the looks at the node being
+	// changed while waiting for it (default 100 ms; see wholePoll for the rest).
 	SafetyTimeout, NodeTimeout, Pause, Poll time.Duration
 	// last is the whole-cluster look that ended the previous step (nil when none).
 	last *snapshot.Snapshot
@@ -174,7 +180,7 @@ func (r *Runner) defaults() {
 		r.NodeTimeout = 15 * time.Minute
 	}
 	if r.Poll <= 0 {
-		r.Poll = 250 * time.Millisecond
+		r.Poll = 100 * time.Millisecond
 	}
 	if r.UnschedulableGrace <= 0 {
 		r.UnschedulableGrace = 30 * time.Second
@@ -508,7 +514,7 @@ func (r *Runner) preflight(ctx context.Context, s Step, later []string, ev func(
 		e := ev("preflight", "waiting until safe to stop: "+strings.Join(reasons, "; "), nil)
 		e.Transient = true
 		r.emit(e)
-		if err := sleep(ctx, r.Poll); err != nil {
+		if err := sleep(ctx, r.wholePoll()); err != nil {
 			return nil, false, false, err
 		}
 	}
@@ -593,7 +599,11 @@ func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, foc
 		} else {
 			lastErr = err
 		}
-		if err := sleep(ctx, r.Poll); err != nil {
+		pause := r.Poll
+		if whole {
+			pause = r.wholePoll()
+		}
+		if err := sleep(ctx, pause); err != nil {
 			if lastErr != nil {
 				return nil, lastErr
 			}
