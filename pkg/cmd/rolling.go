@@ -156,7 +156,7 @@ func (r *RollingFlags) holdLock(ctx context.Context, kube kubernetes.Interface, 
 
 // runner is a stepper.Runner with the flags' timeouts and policy.
 func (r *RollingFlags) runner(sess *connect.Session, snap *snapshot.Snapshot, sink progress.Sink) *stepper.Runner {
-	return &stepper.Runner{Kube: sess.Kube, Namespace: snap.Namespace, Observe: r.observer(sess),
+	return &stepper.Runner{Kube: sess.Kube, Namespace: snap.Namespace, Observe: r.observer(sess), Last: snap,
 		Recorder: &record.Recorder{Kube: sess.Kube, Namespace: snap.Namespace},
 		Progress: sink, Force: r.Force,
 		SafetyTimeout: r.SafetyTimeout, NodeTimeout: r.NodeTimeout, Pause: r.Pause, Poll: r.Poll}

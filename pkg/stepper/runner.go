@@ -87,8 +87,10 @@ type Runner struct {
 	// waited between steps; Poll is the interval of the looks at the node being
 	// changed while waiting for it (default 100 ms; see wholePoll for the rest).
 	SafetyTimeout, NodeTimeout, Pause, Poll time.Duration
-	// last is the whole-cluster look that ended the previous step (nil when none).
-	last *snapshot.Snapshot
+	// Last is a look at the whole cluster the next preflight may start from when it
+	// is recent (reuseLook): the command's planning look for the first step, then
+	// the look that ended the previous step.
+	Last *snapshot.Snapshot
 	// UnschedulableGrace is how long the new pod may stay unschedulable before the
 	// step stops as stuck (default 30 s): the scheduler retries by itself, and a
 	// pod on fresh volumes is unschedulable until its claims are recreated.
@@ -458,8 +460,8 @@ func (y *yieldTo) Error() string { return "blocked (" + y.blocked + "); " + y.no
 func (r *Runner) preflight(ctx context.Context, s Step, later []string, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, bool, bool, error) {
 	deadline := time.Now().Add(r.SafetyTimeout)
 	for {
-		snap, err := r.last, error(nil)
-		r.last = nil
+		snap, err := r.Last, error(nil)
+		r.Last = nil
 		if snap == nil || time.Since(snap.Taken) > reuseLook {
 			snap, err = r.Observe(ctx)
 		}
@@ -587,7 +589,7 @@ func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, foc
 					if ok {
 						r.emit(ev("cluster-healthy", "every node healthy", nil))
 					}
-					r.last = snap
+					r.Last = snap
 					return snap, nil
 				}
 				msg = "waiting for every node: " + strings.Join(blockers(hs, quorum.Verdict{}), "; ")
