@@ -142,7 +142,7 @@ func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return snap.Report, nil
+	return snap.Report(), nil
 }
 
 func (o *StatusOptions) snapshotOptions(all bool) snapshot.Options {
@@ -157,7 +157,7 @@ func (o *StatusOptions) runAll(ctx context.Context) error {
 	}
 	reports := make([]*status.Report, len(snaps))
 	for i, sn := range snaps {
-		reports[i] = sn.Report
+		reports[i] = sn.Report()
 	}
 	switch o.Output {
 	case status.FormatJSON, status.FormatYAML:

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -37,9 +38,19 @@ type Snapshot struct {
 	Warnings []string
 	Obs      *inspect.Observation
 	// Model is the safety model's view: use it for CanStop and NodeHealth.
-	Model  *inspect.Model
-	Report *status.Report
-	Taken  time.Time
+	Model *inspect.Model
+	Taken time.Time
+
+	in     status.Input
+	report *status.Report
+	once   sync.Once
+}
+
+// Report is the status report of the look, built at the first call: the looks of
+// a rolling operation need only the Model.
+func (s *Snapshot) Report() *status.Report {
+	s.once.Do(func() { s.report = status.Build(s.in) })
+	return s.report
 }
 
 // Quorum is the snapshot in the safety model's terms.
@@ -104,7 +115,7 @@ func build(ctx context.Context, sess *connect.Session, o Options, cluster, ns st
 	in := status.Input{Cluster: cluster, Namespace: ns, Members: members, Obs: obs,
 		Warnings: warnings, MinActiveBackups: o.MinActiveBackups, Now: now}
 	s := &Snapshot{Namespace: ns, Cluster: cluster, Members: members, Warnings: warnings, Obs: obs,
-		Model: status.Model(in), Report: status.Build(in), Taken: now}
+		Model: status.Model(in), Taken: now, in: in}
 	return s, connect.CheckAccess(obs, sess.CredentialsFor(ctx, ns, cluster), cluster)
 }
 
