@@ -115,15 +115,19 @@ func TestWaitPodUnschedulable(t *testing.T) {
 		done := waitWith(t, &Runner{Kube: kube, Namespace: "axon", UnschedulableGrace: time.Minute}, fw, "old")
 		fw.Delete(readyPod("old", true))
 		fw.Add(unschedulablePod("new"))
+		// The watch channel is unbuffered: once the next event is taken, the wait
+		// has judged the unschedulable pod.
+		fw.Modify(unschedulablePod("new"))
+		select {
+		case err := <-done:
+			t.Fatalf("the wait ended on a pod the scheduler had not placed yet: %v", err)
+		default:
+		}
 		ready := readyPod("new", false)
 		if _, err := kube.CoreV1().Pods("axon").Update(ctx, ready, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case err := <-done:
-			t.Fatalf("the wait ended on a pod the scheduler had not placed yet: %v", err)
-		case <-sent(func() { fw.Modify(ready) }):
-		}
+		fw.Modify(ready)
 		if err := <-done; err != nil {
 			t.Fatalf("the pod was scheduled and became Ready: %v", err)
 		}
