@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -152,5 +153,32 @@ func TestBadAnswersFromAxonServer(t *testing.T) {
 	code, _, errOut := runWith(t, connect.Open, "status", "--axon-url", url)
 	if code != cli.ExitError || !strings.Contains(errOut, "connection refused") {
 		t.Errorf("unreachable: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestFlagErrorsOpenNothing: the commands run in kubectl's order (Complete,
+// Validate, then the clients), so a wrong flag is refused before any client is
+// opened: not even a kubeconfig is read.
+func TestFlagErrorsOpenNothing(t *testing.T) {
+	for _, args := range [][]string{
+		{"status", "-o", "xml"},
+		{"status", "-A", "--watch"},
+		{"doctor", "-o", "xml"},
+		{"upgrade"},
+		{"upgrade", "--image", "Bad Image!!"},
+		{"upgrade", "--image", "axoniq/axonserver:2024.2.0-nonroot", "--poll-interval", "1ms"},
+		{"replace-node", "--all", "axonserver-1"},
+		{"replace-node", "--fresh-volume", "--force", "--yes", "axonserver-1"},
+		{"drain-node", "worker-a", "--eviction-retry", "1ms"},
+	} {
+		opened := false
+		open := func(*connect.Flags) (*connect.Session, error) {
+			opened = true
+			return nil, errors.New("opened")
+		}
+		code, _, errOut := runWith(t, open, args...)
+		if code != cli.ExitUsage || opened {
+			t.Errorf("%s: exit %d, clients opened %v (stderr %q): want exit %d before any client", strings.Join(args, " "), code, opened, errOut, cli.ExitUsage)
+		}
 	}
 }

@@ -37,13 +37,13 @@ type DoctorOptions struct {
 	Output           string
 	MinActiveBackups int
 
-	open connect.Opener
 	clients
 }
 
 // NewCmdDoctor returns `kubectl axon doctor`.
 func NewCmdDoctor(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &DoctorOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, MinActiveBackups: 0}
+	flags := connect.NewFlags()
+	o := &DoctorOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), MinActiveBackups: 0}
 	c := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the cluster's Kubernetes objects and replication groups against the deployment advice",
@@ -59,8 +59,8 @@ It only reads: list calls, a constant number of them, and the --token-secret Sec
 name (never its data). See docs/doctor.md for every check.`,
 		Example: doctorExample,
 		Args:    usageArgs(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
-			return runCluster(c.Context(), o)
+		RunE: func(c *cobra.Command, args []string) error {
+			return runCluster(c.Context(), o, args)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())
@@ -68,6 +68,9 @@ name (never its data). See docs/doctor.md for every check.`,
 	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	return c
 }
+
+// Complete has nothing to take in: doctor has no arguments (cobra refuses them).
+func (o *DoctorOptions) Complete([]string) error { return nil }
 
 // Validate checks the flags.
 func (o *DoctorOptions) Validate() error {
@@ -85,17 +88,6 @@ func (o *DoctorOptions) Validate() error {
 	if o.MinActiveBackups < 0 {
 		return cli.Usagef("--min-active-backups must not be negative")
 	}
-	return nil
-}
-
-// Complete opens the clients.
-func (o *DoctorOptions) Complete() error {
-	s, err := o.open(o.Flags)
-	if err != nil {
-		return err
-	}
-	o.session = s
-	s.Notices = o.ErrOut
 	return nil
 }
 

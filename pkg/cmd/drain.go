@@ -54,13 +54,13 @@ type DrainOptions struct {
 	SkipUnmovable bool
 	EvictionRetry time.Duration
 
-	open    connect.Opener
-	session *connect.Session
+	clients
 }
 
 // NewCmdDrainNode returns `kubectl axon drain-node`.
 func NewCmdDrainNode(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &DrainOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, RollingFlags: DefaultRollingFlags(),
+	flags := connect.NewFlags()
+	o := &DrainOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), RollingFlags: DefaultRollingFlags(),
 		EvictionRetry: drain.DefaultRetry}
 	c := &cobra.Command{
 		Use:   "drain-node WORKER",
@@ -87,21 +87,7 @@ check refuses, 4 when a node does not come back.`,
 		Args:              usageArgs(cobra.ExactArgs(1)),
 		ValidArgsFunction: completeWorkers(o.Flags, open),
 		RunE: func(c *cobra.Command, args []string) error {
-			o.Worker = args[0]
-			if err := o.RollingFlags.Validate(o.Flags, "drain-node evicts pods and cordons a worker"); err != nil {
-				return err
-			}
-			if o.EvictionRetry < 10*time.Millisecond {
-				return cli.Usagef("--eviction-retry must be at least 10ms")
-			}
-			s, err := o.open(o.Flags)
-			if err != nil {
-				return err
-			}
-			o.session = s
-			s.Notices = o.ErrOut
-			defer s.Close()
-			return o.Run(c.Context())
+			return runCluster(c.Context(), o, args)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())
@@ -111,6 +97,23 @@ check refuses, 4 when a node does not come back.`,
 	f.BoolVar(&o.SkipUnmovable, "skip-unmovable", o.SkipUnmovable, "move the pods that can move and leave those no other worker can take (else nothing is done)")
 	f.DurationVar(&o.EvictionRetry, "eviction-retry", o.EvictionRetry, "wait between eviction attempts a PodDisruptionBudget refuses")
 	return c
+}
+
+// Complete takes the worker (cobra has checked there is exactly one argument).
+func (o *DrainOptions) Complete(args []string) error {
+	o.Worker = args[0]
+	return nil
+}
+
+// Validate checks the flags; nothing has been contacted yet.
+func (o *DrainOptions) Validate() error {
+	if err := o.RollingFlags.Validate(o.Flags, "drain-node evicts pods and cordons a worker"); err != nil {
+		return err
+	}
+	if o.EvictionRetry < 10*time.Millisecond {
+		return cli.Usagef("--eviction-retry must be at least 10ms")
+	}
+	return nil
 }
 
 // Run plans, prints the plan and, unless --dry-run, cordons and moves the pods.

@@ -56,13 +56,13 @@ type ReplaceOptions struct {
 	Yes         bool
 	JoinWait    time.Duration
 
-	open connect.Opener
 	clients
 }
 
 // NewCmdReplaceNode returns `kubectl axon replace-node`.
 func NewCmdReplaceNode(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &ReplaceOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, RollingFlags: DefaultRollingFlags(),
+	flags := connect.NewFlags()
+	o := &ReplaceOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), RollingFlags: DefaultRollingFlags(),
 		JoinWait: 20 * time.Second}
 	c := &cobra.Command{
 		Use:   "replace-node (NODE... | --all) [--fresh-volume]",
@@ -87,8 +87,7 @@ Exit 3 when a safety check refuses, 4 when a node does not come back.`,
 		Example:           replaceExample,
 		ValidArgsFunction: completeNodeNames(o.Flags, open),
 		RunE: func(c *cobra.Command, args []string) error {
-			o.Nodes = args
-			return runCluster(c.Context(), o)
+			return runCluster(c.Context(), o, args)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())
@@ -99,6 +98,12 @@ Exit 3 when a safety check refuses, 4 when a node does not come back.`,
 	f.DurationVar(&o.JoinWait, "join-wait", o.JoinWait, "with --fresh-volume: how long the new node may take to register by itself (autocluster) before it is sent POST /v1/cluster")
 	o.RollingFlags.AddFlags(f)
 	return c
+}
+
+// Complete takes the node names to replace.
+func (o *ReplaceOptions) Complete(args []string) error {
+	o.Nodes = args
+	return nil
 }
 
 // Validate checks the flags; nothing has been contacted yet.
@@ -126,17 +131,6 @@ func (o *ReplaceOptions) Validate() error {
 func isTerminalIn(r io.Reader) bool {
 	f, ok := r.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// Complete opens the clients.
-func (o *ReplaceOptions) Complete() error {
-	s, err := o.open(o.Flags)
-	if err != nil {
-		return err
-	}
-	o.session = s
-	s.Notices = o.ErrOut
-	return nil
 }
 
 // replaceTarget is one node of the run with what the plan shows of it.

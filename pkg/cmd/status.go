@@ -50,20 +50,20 @@ type StatusOptions struct {
 	AllNamespaces    bool
 	MinActiveBackups int
 
-	open connect.Opener
 	clients
 }
 
 // NewCmdStatus returns `kubectl axon status`.
 func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &StatusOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, Interval: 2 * time.Second, MinActiveBackups: 0}
+	flags := connect.NewFlags()
+	o := &StatusOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), Interval: 2 * time.Second, MinActiveBackups: 0}
 	c := &cobra.Command{
 		Use:     "status",
 		Short:   "Show nodes, replication groups, and which nodes are safe to stop now",
 		Example: statusExample,
 		Args:    usageArgs(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
-			return runCluster(c.Context(), o)
+		RunE: func(c *cobra.Command, args []string) error {
+			return runCluster(c.Context(), o, args)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())
@@ -75,6 +75,9 @@ func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobr
 	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	return c
 }
+
+// Complete has nothing to take in: status has no arguments (cobra refuses them).
+func (o *StatusOptions) Complete([]string) error { return nil }
 
 // Validate checks the flags; nothing has been contacted yet.
 func (o *StatusOptions) Validate() error {
@@ -98,17 +101,6 @@ func (o *StatusOptions) Validate() error {
 	if o.MinActiveBackups < 0 {
 		return cli.Usagef("--min-active-backups must not be negative")
 	}
-	return nil
-}
-
-// Complete opens the clients.
-func (o *StatusOptions) Complete() error {
-	s, err := o.open(o.Flags)
-	if err != nil {
-		return err
-	}
-	o.session = s
-	s.Notices = o.ErrOut
 	return nil
 }
 

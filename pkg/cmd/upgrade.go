@@ -49,13 +49,13 @@ type UpgradeOptions struct {
 	Container string
 	Nodes     []string
 
-	open connect.Opener
 	clients
 }
 
 // NewCmdUpgrade returns `kubectl axon upgrade`.
 func NewCmdUpgrade(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
-	o := &UpgradeOptions{IOStreams: streams, Flags: connect.NewFlags(), open: open, RollingFlags: DefaultRollingFlags()}
+	flags := connect.NewFlags()
+	o := &UpgradeOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), RollingFlags: DefaultRollingFlags()}
 	c := &cobra.Command{
 		Use:   "upgrade --image REF [NODE...]",
 		Short: "Rolling upgrade to a new image that never costs a replication group its quorum",
@@ -71,8 +71,7 @@ Lease). Exit 3 when a safety check refuses, 4 when a node does not come back.`,
 		Example:           upgradeExample,
 		ValidArgsFunction: completeNodeNames(o.Flags, open),
 		RunE: func(c *cobra.Command, args []string) error {
-			o.Nodes = args
-			return runCluster(c.Context(), o)
+			return runCluster(c.Context(), o, args)
 		},
 	}
 	o.Flags.AddFlags(c.Flags())
@@ -81,6 +80,12 @@ Lease). Exit 3 when a safety check refuses, 4 when a node does not come back.`,
 	f.StringVar(&o.Container, "container", o.Container, "the container to change (default: the Axon Server container)")
 	o.RollingFlags.AddFlags(f)
 	return c
+}
+
+// Complete takes the node names to upgrade (none: every node).
+func (o *UpgradeOptions) Complete(args []string) error {
+	o.Nodes = args
+	return nil
 }
 
 // Validate checks the flags; nothing has been contacted yet.
@@ -94,17 +99,6 @@ func (o *UpgradeOptions) Validate() error {
 	if err := ValidateImageRef(o.Image); err != nil {
 		return cli.Usagef("--image %q: %v", o.Image, err)
 	}
-	return nil
-}
-
-// Complete opens the clients.
-func (o *UpgradeOptions) Complete() error {
-	s, err := o.open(o.Flags)
-	if err != nil {
-		return err
-	}
-	o.session = s
-	s.Notices = o.ErrOut
 	return nil
 }
 

@@ -50,16 +50,20 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 func TestStatusWatchRedrawsOnChangeOnly(t *testing.T) {
 	w := newWorld(t, threeNodes)
 	var out syncBuffer
+	flags := connect.NewFlags()
 	o := &StatusOptions{
 		IOStreams: genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &out},
-		Flags:     connect.NewFlags(), open: w.open, Watch: true, Interval: 100 * time.Millisecond,
+		Flags:     flags, clients: newClients(w.open, flags, &out), Watch: true, Interval: 100 * time.Millisecond,
 		MinActiveBackups: quorum.DefaultMinActiveBackups,
 	}
 	o.Flags.Transport = connect.TransportDirect
+	if err := o.Complete(nil); err != nil {
+		t.Fatal(err)
+	}
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Complete(); err != nil {
+	if err := o.Open(); err != nil {
 		t.Fatal(err)
 	}
 	defer o.session.Close()
