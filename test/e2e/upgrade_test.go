@@ -8,8 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -342,6 +344,64 @@ func TestUpgrade(t *testing.T) {
 			t.Fatalf("roll back:\n%s", r)
 		}
 		s.WaitStatus(90*time.Second, "a healthy cluster", allHealthy)
+	})
+
+	t.Run("APIServerRestartDuringWait", func(t *testing.T) {
+		s.t = t
+		// The control plane blinks while the plugin waits for a new pod: its watches
+		// end and its reads are refused for a while. The step must go on, not fail.
+		s.WaitStatus(90*time.Second, "a healthy cluster", allHealthy)
+		mark := s.AuditMark()
+		cmd := exec.Command("kubectl", "axon", "upgrade", "-n", ns, "--image", imageNew, "-o", "json", "--node-timeout", "5m")
+		cmd.Env = append(os.Environ(), "KUBECONFIG="+op)
+		stdout, _ := cmd.StdoutPipe()
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		restarted := make(chan error, 1)
+		var out strings.Builder
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 1<<20), 1<<22)
+		started := false
+		for sc.Scan() {
+			out.WriteString(sc.Text() + "\n")
+			var e upgradeEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event == "pod-gone" && !started {
+				started = true
+				go func() {
+					b, err := exec.Command(filepath.Join(binDir, "axon-sandbox"), "restart", "--dir", s.Dir, "--down", "3s", "kube-apiserver").CombinedOutput()
+					if err != nil {
+						err = fmt.Errorf("%v: %s", err, b)
+					}
+					restarted <- err
+				}()
+			}
+		}
+		werr := cmd.Wait()
+		if !started {
+			t.Fatalf("no pod-gone event; stderr:\n%s", stderr.String())
+		}
+		if err := <-restarted; err != nil {
+			t.Fatalf("restarting kube-apiserver: %v", err)
+		}
+		if werr != nil {
+			t.Fatalf("the upgrade did not survive the API server restart: %v\nstderr:\n%s\nstdout:\n%s", werr, stderr.String(), out.String())
+		}
+		sum, plan := summaryOf(t, decodeEvents(t, out.String()))
+		logSummary(t, "across an API server restart", sum)
+		checkAudit(t, s, mark, plan)
+		for n, img := range images(t, s) {
+			if img != imageNew {
+				t.Errorf("%s on %s", n, img)
+			}
+		}
+		for _, n := range s.Topology.Nodes {
+			if c := len(FindEvents(s.AuditSince(mark), "node-started", "", n.Name)); c != 1 {
+				t.Errorf("%s started %d times, want 1", n.Name, c)
+			}
+		}
 	})
 }
 
