@@ -224,7 +224,8 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 }
 
 // removalTask looks in /v1/tasks for the tasks removing node from group: a FAILED
-// one is an error (its message says why: an unknown member, the last member ...);
+// one is an error (its message says why: the last member ...), except one that
+// failed because the node was no member then (AXONIQ-1301, a duplicate request);
 // pending says one is still scheduled. m describes what was found.
 func (e *Env) removalTask(ctx context.Context, c groupsAPI, group, node string) (m string, pending bool, err error) {
 	ts, err := c.Tasks(ctx)
@@ -240,6 +241,12 @@ func (e *Env) removalTask(ctx context.Context, c groupsAPI, group, node string) 
 		switch t.Executor() {
 		case axonserver.TaskPrepareDeleteNode, axonserver.TaskDeleteNode, axonserver.TaskDeleteContextNode:
 		default:
+			continue
+		}
+		if t.Status == axonserver.TaskStatusFailed && strings.Contains(t.Message, axonserver.CodeNoSuchNode) {
+			// The node was no member when that task ran: a duplicate request (an
+			// interrupted run's, or one sent again) after an earlier one had removed
+			// it. The group as read says whether it is a member now.
 			continue
 		}
 		if t.Status == axonserver.TaskStatusFailed {

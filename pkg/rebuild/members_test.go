@@ -99,10 +99,7 @@ func (f *fakeGroups) RemoveNodeFromReplicationGroup(_ context.Context, group, no
 		f.dropDeletes--
 		return &axonserver.RestResponse{Success: true}, nil
 	}
-	data, _ := json.Marshal(map[string]any{"node": node, "context": group})
-	payload, _ := json.Marshal(map[string]string{"type": "NodeContext", "data": base64.StdEncoding.EncodeToString(data)})
-	t := axonserver.Task{TaskID: fmt.Sprint(len(f.calls)), TaskExecutor: "io.axoniq.axonserver.enterprise.taskscheduler.task." + axonserver.TaskPrepareDeleteNode,
-		Payload: payload, Status: "SCHEDULED"}
+	t := removalTask(fmt.Sprint(len(f.calls)), node, group)
 	switch {
 	case f.failDelete != "":
 		t.Status, t.Message = axonserver.TaskStatusFailed, f.failDelete
@@ -120,6 +117,22 @@ func (f *fakeGroups) RemoveNodeFromReplicationGroup(_ context.Context, group, no
 	}
 	f.tasks = append(f.tasks, t)
 	return &axonserver.RestResponse{Success: true}, nil
+}
+
+// removalTask is a scheduled task removing node from group, as /v1/tasks lists it.
+func removalTask(id, node, group string) axonserver.Task {
+	data, _ := json.Marshal(map[string]any{"node": node, "context": group})
+	payload, _ := json.Marshal(map[string]string{"type": "NodeContext", "data": base64.StdEncoding.EncodeToString(data)})
+	return axonserver.Task{TaskID: id, TaskExecutor: "io.axoniq.axonserver.enterprise.taskscheduler.task." + axonserver.TaskPrepareDeleteNode,
+		Payload: payload, Status: "SCHEDULED"}
+}
+
+// failedAsGone is a removal task of an earlier, duplicate request that failed
+// because the node had already left the group (AXONIQ-1301).
+func failedAsGone(node, group string) axonserver.Task {
+	t := removalTask("earlier", node, group)
+	t.Status, t.Message = axonserver.TaskStatusFailed, "io.axoniq.axonserver.exception.MessagingPlatformException: [AXONIQ-1301] Node "+node+" not found in replicationGroup "+group
+	return t
 }
 
 func (f *fakeGroups) Tasks(context.Context) ([]axonserver.Task, error) {
@@ -197,6 +210,10 @@ func TestChange(t *testing.T) {
 		{name: "a removal whose task failed",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), failDelete: "Cannot remove last node"},
 			want: "", calls: "DELETE axonserver-3", err: "removing axonserver-3 from orders failed: task PrepareDeleteNodeFromContextTask 1: Cannot remove last node"},
+		{name: "a failed task of an earlier duplicate DELETE (the node had already left: 1301) is no failure of this one",
+			f: &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), lag: 3,
+				tasks: []axonserver.Task{failedAsGone("axonserver-3", "orders")}},
+			want: "", calls: "DELETE axonserver-3", roles: "axonserver-1:PRIMARY"},
 		{name: "a removal still scheduled past the timeout is waited for (ctx ends it)",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), deleteNever: true},
 			want: "", calls: "DELETE axonserver-3", err: "waiting for axonserver-3 to leave (PrepareDeleteNodeFromContextTask scheduled)", short: true},
