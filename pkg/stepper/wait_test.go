@@ -109,12 +109,18 @@ func unschedulablePod(uid types.UID) *corev1.Pod {
 // unschedulable for UnschedulableGrace stops the step as stuck.
 func TestWaitPodUnschedulable(t *testing.T) {
 	ctx := context.Background()
-	t.Run("scheduled later", func(t *testing.T) {
+	// start begins a wait with grace whose old pod is gone and whose new pod the
+	// scheduler could not place.
+	start := func(t *testing.T, grace time.Duration) (*fake.Clientset, *watch.FakeWatcher, <-chan error) {
 		kube := fake.NewClientset(unschedulablePod("new"))
 		fw := watch.NewFake()
-		done := waitWith(t, &Runner{Kube: kube, Namespace: "axon", UnschedulableGrace: time.Minute}, fw, "old")
+		done := waitWith(t, &Runner{Kube: kube, Namespace: "axon", UnschedulableGrace: grace}, fw, "old")
 		fw.Delete(readyPod("old", true))
 		fw.Add(unschedulablePod("new"))
+		return kube, fw, done
+	}
+	t.Run("scheduled later", func(t *testing.T) {
+		kube, fw, done := start(t, time.Minute)
 		// The watch channel is unbuffered: once the next event is taken, the wait
 		// has judged the unschedulable pod.
 		fw.Modify(unschedulablePod("new"))
@@ -133,11 +139,7 @@ func TestWaitPodUnschedulable(t *testing.T) {
 		}
 	})
 	t.Run("stays unschedulable", func(t *testing.T) {
-		kube := fake.NewClientset(unschedulablePod("new"))
-		fw := watch.NewFake()
-		done := waitWith(t, &Runner{Kube: kube, Namespace: "axon", UnschedulableGrace: time.Millisecond}, fw, "old")
-		fw.Delete(readyPod("old", true))
-		fw.Add(unschedulablePod("new"))
+		_, _, done := start(t, time.Millisecond)
 		var ne *NodeError
 		if err := <-done; !errors.As(err, &ne) || !ne.Stuck || !strings.Contains(ne.Why, "unschedulable") {
 			t.Fatalf("a pod unschedulable past the grace: err %v, want a stuck NodeError naming it", err)
