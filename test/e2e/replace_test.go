@@ -45,6 +45,25 @@ func claimUID(s *Sandbox, name string) string {
 // event of kind; it returns whether it got there.
 func killAt(t *testing.T, kubeconfig string, kind string, args ...string) bool {
 	t.Helper()
+	hit := false
+	_, stderr, _ := streamRun(t, kubeconfig, func(cmd *exec.Cmd, e upgradeEvent) bool {
+		if e.Event == kind {
+			hit = true
+			cmd.Process.Signal(syscall.SIGKILL)
+		}
+		return hit
+	}, args...)
+	if !hit {
+		t.Logf("stderr:\n%s", stderr)
+	}
+	return hit
+}
+
+// streamRun starts `kubectl args...` as the user of kubeconfig and hands on each
+// JSON event of its stdout as it comes, until on says stop or the output ends; it
+// returns the stdout read, the stderr and the command's end.
+func streamRun(t *testing.T, kubeconfig string, on func(cmd *exec.Cmd, e upgradeEvent) (stop bool), args ...string) (string, string, error) {
+	t.Helper()
 	cmd := exec.Command("kubectl", args...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
 	stdout, _ := cmd.StdoutPipe()
@@ -53,22 +72,18 @@ func killAt(t *testing.T, kubeconfig string, kind string, args ...string) bool {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var out strings.Builder
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	hit := false
 	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
 		var e upgradeEvent
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event == kind {
-			hit = true
-			cmd.Process.Signal(syscall.SIGKILL)
+		if json.Unmarshal(sc.Bytes(), &e) == nil && on(cmd, e) {
 			break
 		}
 	}
-	cmd.Wait()
-	if !hit {
-		t.Logf("stderr:\n%s", stderr.String())
-	}
-	return hit
+	err := cmd.Wait()
+	return out.String(), stderr.String(), err
 }
 
 // waitPodReady waits until the pod exists (the StatefulSet controller recreates it)

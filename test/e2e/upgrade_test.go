@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -235,22 +234,9 @@ func TestUpgrade(t *testing.T) {
 		s.t = t
 		s.WaitStatus(90*time.Second, "a healthy cluster", allHealthy)
 		mark := s.AuditMark()
-		cmd := exec.Command("kubectl", "axon", "upgrade", "-n", ns, "--image", imageNext, "-o", "json", "--node-timeout", "5m")
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+op)
-		stdout, _ := cmd.StdoutPipe()
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(stdout)
 		finished := 0
 		killedIn := ""
-		for sc.Scan() {
-			var e upgradeEvent
-			if json.Unmarshal(sc.Bytes(), &e) != nil {
-				continue
-			}
+		_, stderr, _ := streamRun(t, op, func(cmd *exec.Cmd, e upgradeEvent) bool {
 			if e.Event == "step-started" && finished == 0 && e.Step == 1 {
 				// A second run while this one holds the Lease is refused, naming the holder.
 				r := s.Run(op, "kubectl", "axon", "upgrade", "-n", ns, "--image", imageNext)
@@ -264,12 +250,12 @@ func TestUpgrade(t *testing.T) {
 			if finished == 2 && e.Event == "acted" {
 				killedIn = e.Node
 				cmd.Process.Signal(syscall.SIGKILL)
-				break
+				return true
 			}
-		}
-		cmd.Wait()
+			return false
+		}, "axon", "upgrade", "-n", ns, "--image", imageNext, "-o", "json", "--node-timeout", "5m")
 		if killedIn == "" {
-			t.Fatalf("never reached step 3; stderr:\n%s", stderr.String())
+			t.Fatalf("never reached step 3; stderr:\n%s", stderr)
 		}
 		t.Logf("killed during the step of %s after 2 finished steps", killedIn)
 		// The Lease of the killed run is still valid: the rerun is refused, then steals it.
@@ -352,23 +338,10 @@ func TestUpgrade(t *testing.T) {
 		// end and its reads are refused for a while. The step must go on, not fail.
 		s.WaitStatus(90*time.Second, "a healthy cluster", allHealthy)
 		mark := s.AuditMark()
-		cmd := exec.Command("kubectl", "axon", "upgrade", "-n", ns, "--image", imageNew, "-o", "json", "--node-timeout", "5m")
-		cmd.Env = append(os.Environ(), "KUBECONFIG="+op)
-		stdout, _ := cmd.StdoutPipe()
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		restarted := make(chan error, 1)
-		var out strings.Builder
-		sc := bufio.NewScanner(stdout)
-		sc.Buffer(make([]byte, 1<<20), 1<<22)
 		started := false
-		for sc.Scan() {
-			out.WriteString(sc.Text() + "\n")
-			var e upgradeEvent
-			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event == "pod-gone" && !started {
+		out, stderr, werr := streamRun(t, op, func(_ *exec.Cmd, e upgradeEvent) bool {
+			if e.Event == "pod-gone" && !started {
 				started = true
 				go func() {
 					b, err := exec.Command(filepath.Join(binDir, "axon-sandbox"), "restart", "--dir", s.Dir, "--down", "3s", "kube-apiserver").CombinedOutput()
@@ -378,18 +351,18 @@ func TestUpgrade(t *testing.T) {
 					restarted <- err
 				}()
 			}
-		}
-		werr := cmd.Wait()
+			return false
+		}, "axon", "upgrade", "-n", ns, "--image", imageNew, "-o", "json", "--node-timeout", "5m")
 		if !started {
-			t.Fatalf("no pod-gone event; stderr:\n%s", stderr.String())
+			t.Fatalf("no pod-gone event; stderr:\n%s", stderr)
 		}
 		if err := <-restarted; err != nil {
 			t.Fatalf("restarting kube-apiserver: %v", err)
 		}
 		if werr != nil {
-			t.Fatalf("the upgrade did not survive the API server restart: %v\nstderr:\n%s\nstdout:\n%s", werr, stderr.String(), out.String())
+			t.Fatalf("the upgrade did not survive the API server restart: %v\nstderr:\n%s\nstdout:\n%s", werr, stderr, out)
 		}
-		sum, plan := summaryOf(t, decodeEvents(t, out.String()))
+		sum, plan := summaryOf(t, decodeEvents(t, out))
 		logSummary(t, "across an API server restart", sum)
 		checkAudit(t, s, mark, plan)
 		for n, img := range images(t, s) {
