@@ -162,6 +162,11 @@ func IsUpdateInProgress(err error) bool {
 	return HasCode(err, CodeUpdateInProgress) || HasCode(err, CodeUpdateInProgress4x)
 }
 
+// IsNoLeader reports AXONIQ-2100: the replication group the request needs (the
+// group itself, or _admin for a membership change) has no leader now. An election
+// usually ends it within seconds; the request was not accepted and may be sent again.
+func IsNoLeader(err error) bool { return HasCode(err, CodeNoLeader) }
+
 // IsGroupNotFound reports an unknown replication group: AXONIQ-2108 (4.5+), or up to
 // 4.4 an unknown context (AXONIQ-1302), which was the group then.
 func IsGroupNotFound(err error) bool {

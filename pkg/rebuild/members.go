@@ -162,8 +162,8 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 				again := accepted(StepAdd)
 				msg = fmt.Sprintf("%s: adding %s as %s", group, node, want)
 				e.emit(node, "member-adding", fmt.Sprintf("%s: POST %s as %s sent%s to %s; judging it by reading the group", group, node, want, again, c.Node()), false, Membership{Group: group, Role: want})
-			case axonserver.IsUpdateInProgress(err):
-				msg = fmt.Sprintf("%s: %v (%s)", group, err, axonserver.Explain(err))
+			case axonserver.IsUpdateInProgress(err), axonserver.IsNoLeader(err):
+				msg = fmt.Sprintf("%s: %v (%s; sent again)", group, err, axonserver.Explain(err))
 			case axonserver.IsTransient(err):
 				msg = fmt.Sprintf("%s: %v (not accepted; sent again)", group, err)
 			default:
@@ -208,8 +208,8 @@ func (e *Env) change(ctx context.Context, api func(context.Context) (groupsAPI, 
 				again := accepted(StepRemove)
 				msg = fmt.Sprintf("%s: removing %s", group, node)
 				e.emit(node, "member-removing", fmt.Sprintf("%s: DELETE %s sent%s to %s; judging it by reading the group and /v1/tasks", group, node, again, c.Node()), false, Membership{Group: group})
-			case axonserver.IsUpdateInProgress(err):
-				msg = fmt.Sprintf("%s: %v (%s)", group, err, axonserver.Explain(err))
+			case axonserver.IsUpdateInProgress(err), axonserver.IsNoLeader(err):
+				msg = fmt.Sprintf("%s: %v (%s; sent again)", group, err, axonserver.Explain(err))
 			case axonserver.IsTransient(err):
 				msg = fmt.Sprintf("%s: %v (not accepted; sent again)", group, err)
 			default:

@@ -34,6 +34,7 @@ type fakeGroups struct {
 	addAs       string // a POST adds with this role instead of the one asked
 	failDelete  string // a DELETE's task fails with this message
 	busy        int    // this many first POST/DELETE answer AXONIQ-2107
+	noLeader    int    // this many first POST/DELETE answer AXONIQ-2100 (_admin between leaders)
 	unavailable int    // this many first POST/DELETE answer HTTP 503 (a node or proxy in trouble)
 	deleteNever bool   // a DELETE's task stays scheduled
 }
@@ -59,6 +60,10 @@ func (f *fakeGroups) inProgress() error {
 	if f.unavailable > 0 {
 		f.unavailable--
 		return &axonserver.Error{StatusCode: http.StatusServiceUnavailable, Message: "injected"}
+	}
+	if f.noLeader > 0 {
+		f.noLeader--
+		return &axonserver.Error{StatusCode: http.StatusNotFound, Code: axonserver.CodeNoLeader, Message: "No leader for _admin"}
 	}
 	if f.busy > 0 {
 		f.busy--
@@ -217,6 +222,9 @@ func TestChange(t *testing.T) {
 		{name: "a removal still scheduled past the timeout is waited for (ctx ends it)",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), deleteNever: true},
 			want: "", calls: "DELETE axonserver-3", err: "waiting for axonserver-3 to leave (PrepareDeleteNodeFromContextTask scheduled)", short: true},
+		{name: "no leader for _admin (2100) now: sent again once there is one",
+			f:    &fakeGroups{group: members("axonserver-1:PRIMARY"), noLeader: 2, lag: 1},
+			want: quorum.Primary, calls: "POST axonserver-3 PRIMARY, POST axonserver-3 PRIMARY, POST axonserver-3 PRIMARY", roles: "axonserver-1:PRIMARY axonserver-3:PRIMARY"},
 		{name: "a 503 is not an answer: sent again",
 			f:    &fakeGroups{group: members("axonserver-1:PRIMARY", "axonserver-3:PRIMARY"), unavailable: 2, lag: 1},
 			want: "", calls: "DELETE axonserver-3, DELETE axonserver-3, DELETE axonserver-3", roles: "axonserver-1:PRIMARY"},
