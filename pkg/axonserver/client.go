@@ -106,7 +106,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return c.fail(r, "empty response body, expected JSON", ErrMalformedResponse)
 	}
-	if err := json.Unmarshal(body, out); err != nil {
+	if err := decodeJSON(body, out); err != nil {
 		return c.fail(r, decodeError(err), ErrMalformedResponse)
 	}
 	return nil
