@@ -26,6 +26,8 @@ const (
 	EvNodeUnregistered   = "node-unregistered"   // node removed from the cluster (DELETE /v1/cluster/{name})
 	EvClusterInitialised = "cluster-initialised" // node initialised a cluster of its own (autocluster.first, empty control DB)
 	EvTaskFailed         = "task-failed"         // group, node: a scheduled task failed for good (reason: task and error)
+	EvPartitioned        = "partitioned"         // node: cut off from every other node (reason: for how long)
+	EvPartitionHealed    = "partition-healed"    // node: its partition ended (reason: time limit or Heal)
 )
 
 // Event is one audit line.

@@ -113,6 +113,9 @@ type Node struct {
 	initializing bool      // serving HTTP, event stores not initialised yet (4.5.3+)
 	initUntil    time.Time // end of that window
 	crashAt      time.Time
+	crashImage   string        // the image crashes counts starts of (crashCount fault)
+	crashes      int           // crashes of the crashAfterSeconds fault on crashImage
+	partition    *partition    // cut off from the other nodes (nil: not partitioned)
 	wake         chan struct{} // closed to interrupt a StopNode waiting for its flush
 }
 
@@ -313,6 +316,9 @@ func (c *Cluster) StartNode(name string, cfg NodeConfig) (*Node, error) {
 	n.dataDir = cfg.DataDir
 	n.host = cfg.AdvertiseHost
 	n.fault = c.topo.faultsFor(name, cfg.Image)
+	if cfg.Image != n.crashImage { // a crashCount counts the crashes on one image
+		n.crashImage, n.crashes = cfg.Image, 0
+	}
 	unclean := fileExists(filepath.Join(cfg.DataDir, runningMarker))
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, runningMarker), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		return nil, err
@@ -424,9 +430,10 @@ func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
 	n.initializing = c.tm.storeInit > 0 && versionAtLeast3(n.version, 4, 5, 3)
 	n.initUntil = n.readyAt.Add(c.tm.storeInit)
 	n.crashAt = time.Time{}
-	if n.fault.CrashAfterSeconds != nil {
+	if c.crashesThisStart(n) {
 		n.crashAt = n.readyAt.Add(seconds(*n.fault.CrashAfterSeconds))
 	}
+	n.forgetLeaders()
 	c.emit(Event{Event: EvNodeReady, Node: n.name})
 	srv := n.srv
 	go func() { _ = srv.Serve(ln) }()
@@ -565,12 +572,32 @@ func (c *Cluster) tick(now time.Time) {
 	for _, name := range c.names {
 		n := c.nodes[name]
 		if n.state == Running && !n.crashAt.IsZero() && !now.Before(n.crashAt) {
-			c.markKilled(n, "crashAfterSeconds fault")
+			n.crashes++
+			c.markKilled(n, c.crashReason(n))
 		}
 	}
+	c.healDue(now)
 	c.processJoins(now)
 	c.evaluate(now)
 	c.processTasks(now)
+}
+
+// crashesThisStart reports whether the crashAfterSeconds fault kills this start of n: always
+// without a crashCount, else only until n has crashed crashCount times on its image. Caller
+// holds c.mu.
+func (c *Cluster) crashesThisStart(n *Node) bool {
+	f := n.fault
+	return f.CrashAfterSeconds != nil && (f.CrashCount == 0 || n.crashes < f.CrashCount)
+}
+
+// crashReason is the node-killed reason of a crash fault; it names crashAfterSeconds (the chaos
+// suite excuses quorum lost while a crashed node is down by it) and, with a crashCount, which
+// crash of how many this is.
+func (c *Cluster) crashReason(n *Node) string {
+	if k := n.fault.CrashCount; k > 0 {
+		return fmt.Sprintf("crashAfterSeconds fault (crash %d of %d, crashCount)", n.crashes, k)
+	}
+	return "crashAfterSeconds fault"
 }
 
 func fileExists(p string) bool {

@@ -59,20 +59,24 @@ func (c *Cluster) localHealth(n *Node, now time.Time) (string, map[string]health
 	}
 	leaderless := 0
 	for _, g := range groups {
-		ld := g.leader
+		seen := c.leaderSeenBy(n, g, now) // a partitioned node's own view
+		ld := seen
 		if ld == "" {
 			ld, leaderless = "None", leaderless+1
 			rf.Status = worse(rf.Status, "WARN")
 		}
 		rf.Details[g.name+".leader"] = ld
-		if g.leader != n.name {
+		if seen != n.name {
 			continue
 		}
 		for _, m := range g.members {
 			if m.node == n.name {
 				continue
 			}
-			st := c.followerStatus(g, m.node, now)
+			st := "UP" // a cut-off leader until it steps down: not yet the max election timeout without an answer
+			if g.leader == n.name {
+				st = c.followerStatus(g, m.node, now)
+			}
 			if st != "UP" {
 				rf.Status = worse(rf.Status, "WARN")
 			}

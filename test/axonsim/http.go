@@ -323,11 +323,12 @@ func (c *Cluster) visibleNodes(n *Node) []*Node {
 	return out
 }
 
+// connected: from has a link to to (to runs, both know the cluster, no partition between them).
 func (c *Cluster) connected(from, to *Node) bool {
 	if from == to {
 		return true
 	}
-	return from.knowsCluster && to.state == Running && to.knowsCluster
+	return from.knowsCluster && to.state == Running && to.knowsCluster && !c.cutOff(from.name, to.name)
 }
 
 func (c *Cluster) hostOf(n *Node) string {
@@ -469,7 +470,7 @@ func (c *Cluster) adminLeader(n *Node) error {
 	if g == nil {
 		return nil
 	}
-	if g.leader == "" || g.quorum != 1 {
+	if g.leader == "" || g.quorum != 1 || c.adminUnreachable(n) {
 		return perr(ErrNoLeader, "No leader for _admin")
 	}
 	return nil
@@ -488,12 +489,10 @@ func (h *nodeHandler) clusterDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func leaderPtr(g *group) *string {
-	if g.leader == "" {
-		return nil
-	}
-	s := g.leader
-	return &s
+// leaderPtr is g's leader as node n sees it (a partitioned node's own view), nil for none.
+// Caller holds c.mu.
+func (c *Cluster) leaderPtr(n *Node, g *group) *string {
+	return strPtr(c.leaderSeenBy(n, g, time.Now()))
 }
 
 func pendingMillis(g *group) int64 {
@@ -511,8 +510,8 @@ func groupRoles(g *group) []JSONNodeAndRole {
 	return out
 }
 
-func contextJSON(g *group, ctx string) JSONContext {
-	return JSONContext{Context: ctx, ReplicationGroup: g.name, Leader: leaderPtr(g), Roles: groupRoles(g),
+func contextJSON(g *group, ctx string, leader *string) JSONContext {
+	return JSONContext{Context: ctx, ReplicationGroup: g.name, Leader: leader, Roles: groupRoles(g),
 		ChangePending: g.changePending(), PendingSince: pendingMillis(g), MetaData: map[string]string{}}
 }
 
@@ -537,7 +536,7 @@ func (h *nodeHandler) contexts(w http.ResponseWriter, r *http.Request) {
 	out := []JSONContext{}
 	for _, g := range c.adminGroups(h.n) {
 		for _, ctx := range g.contexts {
-			out = append(out, contextJSON(g, ctx))
+			out = append(out, contextJSON(g, ctx, c.leaderPtr(h.n, g)))
 		}
 	}
 	c.mu.Unlock()
@@ -550,7 +549,7 @@ func (h *nodeHandler) replicationGroups(w http.ResponseWriter, r *http.Request) 
 	c.mu.Lock()
 	out := []JSONReplicationGroup{}
 	for _, g := range c.adminGroups(h.n) {
-		j := JSONReplicationGroup{Name: g.name, Leader: leaderPtr(g), Roles: groupRoles(g),
+		j := JSONReplicationGroup{Name: g.name, Leader: c.leaderPtr(h.n, g), Roles: groupRoles(g),
 			ChangePending: g.changePending(), PendingSince: pendingMillis(g), Contexts: []JSONContext{}}
 		for _, ctx := range g.contexts {
 			// new ContextJSON(AdminContext): no leader, no roles, nothing pending.
@@ -607,6 +606,9 @@ func (h *nodeHandler) removeMember(w http.ResponseWriter, r *http.Request) {
 	if h.n.ownGroups != nil {
 		c.emit(Event{Event: EvTaskFailed, Group: r.PathValue("group"), Node: r.PathValue("node"),
 			Reason: taskDeleteNode + ": in the cluster of " + h.n.name + ", which knows no such member"})
+	} else if c.adminUnreachable(h.n) {
+		c.emit(Event{Event: EvTaskFailed, Group: r.PathValue("group"), Node: r.PathValue("node"),
+			Reason: taskPrepareDeleteNode + ": not published: " + h.n.name + " is cut off from the _admin leader"})
 	} else {
 		_ = c.removeMember(r.PathValue("group"), r.PathValue("node"))
 	}
@@ -636,6 +638,7 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 		groups = c.memberGroups(n)
 	}
 	keep := int64(c.topo.WritesPerSecond * c.tm.retention.Seconds())
+	now := time.Now()
 	for _, g := range groups {
 		m := g.member(n.name)
 		commit := g.commitIndex
@@ -646,19 +649,20 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 		if g.leader == n.name {
 			last = g.lastIndex
 		}
+		seen := c.leaderSeenBy(n, g, now) // a partitioned node's own view
 		st := JSONRaftStatus{NodeID: raftNodeID(g.name, n.name), ReplicationGroup: g.name,
 			CommitIndex: commit, CommitTerm: g.term, LastAppliedIndex: commit, LastAppliedTerm: g.term,
 			LastLogIndex: last, LastLogTerm: g.term, FirstLogIndex: max(1, last-keep), FirstLogTerm: 1,
 			MinElectionTimeout: int(c.tm.minElection.Milliseconds()), MaxElectionTimeout: int(c.tm.maxElection.Milliseconds()),
 			HeartbeatTimeout:   int(c.tm.heartbeat.Milliseconds()),
 			MaxEntriesPerBatch: 10, MaxReplicationRound: 10, FlowBuffer: 1000,
-			CurrentTerm: g.term, IsLeader: g.leader == n.name, Configuration: []JSONRaftNodeEntry{}}
+			CurrentTerm: g.term, IsLeader: seen == n.name, Configuration: []JSONRaftNodeEntry{}}
 		if v := g.votedFor[n.name]; v != "" {
 			st.VotedFor = strPtr(raftNodeID(g.name, v))
 		}
-		if g.leader != "" {
-			st.LeaderID = strPtr(raftNodeID(g.name, g.leader))
-			st.LeaderName = strPtr(g.leader)
+		if seen != "" {
+			st.LeaderID = strPtr(raftNodeID(g.name, seen))
+			st.LeaderName = strPtr(seen)
 		}
 		for _, x := range g.members {
 			st.Configuration = append(st.Configuration, JSONRaftNodeEntry{ID: raftNodeID(g.name, x.node), Name: x.node,

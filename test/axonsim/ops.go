@@ -147,6 +147,14 @@ func (c *Cluster) failTask(t *task, err error) {
 	c.emit(Event{Event: EvTaskFailed, Group: t.group, Node: t.node, Reason: t.Executor + ": " + err.Error()})
 }
 
+// adminLeaderName is the _admin group's leader ("" for none), which runs the tasks.
+func (c *Cluster) adminLeaderName() string {
+	if g := c.groups["_admin"]; g != nil {
+		return g.leader
+	}
+	return ""
+}
+
 // adminVersion is the version of the _admin leader (whose code runs the tasks).
 func (c *Cluster) adminVersion() string {
 	if g := c.groups["_admin"]; g != nil && g.leader != "" {
@@ -257,7 +265,7 @@ func (c *Cluster) processTasks(now time.Time) {
 		case taskDeleteNode:
 			c.runDeleteNode(t, now, version)
 		case taskDeleteContextNode:
-			if !c.up(t.node) {
+			if !c.up(t.node) || c.cutOff(c.adminLeaderName(), t.node) {
 				c.retryTask(t, now, "io.axoniq.axonserver.taskscheduler.TransientException: "+t.node+": UNAVAILABLE")
 				continue
 			}
@@ -348,7 +356,7 @@ func (c *Cluster) processJoins(now time.Time) {
 			target, auto = c.nodeByHost(a.First), a
 			req = &joinRequest{}
 		}
-		if target == "" || !c.up(target) {
+		if target == "" || !c.up(target) || c.cutOff(name, target) {
 			continue
 		}
 		n.knowsCluster, n.registered, n.joinTarget, n.joinContext = true, true, "", nil

@@ -73,7 +73,7 @@ func (g *group) member(node string) *member {
 func (g *group) changePending() bool { return g.pending != nil }
 
 // up: the node runs, has initialised its stores and belongs to the cluster in its own view,
-// so it takes part in Raft.
+// so it takes part in Raft unless a partition cuts it off (inRaft).
 func (c *Cluster) up(node string) bool {
 	n := c.nodes[node]
 	return n != nil && n.state == Running && n.knowsCluster && !n.initializing
@@ -128,7 +128,7 @@ func (g *group) roles() map[string]string {
 func (c *Cluster) quorumOK(g *group) bool {
 	return CommitRule(g.roles(), func(node string) bool {
 		m := g.member(node)
-		return m != nil && m.caughtUp && c.up(node)
+		return m != nil && m.caughtUp && c.inRaft(g, node)
 	}, c.minActiveBackups(g.leader))
 }
 
@@ -159,10 +159,14 @@ func (c *Cluster) drawTimeout() time.Duration {
 }
 
 func (c *Cluster) evaluateGroup(g *group, now time.Time) {
-	// A leader that no longer runs is gone at once (its followers stop hearing from it; each
-	// one's election timer runs from here).
-	if g.leader != "" && !c.up(g.leader) {
-		c.loseLeader(g, now, "leader stopped")
+	// A leader that no longer runs, or that a partition cut off from the group, is gone at
+	// once (its followers stop hearing from it; each one's election timer runs from here).
+	if g.leader != "" && !c.inRaft(g, g.leader) {
+		reason := "leader stopped"
+		if c.up(g.leader) {
+			reason = "leader partitioned: its followers stop hearing from it"
+		}
+		c.loseLeader(g, now, reason)
 	}
 	for _, m := range g.members {
 		c.progress(g, m, now)
@@ -195,7 +199,7 @@ func (c *Cluster) evaluateGroup(g *group, now time.Time) {
 		g.writeAcc -= float64(k)
 		g.lastIndex += k
 		for _, m := range g.members {
-			if m.caughtUp && c.up(m.node) {
+			if m.caughtUp && c.inRaft(g, m.node) {
 				m.logIndex = g.lastIndex
 			}
 		}
@@ -209,7 +213,7 @@ func (c *Cluster) evaluateGroup(g *group, now time.Time) {
 
 // updatePeers refreshes the leader's view of its followers: a running follower answers
 // within a heartbeat of the election (before that the leader's optimistic start stands);
-// a follower that does not run is not heard from.
+// a follower that does not run, or that a partition cuts off, is not heard from.
 func (c *Cluster) updatePeers(g *group, now time.Time) {
 	if g.leader == "" {
 		return
@@ -226,7 +230,7 @@ func (c *Cluster) updatePeers(g *group, now time.Time) {
 			p = &peer{lastHeard: now, sent: g.lastIndex}
 			g.peers[m.node] = p
 		}
-		if !c.up(m.node) || now.Sub(g.electedAt) < c.tm.heartbeat {
+		if !c.inRaft(g, m.node) || now.Sub(g.electedAt) < c.tm.heartbeat {
 			continue
 		}
 		p.lastHeard = now
@@ -276,7 +280,7 @@ func (c *Cluster) progress(g *group, m *member, now time.Time) {
 		dt = now.Sub(m.lastProgress).Seconds()
 	}
 	m.lastProgress = now
-	if !c.up(m.node) {
+	if !c.inRaft(g, m.node) {
 		m.caughtUp, m.catchingUp, m.snapshot = false, false, false
 		return
 	}
@@ -373,7 +377,7 @@ func (c *Cluster) elect(g *group, now time.Time) {
 	}
 	var cand *member
 	for _, m := range g.members {
-		if m.role != RolePrimary || !c.up(m.node) {
+		if m.role != RolePrimary || !c.inRaft(g, m.node) {
 			delete(g.deadline, m.node)
 			continue
 		}
@@ -398,7 +402,7 @@ func (c *Cluster) elect(g *group, now time.Time) {
 	}
 	won := CommitRule(g.roles(), func(node string) bool {
 		m := g.member(node)
-		return m != nil && c.up(node) && m.logIndex <= cand.logIndex
+		return m != nil && c.inRaft(g, node) && m.logIndex <= cand.logIndex
 	}, c.minActiveBackups(cand.node))
 	if !won {
 		g.deadline[cand.node] = now.Add(c.drawTimeout()) // pre-vote failed
@@ -415,7 +419,7 @@ func (c *Cluster) becomeLeader(g *group, cand *member, reason string) {
 	g.electedAt = now
 	g.votedFor = map[string]string{}
 	for _, m := range g.members {
-		if c.up(m.node) && m.logIndex <= cand.logIndex && isVoter(m.role) {
+		if c.inRaft(g, m.node) && m.logIndex <= cand.logIndex && isVoter(m.role) {
 			g.votedFor[m.node] = cand.node
 		}
 	}
@@ -434,7 +438,7 @@ func (c *Cluster) becomeLeader(g *group, cand *member, reason string) {
 	for _, m := range g.members {
 		was := m.caughtUp
 		m.catchingUp, m.snapshot = false, false
-		m.caughtUp = c.up(m.node) && m.logIndex == g.lastIndex
+		m.caughtUp = c.inRaft(g, m.node) && m.logIndex == g.lastIndex
 		if m.caughtUp && !was && m.node != cand.node {
 			// a returning follower whose log already matches the new leader's
 			c.emit(Event{Event: EvCaughtUp, Group: g.name, Node: m.node, Index: m.logIndex})
@@ -467,7 +471,7 @@ func (c *Cluster) applyChange(g *group, now time.Time) {
 	if ch.node == g.leader {
 		var to *member
 		for _, m := range g.members {
-			if m.node != g.leader && m.role == RolePrimary && m.caughtUp && c.up(m.node) {
+			if m.node != g.leader && m.role == RolePrimary && m.caughtUp && c.inRaft(g, m.node) {
 				if to == nil || m.logIndex > to.logIndex {
 					to = m
 				}

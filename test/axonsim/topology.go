@@ -194,6 +194,10 @@ type Fault struct {
 	ShutdownSeconds   *float64 `yaml:"shutdownSeconds"`
 	RestErrorRate     float64  `yaml:"restErrorRate"`
 	CrashAfterSeconds *float64 `yaml:"crashAfterSeconds"`
+	// CrashCount limits crashAfterSeconds to the node's first CrashCount crashes on an image
+	// (counted afresh when it starts on another image); later starts run normally. 0: every
+	// start crashes (an image that never works).
+	CrashCount int `yaml:"crashCount"`
 }
 
 // ContextNames returns the group's contexts, generating <group>-<i> names for contextCount.
@@ -428,6 +432,12 @@ func (v *validator) validate(t *Topology) {
 		if f.RestErrorRate < 0 || f.RestErrorRate > 1 {
 			v.errf(append(p, "restErrorRate"), "restErrorRate must be within 0..1")
 		}
+		if f.CrashCount < 0 {
+			v.errf(append(p, "crashCount"), "crashCount must not be negative")
+		}
+		if f.CrashCount > 0 && f.CrashAfterSeconds == nil {
+			v.errf(append(p, "crashCount"), "crashCount needs crashAfterSeconds")
+		}
 		if f.Image != "" {
 			if _, err := globRegexp(f.Image); err != nil {
 				v.errf(append(p, "image"), "bad image glob %q: %v", f.Image, err)
@@ -487,7 +497,7 @@ func (t *Topology) faultsFor(node, image string) Fault {
 			out.RestErrorRate = f.RestErrorRate
 		}
 		if f.CrashAfterSeconds != nil {
-			out.CrashAfterSeconds = f.CrashAfterSeconds
+			out.CrashAfterSeconds, out.CrashCount = f.CrashAfterSeconds, f.CrashCount
 		}
 	}
 	return out
