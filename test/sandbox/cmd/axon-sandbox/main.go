@@ -7,6 +7,8 @@
 //	axon-sandbox exec --dir DIR -- CMD [ARGS...]
 //	axon-sandbox env  --dir DIR        (prints KUBECONFIG=..., API server, namespace)
 //	axon-sandbox restart --dir DIR [--down 0s] PROCESS  (stop by pid, start with the same arguments)
+//	axon-sandbox partition --dir DIR [--for 0s] NODE    (cut an Axon node off from the others; 0s: until heal)
+//	axon-sandbox heal --dir DIR NODE                    (end its partition)
 //	axon-sandbox supervise --name NAME -- CMD [ARGS...]  (started by up: runs CMD, restarts it when it exits)
 //	axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 package main
@@ -31,6 +33,8 @@ func usage() {
   axon-sandbox exec --dir DIR -- CMD [ARGS...]
   axon-sandbox env  --dir DIR
   axon-sandbox restart --dir DIR [--down 0s] etcd|kube-apiserver|kube-controller-manager|kube-scheduler|agent
+  axon-sandbox partition --dir DIR [--for 0s] NODE   (cut Axon node NODE off from the others; 0s: until heal)
+  axon-sandbox heal --dir DIR NODE
   axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 `)
 	os.Exit(2)
@@ -94,6 +98,20 @@ func main() {
 		var s *sandbox.State
 		if s, err = sandbox.LoadState(*dir); err == nil {
 			err = sandbox.RestartAfter(context.Background(), s, fs.Arg(0), *down, os.Stderr)
+		}
+	case "partition", "heal":
+		dur := fs.Duration("for", 0, "partition: how long until it heals by itself (0: until axon-sandbox heal)")
+		_ = fs.Parse(args)
+		if *dir == "" || fs.NArg() != 1 {
+			usage()
+		}
+		var s *sandbox.State
+		if s, err = sandbox.LoadState(*dir); err == nil {
+			if cmd == "partition" {
+				err = sandbox.Partition(context.Background(), s, fs.Arg(0), *dur)
+			} else {
+				err = sandbox.Heal(context.Background(), s, fs.Arg(0))
+			}
 		}
 	case "supervise": // started by up, inside the network namespace
 		name := fs.String("name", "", "the component's name (in the log)")

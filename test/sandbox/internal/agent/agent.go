@@ -119,6 +119,9 @@ func Run(ctx context.Context, dir string) error {
 	if ca := a.sim.CACertPEM(); len(ca) > 0 {
 		_ = os.WriteFile(st.Path("agent", "axon-ca.crt"), ca, 0o644)
 	}
+	if err := a.serveControl(ctx); err != nil {
+		return err
+	}
 
 	cfg, err := clientcmd.BuildConfigFromFlags("", st.Path("pki", "agent.kubeconfig"))
 	if err != nil {

@@ -1,0 +1,62 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/test/sandbox/internal/sandbox"
+)
+
+// serveControl serves the agent's control socket (sandbox.ControlSocket) until ctx ends: the
+// runtime faults of the Axon nodes it runs (axon-sandbox partition / heal). A socket left by a
+// previous agent is replaced.
+func (a *Agent) serveControl(ctx context.Context) error {
+	path := a.st.Path(sandbox.ControlSocket)
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("control socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /partition", a.controlPartition)
+	mux.HandleFunc("POST /heal", a.controlHeal)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+		_ = os.Remove(path)
+	}()
+	return nil
+}
+
+// controlPartition cuts ?node= off from the other Axon nodes for ?for= (0: until healed).
+func (a *Agent) controlPartition(w http.ResponseWriter, r *http.Request) {
+	node := r.URL.Query().Get("node")
+	d, err := time.ParseDuration(r.URL.Query().Get("for"))
+	if err != nil {
+		http.Error(w, "for: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := a.sim.Partition(node, d); err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	a.logf("fault: Axon node %s cut off from the others for %s (0s: until healed)", node, d)
+	w.WriteHeader(http.StatusOK)
+}
+
+// controlHeal ends ?node='s partition.
+func (a *Agent) controlHeal(w http.ResponseWriter, r *http.Request) {
+	node := r.URL.Query().Get("node")
+	if err := a.sim.Heal(node); err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	a.logf("fault: partition of Axon node %s healed", node)
+	w.WriteHeader(http.StatusOK)
+}
