@@ -304,6 +304,7 @@ type plan struct {
 	victim    string        // pod-deleted: the node whose pod someone else deletes
 	slowFor   time.Duration // apiserver-slow: how long every request of the plugin waits delay
 	delay     time.Duration
+	partFor   time.Duration // partition: how long victim is cut off from the other Axon nodes
 }
 
 // drawFault draws the fault of operation o (and may turn o into the upgrade
@@ -314,7 +315,7 @@ func drawFault(rng, later *rand.Rand, sc *scenario, ns string, o *op) plan {
 		p.fault = laterFaults[later.Intn(len(laterFaults))]
 	}
 	switch p.fault {
-	case "never-ready", "rest-503", "crash-loop":
+	case "never-ready", "rest-503", "crash-loop", "crash-then-recover":
 		if o.kind != "upgrade" { // these ride on an image: turn the operation into an upgrade to it
 			*o = op{kind: "upgrade", args: []string{"upgrade", "-n", ns, "-o", "json", "--node-timeout", "3m", "--safety-timeout", "3m", "--timeout", "10m"}}
 		}
@@ -324,6 +325,8 @@ func drawFault(rng, later *rand.Rand, sc *scenario, ns string, o *op) plan {
 			img = flakyImage
 		case "crash-loop":
 			img = crashImage
+		case "crash-then-recover":
+			img = recoverImage
 		}
 		o.args = append(o.args, "--image", img)
 		if p.fault == "never-ready" {
@@ -339,6 +342,10 @@ func drawFault(rng, later *rand.Rand, sc *scenario, ns string, o *op) plan {
 		p.injectAt = time.Duration(2000+later.Intn(15000)) * time.Millisecond
 		p.slowFor = time.Duration(20+later.Intn(40)) * time.Second
 		p.delay = time.Duration(200+later.Intn(1800)) * time.Millisecond
+	case "partition": // drawn from the second stream only, as every fault of laterFaults
+		p.injectAt = time.Duration(2000+later.Intn(15000)) * time.Millisecond
+		p.victim = nodeName(1 + later.Intn(sc.nodes))
+		p.partFor = time.Duration(20+later.Intn(40)) * time.Second
 	case "apiserver-restart", "pod-deleted":
 		p.injectAt = time.Duration(2000+rng.Intn(15000)) * time.Millisecond
 		if p.fault == "pod-deleted" {
@@ -352,7 +359,7 @@ func drawFault(rng, later *rand.Rand, sc *scenario, ns string, o *op) plan {
 // among laterFaults (so adding faults there changes no seed's earlier draws).
 var (
 	faultKinds  = []string{"none", "kill-plugin", "never-ready", "rest-503", "apiserver-restart", "pod-deleted", "slow-shutdown"}
-	laterFaults = []string{"none", "crash-loop", "apiserver-slow"}
+	laterFaults = []string{"none", "crash-loop", "apiserver-slow", "partition", "crash-then-recover"}
 )
 
 // allFaults: every fault a run can draw.
@@ -397,6 +404,9 @@ func (r *chaosRun) operation(i int) {
 	// a crash-looping node recovers only on another image: the rerun moves
 	// every node to a good one whatever the first attempt's exit
 	if killed || res.Code != 0 || fault == "crash-loop" {
+		if fault == "partition" {
+			r.waitHealed(mark, p.victim, p.partFor+time.Minute)
+		}
 		r.rerun(i, o, fault)
 	}
 	if o.worker != "" {
@@ -509,6 +519,12 @@ func (r *chaosRun) inject(p plan, px *harness.CountingProxy) {
 		if err := s.RestartAPIServer(2 * time.Second); err != nil {
 			r.t.Errorf("restarting the API server: %v", err)
 		}
+	case "partition":
+		r.logf("fault: Axon node %s cut off from the others for %s (axon-sandbox partition)", p.victim, p.partFor)
+		res := harness.Run("", time.Minute, filepath.Join(env.Bin, "axon-sandbox"), "partition", "--dir", s.Dir, "--for", p.partFor.String(), p.victim)
+		if res.Code != 0 {
+			r.t.Errorf("axon-sandbox partition %s: exit %d: %s", p.victim, res.Code, strings.TrimSpace(res.Stderr))
+		}
 	case "pod-deleted":
 		n := p.victim
 		r.logf("fault: someone else deletes pod %s-0", n)
@@ -516,6 +532,27 @@ func (r *chaosRun) inject(p plan, px *harness.CountingProxy) {
 		if _, err := s.Kubectl("delete", "pod", n+"-0", "--wait=false", "--ignore-not-found"); err != nil {
 			r.t.Logf("deleting %s-0: %v", n, err)
 		}
+	}
+}
+
+// waitHealed waits (up to limit) until the audit log since mark shows node's partition healed,
+// or shows no partition at all (the command ended before the fault's time): a run a partition
+// stopped must complete on a rerun once the network is whole again.
+func (r *chaosRun) waitHealed(mark int, node string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ev := r.s.AuditSince(mark)
+		cut := len(axonsim.Filter(ev, axonsim.EvPartitioned, "", node))
+		if cut == 0 || len(axonsim.Filter(ev, axonsim.EvPartitionHealed, "", node)) >= cut {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("the partition of %s did not heal within %s", node, limit)
+			return
+		}
+		<-tick.C
 	}
 }
 
@@ -582,12 +619,43 @@ func (r *chaosRun) checkAudit(i int, ev []axonsim.Event) {
 		if e.Event != axonsim.EvQuorumLost {
 			continue
 		}
+		if r.partitionExcuses(ev, e) {
+			r.logf("operation %d: quorum lost in %s at %s as a partition cut off a member while another was already leaving (not the plugin's doing)", i, e.Group, e.Time.Format("15:04:05.000"))
+			continue
+		}
 		if excused(e) {
 			r.logf("operation %d: quorum lost in %s at %s while a pod deleted by someone else or a crashed node was down (not the plugin's doing)", i, e.Group, e.Time.Format("15:04:05.000"))
 			continue
 		}
 		r.t.Errorf("operation %d: quorum lost in group %s at %s, caused by the plugin", i, e.Group, e.Time.Format("15:04:05.000"))
 	}
+}
+
+// partitionGrace is how long after a partition began a quorum loss in the partitioned node's
+// groups is the partition's doing: a quorum-lost is emitted when the commit rule first fails,
+// so a member that was already stopping (or whose stop the plugin decided on health it read
+// before the cut) loses quorum at the cut or within this window. A loss later in the
+// partition means the plugin stopped a member while another was visibly disconnected.
+const partitionGrace = 5 * time.Second
+
+// partitionExcuses reports whether quorum-lost e is a partition's doing: e is in a group of a
+// node that ev shows cut off, within partitionGrace of the cut and before its heal.
+func (r *chaosRun) partitionExcuses(ev []axonsim.Event, e axonsim.Event) bool {
+	for _, p := range axonsim.Filter(ev, axonsim.EvPartitioned, "", "") {
+		if !r.sc.groupsOf(p.Node)[e.Group] || e.Time.Before(p.Time) || !e.Time.Before(p.Time.Add(partitionGrace)) {
+			continue
+		}
+		healed := false
+		for _, h := range axonsim.Filter(ev, axonsim.EvPartitionHealed, "", p.Node) {
+			if h.Time.After(p.Time) && h.Time.Before(e.Time) {
+				healed = true
+			}
+		}
+		if !healed {
+			return true
+		}
+	}
+	return false
 }
 
 func lastLines(s string, n int) string {

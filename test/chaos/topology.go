@@ -32,6 +32,8 @@ const (
 	badImage   = "axoniq/axonserver:2099.1.0-nonroot" // topology fault: never ready
 	flakyImage = "axoniq/axonserver:2024.9.0-flaky"   // topology fault: REST answers 503 at 20 %
 	crashImage = "axoniq/axonserver:2024.8.0-crashy"  // topology fault: crashes 20 s after each start
+	// topology fault: the first two starts of each node on it crash 10 s after ready, then it runs
+	recoverImage = "axoniq/axonserver:2024.7.0-recovering"
 )
 
 func nodeName(i int) string { return fmt.Sprintf("axonserver-%d", i) }
@@ -134,6 +136,7 @@ func (sc *scenario) render() string {
 	fmt.Fprintf(&b, "  - {image: \"*:2099.*\", neverReady: true}\n")
 	fmt.Fprintf(&b, "  - {image: \"*-flaky\", restErrorRate: 0.2}\n")
 	fmt.Fprintf(&b, "  - {image: \"*-crashy\", crashAfterSeconds: 20}\n")
+	fmt.Fprintf(&b, "  - {image: \"*-recovering\", crashAfterSeconds: 10, crashCount: 2}\n")
 	if sc.slowNode != "" {
 		fmt.Fprintf(&b, "  - {node: %s, shutdownSeconds: 15}\n", sc.slowNode)
 	}
