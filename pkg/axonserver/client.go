@@ -192,7 +192,7 @@ func (c *Client) once(ctx context.Context, r request) ([]byte, error) {
 		return nil, transportError(c.node, r.method, r.path, c.base, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := readBody(resp)
 	if err != nil {
 		return nil, c.fail(r, "reading response: "+decodeError(err), ErrMalformedResponse)
 	}
@@ -216,6 +216,30 @@ func (c *Client) once(ctx context.Context, r request) ([]byte, error) {
 		e.Err = ErrNotFound
 	}
 	return nil, e
+}
+
+// readBody reads at most maxBody bytes of the answer as io.ReadAll does, into a
+// buffer of the length the answer announces (Content-Length) when it does.
+func readBody(resp *http.Response) ([]byte, error) {
+	r := io.LimitReader(resp.Body, maxBody)
+	n := resp.ContentLength
+	if n <= 0 || n > maxBody {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, n+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 func plainHTTPToTLS(body []byte) bool {

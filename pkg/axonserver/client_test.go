@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -333,5 +334,16 @@ func TestNewValidatesURL(t *testing.T) {
 	c, err := New("http://h:8024/api/v1/namespaces/n/pods/p:8024/proxy/", nil)
 	if err != nil || c.BaseURL() != "http://h:8024/api/v1/namespaces/n/pods/p:8024/proxy" {
 		t.Fatalf("%v %v", c, err)
+	}
+}
+
+// TestReadBodyWhateverTheAnnouncedLength: the body is read whole whether the
+// answer announces its length right, too short, too long or not at all.
+func TestReadBodyWhateverTheAnnouncedLength(t *testing.T) {
+	for _, n := range []int64{-1, 0, 3, 5, 6, 100} {
+		resp := &http.Response{ContentLength: n, Body: io.NopCloser(strings.NewReader("hello"))}
+		if b, err := readBody(resp); err != nil || string(b) != "hello" {
+			t.Errorf("Content-Length %d: %q, %v", n, b, err)
+		}
 	}
 }

@@ -159,3 +159,84 @@ func FuzzFastDecoders(f *testing.F) {
 		}
 	})
 }
+
+// TestDetailValueAsEncodingJSON: a health detail decodes as encoding/json decodes
+// it into an any.
+func TestDetailValueAsEncodingJSON(t *testing.T) {
+	for _, v := range []string{`"UP"`, `""`, `"a\"b"`, `"\u00e9"`, `"é"`, `true`, `false`, `null`, `0`, `-1.5e3`,
+		`53687091200`, `{"a":1}`, `[1,"x"]`, `{}`, `[]`} {
+		got, err := detailValue(json.RawMessage(v))
+		var want any
+		if werr := json.Unmarshal([]byte(v), &want); err != nil || werr != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %#v, %v; want %#v, %v", v, got, err, want, werr)
+		}
+	}
+}
+
+// TestHealthShapesDecodeAsBefore: both health shapes, and details that only look
+// like components, decode to the same Health as through the generic path.
+func TestHealthShapesDecodeAsBefore(t *testing.T) {
+	for _, doc := range []string{
+		`{"status":"UP","components":{"raft":{"status":"UP","details":{"g.leader":"a","g.follower.b.status":"UP","n":3}}}}`,
+		`{"status":"UP","details":{"raft":{"status":"UP","details":{"g.leader":"a"}},"diskSpace":{"status":"UP","details":{"free":1}}}}`,
+		`{"status":"UP","details":{"raft":{"status":"UP"},"x":"y"}}`,
+		`{"status":"UP","details":{"raft":{"status":null}}}`,
+		`{"status":"UP","details":{"raft":{"STATUS":"UP"}}}`,
+		`{"status":"UP","details":{"raft":"UP"}}`,
+	} {
+		var h Health
+		if err := json.Unmarshal([]byte(doc), &h); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+		want := healthTree(t, []byte(doc))
+		if !reflect.DeepEqual(&h, want) {
+			t.Errorf("%s:\ngot  %#v\nwant %#v", doc, h, want)
+		}
+	}
+}
+
+// healthTree decodes doc the generic way: every detail through encoding/json,
+// every value probed for a status.
+func healthTree(t *testing.T, doc []byte) *Health {
+	var raw struct {
+		Status     string                     `json:"status"`
+		Components map[string]json.RawMessage `json:"components"`
+		Details    map[string]json.RawMessage `json:"details"`
+	}
+	if err := json.Unmarshal(doc, &raw); err != nil {
+		t.Fatal(err)
+	}
+	h := &Health{Status: raw.Status}
+	comps, details := raw.Components, raw.Details
+	if comps == nil && len(details) > 0 {
+		all := true
+		for _, v := range details {
+			var probe struct {
+				Status *string `json:"status"`
+			}
+			if json.Unmarshal(v, &probe) != nil || probe.Status == nil {
+				all = false
+			}
+		}
+		if all {
+			comps, details = details, nil
+		}
+	}
+	for k, c := range comps {
+		if h.Components == nil {
+			h.Components = map[string]*Health{}
+		}
+		h.Components[k] = healthTree(t, c)
+	}
+	for k, v := range details {
+		if h.Details == nil {
+			h.Details = map[string]any{}
+		}
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			t.Fatal(err)
+		}
+		h.Details[k] = x
+	}
+	return h
+}

@@ -1,6 +1,7 @@
 package axonserver
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -55,14 +56,48 @@ func (h *Health) UnmarshalJSON(b []byte) error {
 	if len(details) > 0 {
 		h.Details = make(map[string]any, len(details))
 		for k, v := range details {
-			var x any
-			if err := json.Unmarshal(v, &x); err != nil {
+			x, err := detailValue(v)
+			if err != nil {
 				return fmt.Errorf("detail %q: %w", k, err)
 			}
 			h.Details[k] = x
 		}
 	}
 	return nil
+}
+
+// detailValue decodes one detail as encoding/json decodes it into an any: a
+// string of printable ASCII without escapes (most details) and the literals
+// directly, anything else through encoding/json. v is valid JSON.
+func detailValue(v json.RawMessage) (any, error) {
+	switch string(v) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	case "null":
+		return nil, nil
+	}
+	if s, ok := plainString(v); ok {
+		return s, nil
+	}
+	var x any
+	err := json.Unmarshal(v, &x)
+	return x, err
+}
+
+// plainString returns the text of a JSON string whose bytes are printable ASCII
+// without escapes; ok is false for any other value.
+func plainString(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c < ' ' || c > '~' || c == '\\' || c == '"' {
+			return "", false
+		}
+	}
+	return string(v[1 : len(v)-1]), true
 }
 
 // looksLikeComponents: in the ≤4.4 shape the top-level "details" maps indicator
@@ -73,6 +108,9 @@ func looksLikeComponents(m map[string]json.RawMessage) bool {
 		return false
 	}
 	for _, v := range m {
+		if v = bytes.TrimLeft(v, " \t\r\n"); len(v) == 0 || v[0] != '{' {
+			return false // a string, number, list, bool or null has no status
+		}
 		var probe struct {
 			Status *string `json:"status"`
 		}
