@@ -409,6 +409,9 @@ func (r *chaosRun) operation(i int) {
 		}
 		r.rerun(i, o, fault)
 	}
+	if fault == "crash-then-recover" {
+		r.waitCrashesOver(mark, 4*time.Minute)
+	}
 	if o.worker != "" {
 		if _, err := s.Kubectl("uncordon", o.worker); err != nil {
 			t.Errorf("uncordon %s: %v", o.worker, err)
@@ -532,6 +535,40 @@ func (r *chaosRun) inject(p plan, px *harness.CountingProxy) {
 		if _, err := s.Kubectl("delete", "pod", n+"-0", "--wait=false", "--ignore-not-found"); err != nil {
 			r.t.Logf("deleting %s-0: %v", n, err)
 		}
+	}
+}
+
+// recoverCrashes is the crashCount of recoverImage's fault (topology.go).
+const recoverCrashes = 2
+
+// waitCrashesOver waits (up to limit) until the audit log since mark shows every node's last
+// crash on recoverImage: a node that crashes 10 s after it is ready may do so after the plugin
+// has finished, and the operation is judged only once its crashes are over.
+func (r *chaosRun) waitCrashesOver(mark int, limit time.Duration) {
+	last := fmt.Sprintf("crash %d of %d", recoverCrashes, recoverCrashes)
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		var pending []string
+		ev := r.s.AuditSince(mark)
+		for i := 1; i <= r.sc.nodes; i++ {
+			done := false
+			for _, e := range axonsim.Filter(ev, axonsim.EvNodeKilled, "", nodeName(i)) {
+				done = done || strings.Contains(e.Reason, last)
+			}
+			if !done {
+				pending = append(pending, nodeName(i))
+			}
+		}
+		if len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("on %s, %v did not crash %d times within %s", recoverImage, pending, recoverCrashes, limit)
+			return
+		}
+		<-tick.C
 	}
 }
 
