@@ -308,7 +308,9 @@ func (e *Env) peer(ctx context.Context, node string) (*axonserver.Client, *snaps
 
 // unregister is step 3. First the node leaves each recorded group, one group at a
 // time (DELETE /v1/replicationgroups/{group}/{node}: a leader hands leadership over
-// first), each removal judged by reading the group and /v1/tasks (change); then
+// first), each removal judged by reading the group and /v1/tasks (change), and each
+// sent only while the group can commit without the node (canLose: the preflight's
+// verdict may no longer hold when another member went away since); then
 // DELETE /v1/cluster/{node} unregisters it (re-sent now and then: it is idempotent)
 // until the cluster forgets it. A node still running with autocluster may register
 // again at once (the simulator does); it is then in none of its former groups, which
@@ -317,7 +319,7 @@ func (e *Env) unregister(ctx context.Context, node string, recorded []Membership
 	ctx, cancel := context.WithTimeout(ctx, e.UnregisterTimeout)
 	defer cancel()
 	for _, m := range recorded {
-		if err := e.change(ctx, e.groupsAPI(node), m.Group, node, "", nil); err != nil {
+		if err := e.change(ctx, e.groupsAPI(node), m.Group, node, "", e.canLose(ctx, node)); err != nil {
 			return fmt.Errorf("unregistering %s: %w", node, err)
 		}
 	}
@@ -339,7 +341,7 @@ func (e *Env) unregister(ctx context.Context, node string, recorded []Membership
 			if len(in) > 0 {
 				// Something added it back meanwhile: leave those groups again.
 				for _, g := range in {
-					if err := e.change(ctx, e.groupsAPI(node), g, node, "", nil); err != nil {
+					if err := e.change(ctx, e.groupsAPI(node), g, node, "", e.canLose(ctx, node)); err != nil {
 						return fmt.Errorf("unregistering %s: %w", node, err)
 					}
 				}
