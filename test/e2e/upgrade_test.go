@@ -207,19 +207,7 @@ func TestUpgrade(t *testing.T) {
 		if r.Code != 0 {
 			t.Fatalf("%s", r)
 		}
-		sum, plan := summaryOf(t, decodeEvents(t, r.Stdout))
-		logSummary(t, "5 nodes", sum)
-		checkAudit(t, s, mark, plan)
-		for n, img := range images(t, s) {
-			if img != imageNew {
-				t.Errorf("%s on %s", n, img)
-			}
-		}
-		for _, n := range s.Topology.Nodes {
-			if c := len(FindEvents(s.AuditSince(mark), "node-started", "", n.Name)); c != 1 {
-				t.Errorf("%s started %d times", n.Name, c)
-			}
-		}
+		checkUpgraded(t, s, mark, r.Stdout, "5 nodes", imageNew)
 		ann := s.Kubectl("-n", ns, "get", "statefulset", "axonserver-1", "-o", `jsonpath={.metadata.annotations.kubectl-axon\.io/shutdown-seconds}`)
 		if ann == "" {
 			t.Error("no kubectl-axon.io/shutdown-seconds annotation")
@@ -362,20 +350,28 @@ func TestUpgrade(t *testing.T) {
 		if werr != nil {
 			t.Fatalf("the upgrade did not survive the API server restart: %v\nstderr:\n%s\nstdout:\n%s", werr, stderr, out)
 		}
-		sum, plan := summaryOf(t, decodeEvents(t, out))
-		logSummary(t, "across an API server restart", sum)
-		checkAudit(t, s, mark, plan)
-		for n, img := range images(t, s) {
-			if img != imageNew {
-				t.Errorf("%s on %s", n, img)
-			}
-		}
-		for _, n := range s.Topology.Nodes {
-			if c := len(FindEvents(s.AuditSince(mark), "node-started", "", n.Name)); c != 1 {
-				t.Errorf("%s started %d times, want 1", n.Name, c)
-			}
-		}
+		checkUpgraded(t, s, mark, out, "across an API server restart", imageNew)
 	})
+}
+
+// checkUpgraded checks a finished upgrade to image from its JSON events (stdout) and
+// the audit since mark: no quorum lost, elections within the plan's bound, every node
+// on image and started exactly once.
+func checkUpgraded(t *testing.T, s *Sandbox, mark AuditMark, stdout, label, image string) {
+	t.Helper()
+	sum, plan := summaryOf(t, decodeEvents(t, stdout))
+	logSummary(t, label, sum)
+	checkAudit(t, s, mark, plan)
+	for n, img := range images(t, s) {
+		if img != image {
+			t.Errorf("%s on %s", n, img)
+		}
+	}
+	for _, n := range s.Topology.Nodes {
+		if c := len(FindEvents(s.AuditSince(mark), "node-started", "", n.Name)); c != 1 {
+			t.Errorf("%s started %d times, want 1", n.Name, c)
+		}
+	}
 }
 
 // TestUpgradeThree: a three-node sandbox with a group of one member: refused
