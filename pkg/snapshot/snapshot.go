@@ -49,7 +49,7 @@ type Snapshot struct {
 // Report is the status report of the look, built at the first call: the looks of
 // a rolling operation need only the Model.
 func (s *Snapshot) Report() *status.Report {
-	s.once.Do(func() { s.report = status.Build(s.in) })
+	s.once.Do(func() { s.report = status.BuildFrom(s.in, s.Model) })
 	return s.report
 }
 

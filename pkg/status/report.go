@@ -110,12 +110,14 @@ type Input struct {
 }
 
 // Build assembles the report. It is pure: everything it needs is in in.
-func Build(in Input) *Report {
+func Build(in Input) *Report { return BuildFrom(in, Model(in)) }
+
+// BuildFrom is Build with the model of in already built (Model(in)).
+func BuildFrom(in Input, model *inspect.Model) *Report {
 	byNode := map[string]discovery.Member{}
 	for _, m := range in.Members {
 		byNode[m.NodeName] = m
 	}
-	model := Model(in)
 	r := &Report{
 		Kind: Kind, SchemaVersion: SchemaVersion, Cluster: in.Cluster, Namespace: in.Namespace,
 		ObservedAt: in.Now.UTC(), Edition: edition(in.Obs), Warnings: append([]string{}, in.Warnings...),
