@@ -22,6 +22,7 @@ const (
 	EvCaughtUp           = "caught-up"           // group, node: follower reached the leader's log
 	EvMemberAdded        = "member-added"        // group, node, role
 	EvMemberRemoved      = "member-removed"      // group, node
+	EvRemovalScheduled   = "removal-scheduled"   // group, node: a removal task was published (DELETE of a membership or of the node); it runs when _admin has a leader
 	EvNodeJoined         = "node-joined"         // node registered with the cluster (autocluster or POST /v1/cluster)
 	EvNodeUnregistered   = "node-unregistered"   // node removed from the cluster (DELETE /v1/cluster/{name})
 	EvClusterInitialised = "cluster-initialised" // node initialised a cluster of its own (autocluster.first, empty control DB)

@@ -140,6 +140,9 @@ func TestRemoveDownMember(t *testing.T) {
 	tc.waitFor("_admin leader", func([]Event) bool { return tc.leader("_admin") != "" })
 	must(t, tc.RemoveMember("default", follower))
 	tc.waitFor("removed", has(EvMemberRemoved, "default", follower))
+	if sched, rem := Filter(tc.Events(), EvRemovalScheduled, "default", follower), Filter(tc.Events(), EvMemberRemoved, "default", follower); len(sched) != 1 || sched[0].Time.After(rem[0].Time) {
+		t.Errorf("want one %s before %s, got %v", EvRemovalScheduled, EvMemberRemoved, sched)
+	}
 	tc.waitFor("retrying", func([]Event) bool {
 		tk := tc.taskState(taskPackage+taskDeleteContextNode, "default", "SCHEDULED")
 		return tk != nil && tk.Message != nil && tk.RetryInterval > 10

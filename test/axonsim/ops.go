@@ -112,6 +112,9 @@ func (c *Cluster) newTask(executor, group, node string, at time.Time) *task {
 		}{node, group, false})
 	}
 	c.tasks = append(c.tasks, t)
+	if executor == taskPrepareDeleteNode {
+		c.emit(Event{Event: EvRemovalScheduled, Group: group, Node: node})
+	}
 	return t
 }
 

@@ -656,8 +656,8 @@ func (r *chaosRun) checkAudit(i int, ev []axonsim.Event) {
 		if e.Event != axonsim.EvQuorumLost {
 			continue
 		}
-		if r.partitionExcuses(ev, e) {
-			r.logf("operation %d: quorum lost in %s at %s as a partition cut off a member while another was already leaving (not the plugin's doing)", i, e.Group, e.Time.Format("15:04:05.000"))
+		if why := partitionExcuse(ev, e, r.sc.groupsOf); why != "" {
+			r.logf("operation %d: quorum lost in %s at %s %s (not the plugin's doing)", i, e.Group, e.Time.Format("15:04:05.000"), why)
 			continue
 		}
 		if excused(e) {
@@ -666,33 +666,6 @@ func (r *chaosRun) checkAudit(i int, ev []axonsim.Event) {
 		}
 		r.t.Errorf("operation %d: quorum lost in group %s at %s, caused by the plugin", i, e.Group, e.Time.Format("15:04:05.000"))
 	}
-}
-
-// partitionGrace is how long after a partition began a quorum loss in the partitioned node's
-// groups is the partition's doing: a quorum-lost is emitted when the commit rule first fails,
-// so a member that was already stopping (or whose stop the plugin decided on health it read
-// before the cut) loses quorum at the cut or within this window. A loss later in the
-// partition means the plugin stopped a member while another was visibly disconnected.
-const partitionGrace = 5 * time.Second
-
-// partitionExcuses reports whether quorum-lost e is a partition's doing: e is in a group of a
-// node that ev shows cut off, within partitionGrace of the cut and before its heal.
-func (r *chaosRun) partitionExcuses(ev []axonsim.Event, e axonsim.Event) bool {
-	for _, p := range axonsim.Filter(ev, axonsim.EvPartitioned, "", "") {
-		if !r.sc.groupsOf(p.Node)[e.Group] || e.Time.Before(p.Time) || !e.Time.Before(p.Time.Add(partitionGrace)) {
-			continue
-		}
-		healed := false
-		for _, h := range axonsim.Filter(ev, axonsim.EvPartitionHealed, "", p.Node) {
-			if h.Time.After(p.Time) && h.Time.Before(e.Time) {
-				healed = true
-			}
-		}
-		if !healed {
-			return true
-		}
-	}
-	return false
 }
 
 func lastLines(s string, n int) string {
