@@ -629,7 +629,7 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 				// autocluster gave it a membership it did not have (or may be doing so).
 				done = false
 				if member {
-					if err := e.change(ctx, api, g.Name, node, "", nil); err != nil {
+					if err := e.change(ctx, api, g.Name, node, "", e.canLose(ctx, node)); err != nil {
 						return err
 					}
 					e.emit(node, "group-removed", fmt.Sprintf("%s: removed the membership autocluster gave %s (it had none before)", g.Name, node), false, nil)

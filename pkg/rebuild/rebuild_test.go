@@ -1,6 +1,7 @@
 package rebuild
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -8,7 +9,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
+	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
+	"github.com/kubectl-axon/kubectl-axon/pkg/stepper"
 )
 
 func testSTS(templates ...string) *appsv1.StatefulSet {
@@ -193,6 +198,38 @@ func TestRemoval(t *testing.T) {
 			gi := impacts[0]
 			if gi.Structural != tc.structural || gi.During != tc.during || !strings.Contains(gi.Blocked, tc.reason) {
 				t.Fatalf("impact %+v", gi)
+			}
+		})
+	}
+}
+
+// TestCanLose: a membership is removed only while the group commits without it, judged
+// on a look taken at the time of the removal (a member cut off after the preflight
+// must stop it: chaos seed 40).
+func TestCanLose(t *testing.T) {
+	p := quorum.Primary
+	down := quorum.Member{Node: "b", Role: p}
+	lagging := quorum.Member{Node: "b", Role: p, Up: true}
+	for _, tc := range []struct {
+		name  string
+		group quorum.Group
+		may   bool
+	}{
+		{"three primaries up", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p), member("b", p), member("x", p)}}, true},
+		{"another primary cut off", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p), down, member("x", p)}}, false},
+		{"another primary catching up", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p), lagging, member("x", p)}}, false},
+		{"four primaries, one down", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p), down, member("c", p), member("x", p)}}, true},
+		{"a group the look does not show", quorum.Group{Name: "other"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			looks := 0
+			e := &Env{Observe: func(context.Context, ...stepper.Focus) (*snapshot.Snapshot, error) {
+				looks++
+				return &snapshot.Snapshot{Model: &inspect.Model{Cluster: quorum.Cluster{Groups: []quorum.Group{tc.group}}}}, nil
+			}}
+			why := e.canLose(context.Background(), "x")(axonserver.ReplicationGroup{Name: "g"})
+			if (why == "") != tc.may || looks != 1 {
+				t.Fatalf("canLose = %q after %d looks; want may %v after one look", why, looks, tc.may)
 			}
 		})
 	}
