@@ -94,8 +94,12 @@ type Options struct {
 	// Focus, when not nil, makes the look a focused one: only these nodes and the
 	// leaders of their groups are asked (see Observe).
 	Focus []string
-	// ViewFrom is, in a focused look, a node to ask as well for the cluster-wide
-	// views (an admin node an earlier look found); its groups' leaders are not.
+	// ViewFrom is a node to ask for the cluster-wide views at once, alongside the
+	// questions to every node, rather than after them (an admin node an earlier look
+	// found; default: the node the Cache's last look took them from). Its answers
+	// count if it answers as an admin node, or no node does; else the views are
+	// asked after the round, as without it. In a focused look it is asked as well,
+	// its groups' leaders are not.
 	ViewFrom string
 }
 
@@ -106,6 +110,26 @@ type Cache struct {
 	mu   sync.Mutex
 	info map[string]*axonserver.Info
 	env  map[string]*axonserver.Env
+	from string // the node the last look's cluster-wide views came from
+}
+
+// viewFrom is the node the last look took the cluster-wide views from ("" if none).
+func (c *Cache) viewFrom() string {
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.from
+}
+
+func (c *Cache) keepViewFrom(node string) {
+	if c == nil || node == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.from = node
 }
 
 // infoOf and envOf return what instance answered before (nil when nothing).
@@ -174,6 +198,11 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 			focus[n], ask[n] = true, true
 		}
 	}
+	hint := o.ViewFrom
+	if hint == "" {
+		hint = o.Cache.viewFrom()
+	}
+	var early *clusterView
 	for _, t := range targets {
 		v := &NodeView{Node: t.Node}
 		obs.Nodes[t.Node] = v
@@ -184,12 +213,18 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 			v.Err = ErrNotAsked
 		default:
 			q.node(v, t)
+			if t.Node == hint {
+				early = q.view(t)
+			}
 		}
 	}
 	q.wg.Wait()
 	rereadBehind(obs, targets, q)
 	q.wg.Wait()
-	observeCluster(ctx, obs, targets, o.Timeout)
+	if !early.use(obs) {
+		observeCluster(ctx, obs, targets, o.Timeout)
+	}
+	o.Cache.keepViewFrom(obs.From)
 	if focus != nil {
 		for _, t := range leadersLeftOut(obs, targets, focus) {
 			v := &NodeView{Node: t.Node}
@@ -374,6 +409,63 @@ func behindSomewhere(rs []axonserver.RaftStatus, commit map[string]int64) bool {
 		}
 	}
 	return false
+}
+
+// clusterView is the cluster-wide views asked of one node during the round of
+// questions to every node (Options.ViewFrom).
+type clusterView struct {
+	t           Target
+	pub         []axonserver.Node
+	groups      []axonserver.ReplicationGroup
+	pubErr, err error
+	calls       int
+}
+
+// view asks t for /v1/public and the replication groups, in the background, as part
+// of the round.
+func (q *asker) view(t Target) *clusterView {
+	cv := &clusterView{t: t, calls: 2}
+	for _, f := range []func(ctx context.Context){
+		func(ctx context.Context) { cv.pub, cv.pubErr = t.API.Public(ctx) },
+		func(ctx context.Context) { cv.groups, cv.err = t.API.ReplicationGroups(ctx) },
+	} {
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			q.sem <- struct{}{}
+			defer func() { <-q.sem }()
+			cctx, cancel := context.WithTimeout(q.ctx, q.o.Timeout)
+			defer cancel()
+			f(cctx)
+		}()
+	}
+	return cv
+}
+
+// use takes the views cv holds into obs when they can stand for observeCluster's:
+// the node answered both questions and is an admin node, or no node answered as
+// one. A server without replication groups (before 4.4) is left to observeCluster.
+func (cv *clusterView) use(obs *Observation) bool {
+	if cv == nil {
+		return false
+	}
+	obs.Calls += cv.calls
+	me := obs.Nodes[cv.t.Node].Me
+	if me == nil || cv.pubErr != nil || (me.Clustered && cv.err != nil) {
+		return false
+	}
+	if !me.AdminNode {
+		for _, v := range obs.Nodes {
+			if v.Me != nil && v.Me.AdminNode {
+				return false
+			}
+		}
+	}
+	obs.From, obs.ClusterErr, obs.Clustered, obs.Public, obs.Groups = cv.t.Node, nil, me.Clustered, cv.pub, nil
+	if me.Clustered {
+		obs.Groups = cv.groups
+	}
+	return true
 }
 
 // observeCluster reads /v1/public and the replication groups from one node that

@@ -577,3 +577,74 @@ func TestObserveFocus(t *testing.T) {
 		t.Errorf("a focused look made %d calls at 6 nodes and %d at 30: it grows with the cluster", calls[6], calls[30])
 	}
 }
+
+// gatedMe is a node whose /v1/public/me answers only once /v1/public was asked of the
+// node the views come from: a look passes only if it asks for the cluster-wide views
+// alongside the round of questions to every node, not after it.
+type gatedMe struct {
+	*fakeAPI
+	asked <-chan struct{}
+}
+
+func (g gatedMe) Me(ctx context.Context) (*axonserver.NodeInfo, error) {
+	select {
+	case <-g.asked:
+		return g.fakeAPI.Me(ctx)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// viewNode closes asked at its first /v1/public.
+type viewNode struct {
+	*fakeAPI
+	once  *sync.Once
+	asked chan struct{}
+}
+
+func (v viewNode) Public(ctx context.Context) ([]axonserver.Node, error) {
+	v.once.Do(func() { close(v.asked) })
+	return v.fakeAPI.Public(ctx)
+}
+
+// TestObserveViewsAlongsideTheRound: with a node to take the cluster-wide views from
+// (Options.ViewFrom, or the Cache's last look), they are asked during the round of
+// questions to every node, so a look is one round trip deep rather than three. The
+// views count only from an admin node when one answers as such.
+func TestObserveViewsAlongsideTheRound(t *testing.T) {
+	setup := func(t *testing.T, viewAdmin bool) ([]Target, *fakeAPI, *fakeAPI) {
+		asked := make(chan struct{})
+		view := eeNode(t, "axonserver-1", viewAdmin)
+		other := eeNode(t, "axonserver-2", true)
+		return []Target{
+			{Node: "axonserver-1", API: viewNode{fakeAPI: view, once: &sync.Once{}, asked: asked}},
+			{Node: "axonserver-2", API: gatedMe{fakeAPI: other, asked: asked}},
+		}, view, other
+	}
+	t.Run("ViewFrom", func(t *testing.T) {
+		targets, _, _ := setup(t, true)
+		obs := Observe(context.Background(), targets, Options{Timeout: 2 * time.Second, ViewFrom: "axonserver-1"})
+		if obs.Nodes["axonserver-2"].Err != nil || obs.From != "axonserver-1" || len(obs.Groups) == 0 {
+			t.Fatalf("views after the round: axonserver-2 %v, from %q, %d groups", obs.Nodes["axonserver-2"].Err, obs.From, len(obs.Groups))
+		}
+	})
+	t.Run("the Cache's last look", func(t *testing.T) {
+		cache := &Cache{}
+		first := []Target{{Node: "axonserver-1", API: eeNode(t, "axonserver-1", true)}, {Node: "axonserver-2", API: eeNode(t, "axonserver-2", false)}}
+		if obs := Observe(context.Background(), first, Options{Cache: cache}); obs.From != "axonserver-1" {
+			t.Fatalf("first look from %q", obs.From)
+		}
+		targets, _, _ := setup(t, true)
+		obs := Observe(context.Background(), targets, Options{Timeout: 2 * time.Second, Cache: cache})
+		if obs.Nodes["axonserver-2"].Err != nil || obs.From != "axonserver-1" {
+			t.Fatalf("views after the round: axonserver-2 %v, from %q", obs.Nodes["axonserver-2"].Err, obs.From)
+		}
+	})
+	t.Run("not an admin node while another is", func(t *testing.T) {
+		targets, view, other := setup(t, false)
+		obs := Observe(context.Background(), targets, Options{Timeout: 2 * time.Second, ViewFrom: "axonserver-1"})
+		if obs.From != "axonserver-2" || other.count("Public") != 1 || view.count("Public") != 1 {
+			t.Fatalf("from %q; Public asked of the admin node %d, of the hint %d", obs.From, other.count("Public"), view.count("Public"))
+		}
+	})
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -95,7 +96,10 @@ func benchRolling(env *harness.Env, nodes int) ([]rollingResult, error) {
 		} else {
 			r = s.Run(30*time.Minute, st.args...)
 		}
-		counts := p.Reset()
+		counts, trace := p.ResetTrace()
+		if dir := os.Getenv("AXON_BENCH_TRACE"); dir != "" && st.tool == "kubectl axon" {
+			writeTrace(dir, fmt.Sprintf("%d-%s", nodes, strings.ReplaceAll(st.op, " ", "")), r.Stdout, trace)
+		}
 		time.Sleep(time.Second)
 		ev := s.AuditSince(mark)
 		res := rollingResult{Op: st.op, Tool: st.tool, Nodes: nodes, Total: r.Wall, Code: r.Code, Groups: len(s.Topo.ReplicationGroups)}
@@ -199,4 +203,22 @@ func sortedKeys(m map[string]int) []string {
 	}
 	sort.Strings(k)
 	return k
+}
+
+// writeTrace keeps a run's JSON events and the requests it made (AXON_BENCH_TRACE=DIR),
+// to see which requests a step's phases are made of: NAME.events.jsonl and
+// NAME.requests.tsv (start, took, request).
+func writeTrace(dir, name, stdout string, trace []harness.Traced) {
+	sort.Slice(trace, func(i, j int) bool { return trace[i].Start.Before(trace[j].Start) })
+	var b strings.Builder
+	for _, t := range trace {
+		fmt.Fprintf(&b, "%s\t%d\t%s\t%s\n", t.Start.UTC().Format(time.RFC3339Nano), t.Took.Microseconds(), t.Key, t.URL)
+	}
+	_ = os.MkdirAll(dir, 0o755)
+	if err := os.WriteFile(filepath.Join(dir, name+".events.jsonl"), []byte(stdout), 0o644); err != nil {
+		logf("trace: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".requests.tsv"), []byte(b.String()), 0o644); err != nil {
+		logf("trace: %v", err)
+	}
 }

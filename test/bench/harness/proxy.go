@@ -26,6 +26,7 @@ type CountingProxy struct {
 	srv        *http.Server
 	mu         sync.Mutex
 	counts     map[string]int
+	trace      []Traced
 	delay      atomic.Int64 // nanoseconds each request waits before it is passed on
 }
 
@@ -80,8 +81,10 @@ func (s *Sandbox) StartCountingProxy() (*CountingProxy, error) {
 		FlushInterval: -1,
 	}
 	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		key := classify(r)
 		p.mu.Lock()
-		p.counts[classify(r)]++
+		p.counts[key]++
 		p.mu.Unlock()
 		if d := time.Duration(p.delay.Load()); d > 0 {
 			select {
@@ -91,6 +94,9 @@ func (s *Sandbox) StartCountingProxy() (*CountingProxy, error) {
 			}
 		}
 		rp.ServeHTTP(w, r)
+		p.mu.Lock()
+		p.trace = append(p.trace, Traced{Start: start, Took: time.Since(start), Key: key, URL: r.URL.RequestURI()})
+		p.mu.Unlock()
 	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -118,13 +124,29 @@ current-context: counting
 	return p, nil
 }
 
-// Reset clears the counts and returns what they were.
+// Traced is one request that passed the proxy: when it came, how long it took to
+// answer (a watch: until it ended), what it was.
+type Traced struct {
+	Start time.Time
+	Took  time.Duration
+	Key   string // as in Counts
+	URL   string
+}
+
+// Reset clears the counts and the trace and returns the counts.
 func (p *CountingProxy) Reset() Counts {
+	c, _ := p.ResetTrace()
+	return c
+}
+
+// ResetTrace clears the counts and the trace and returns both; the trace holds the
+// requests answered since the last reset, in the order they ended.
+func (p *CountingProxy) ResetTrace() (Counts, []Traced) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := p.counts
-	p.counts = map[string]int{}
-	return Counts(c)
+	c, t := p.counts, p.trace
+	p.counts, p.trace = map[string]int{}, nil
+	return Counts(c), t
 }
 
 // Close stops the proxy.
