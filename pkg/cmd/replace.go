@@ -234,7 +234,7 @@ func (o *ReplaceOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer release()
-	rec := &record.Recorder{Kube: o.session.Kube, Namespace: snap.Namespace}
+	rec := newRecorder(o.session, snap.Namespace, sink)
 	env := &rebuild.Env{Kube: o.session.Kube, Namespace: snap.Namespace, Observe: observe, Client: o.session.Client,
 		Recorder: rec, Progress: sink, Poll: o.Poll, JoinWait: o.JoinWait, UnregisterTimeout: o.NodeTimeout}
 	// Step 1: record each node still to do (kept as they are: marks of a resumed run,

@@ -154,10 +154,18 @@ func (r *RollingFlags) holdLock(ctx context.Context, kube kubernetes.Interface, 
 	}, nil
 }
 
+// newRecorder records the run in the namespace; what it fails to write in the
+// background is a warning on the sink.
+func newRecorder(sess *connect.Session, ns string, sink progress.Sink) *record.Recorder {
+	return &record.Recorder{Kube: sess.Kube, Namespace: ns, Warn: func(err error) {
+		sink.Emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+	}}
+}
+
 // runner is a stepper.Runner with the flags' timeouts and policy.
 func (r *RollingFlags) runner(sess *connect.Session, snap *snapshot.Snapshot, sink progress.Sink) *stepper.Runner {
 	return &stepper.Runner{Kube: sess.Kube, Namespace: snap.Namespace, Observe: r.observer(sess), Last: snap,
-		Recorder: &record.Recorder{Kube: sess.Kube, Namespace: snap.Namespace},
+		Recorder: newRecorder(sess, snap.Namespace, sink),
 		Progress: sink, Force: r.Force,
 		SafetyTimeout: r.SafetyTimeout, NodeTimeout: r.NodeTimeout, Pause: r.Pause, Poll: r.Poll}
 }

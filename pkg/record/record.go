@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -73,16 +74,97 @@ func ParseOp(s string) (Op, error) {
 	return o, err
 }
 
-// Recorder writes annotations and Events in one namespace.
+// Recorder writes annotations and Events in one namespace. The annotations of one
+// StatefulSet are written one patch at a time, in the order they were asked:
+// Annotate and Begin wait for theirs (and so for every earlier one on that
+// StatefulSet); End and Event are written in the background, so that a step does not
+// wait for its bookkeeping. Flush waits for them all. The zero value with Kube and
+// Namespace set is ready to use.
 type Recorder struct {
 	Kube      kubernetes.Interface
 	Namespace string
 	// Instance is the reportingInstance of Events (default: the host name).
 	Instance string
+	// Warn receives the error of a write made in the background (nil: dropped).
+	Warn func(error)
+
+	mu      sync.Mutex
+	last    map[string]chan struct{} // by StatefulSet: closed when its last write asked is done
+	pending sync.WaitGroup
 }
 
-// Annotate sets the given annotations on the StatefulSet; an empty value removes the key.
+// writeTimeout bounds each write, whatever the context of the one who asked for it:
+// an interrupted run still records where it stopped.
+const writeTimeout = 10 * time.Second
+
+// write is one queued write.
+type write struct {
+	done chan struct{}
+	err  error
+}
+
+// queue runs f after every write asked before it on the StatefulSet named sts ("":
+// unordered), within writeTimeout; report sends its error to Warn.
+func (r *Recorder) queue(sts string, f func(ctx context.Context) error, report bool) *write {
+	w := &write{done: make(chan struct{})}
+	var prev chan struct{}
+	r.mu.Lock()
+	if sts != "" {
+		if r.last == nil {
+			r.last = map[string]chan struct{}{}
+		}
+		prev, r.last[sts] = r.last[sts], w.done
+	}
+	r.pending.Add(1)
+	r.mu.Unlock()
+	go func() {
+		defer r.pending.Done()
+		defer close(w.done)
+		if prev != nil {
+			<-prev
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		defer cancel()
+		w.err = f(ctx)
+		if w.err != nil && report && r.Warn != nil {
+			r.Warn(w.err)
+		}
+	}()
+	return w
+}
+
+// wait waits for w, or for ctx to end.
+func (w *write) wait(ctx context.Context) error {
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Flush waits until every write asked so far is done (or ctx ends).
+func (r *Recorder) Flush(ctx context.Context) error {
+	all := make(chan struct{})
+	go func() {
+		r.pending.Wait()
+		close(all)
+	}()
+	select {
+	case <-all:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Annotate sets the given annotations on the StatefulSet; an empty value removes the
+// key. It returns when the patch is made.
 func (r *Recorder) Annotate(ctx context.Context, sts string, set map[string]string) error {
+	return r.queue(sts, func(ctx context.Context) error { return r.annotate(ctx, sts, set) }, false).wait(ctx)
+}
+
+func (r *Recorder) annotate(ctx context.Context, sts string, set map[string]string) error {
 	ann := map[string]any{}
 	for k, v := range set {
 		if v == "" {
@@ -105,14 +187,14 @@ func (r *Recorder) Begin(ctx context.Context, sts string, op Op) error {
 }
 
 // End moves op to LastOperation with its result and removes Operation; extra
-// annotations are set in the same patch.
-func (r *Recorder) End(ctx context.Context, sts string, op Op, result string, extra map[string]string) error {
+// annotations are set in the same patch. The patch is made in the background.
+func (r *Recorder) End(sts string, op Op, result string, extra map[string]string) {
 	op.Finished, op.Result = time.Now().UTC(), result
 	set := map[string]string{Operation: "", LastOperation: op.String()}
 	for k, v := range extra {
 		set[k] = v
 	}
-	return r.Annotate(ctx, sts, set)
+	r.queue(sts, func(ctx context.Context) error { return r.annotate(ctx, sts, set) }, true)
 }
 
 // Shutdown returns the annotations recording a measured shutdown.
@@ -123,8 +205,9 @@ func Shutdown(d time.Duration, grace int64) map[string]string {
 	}
 }
 
-// Event posts a core/v1 Event about the StatefulSet (type Warning when warning).
-func (r *Recorder) Event(ctx context.Context, sts *appsv1.StatefulSet, warning bool, reason, message string) error {
+// Event posts a core/v1 Event about the StatefulSet (type Warning when warning), in
+// the background; it bears the time it was asked for.
+func (r *Recorder) Event(sts *appsv1.StatefulSet, warning bool, reason, message string) {
 	typ := corev1.EventTypeNormal
 	if warning {
 		typ = corev1.EventTypeWarning
@@ -148,10 +231,13 @@ func (r *Recorder) Event(ctx context.Context, sts *appsv1.StatefulSet, warning b
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 		ReportingController: Component, ReportingInstance: inst,
 	}
-	if _, err := r.Kube.CoreV1().Events(r.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("posting Event %s on StatefulSet %s: %w", reason, sts.Name, err)
-	}
-	return nil
+	name := sts.Name
+	r.queue("", func(ctx context.Context) error {
+		if _, err := r.Kube.CoreV1().Events(r.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("posting Event %s on StatefulSet %s: %w", reason, name, err)
+		}
+		return nil
+	}, true)
 }
 
 // Reason builds an Event reason from an operation name and a stage:

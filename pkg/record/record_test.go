@@ -2,12 +2,20 @@ package record
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 )
 
 func TestReason(t *testing.T) {
@@ -40,7 +48,8 @@ func TestBeginEndEvent(t *testing.T) {
 	}
 	extra := Shutdown(3250*time.Millisecond, 120)
 	extra[PreviousImage] = "img:1"
-	if err := r.End(ctx, "axonserver-1", op, "done", extra); err != nil {
+	r.End("axonserver-1", op, "done", extra)
+	if err := r.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = kube.AppsV1().StatefulSets("axon").Get(ctx, "axonserver-1", metav1.GetOptions{})
@@ -50,12 +59,90 @@ func TestBeginEndEvent(t *testing.T) {
 		got.Annotations[GracePeriodSeconds] != "120" || got.Annotations[PreviousImage] != "img:1" {
 		t.Fatalf("after End: %v", got.Annotations)
 	}
-	if err := r.Event(ctx, sts, true, ReasonForced, "forced"); err != nil {
+	r.Event(sts, true, ReasonForced, "forced")
+	if err := r.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	evs, _ := kube.CoreV1().Events("axon").List(ctx, metav1.ListOptions{})
 	if len(evs.Items) != 1 || evs.Items[0].Reason != ReasonForced || evs.Items[0].Type != "Warning" ||
 		evs.Items[0].InvolvedObject.Name != "axonserver-1" || evs.Items[0].InvolvedObject.Kind != "StatefulSet" {
 		t.Fatalf("events: %+v", evs.Items)
+	}
+}
+
+// TestWritesInOrderInTheBackground: End and Event return before the API server
+// answers; a later Annotate of the same StatefulSet waits for its End (one
+// StatefulSet's patches are made in the order asked), one of another StatefulSet and
+// the Events do not; a background write that fails reaches Warn. (An API server of
+// its own: the fake clientset answers one call at a time.)
+func TestWritesInOrderInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	var (
+		mu    sync.Mutex
+		order []string
+		first = true
+	)
+	note := func(what string) {
+		mu.Lock()
+		order = append(order, what)
+		mu.Unlock()
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		name := path.Base(req.URL.Path)
+		switch {
+		case req.Method == http.MethodPatch:
+			mu.Lock()
+			blocked := first && name == "axonserver-1"
+			first = first && !blocked
+			mu.Unlock()
+			if blocked {
+				<-release
+				note("end " + name)
+				http.Error(w, `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"patch refused","code":500}`, http.StatusInternalServerError)
+				return
+			}
+			note("patch " + name)
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"kind":"StatefulSet","apiVersion":"apps/v1","metadata":{"name":%q,"namespace":"axon"}}`, name)
+		case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/events"):
+			note("event")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprint(w, `{"kind":"Event","apiVersion":"v1","metadata":{"name":"e","namespace":"axon"}}`)
+		default:
+			http.NotFound(w, req)
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	kube, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon", UID: "u1"}}
+	warned := make(chan error, 1)
+	r := &Recorder{Kube: kube, Namespace: "axon", Instance: "test", Warn: func(err error) { warned <- err }}
+	r.End("axonserver-1", Op{Operation: "upgrade"}, "done", nil) // returns although the API server has not answered
+	r.Event(a, false, ReasonFinished, "finished")
+	if err := r.Annotate(ctx, "axonserver-2", map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	same := make(chan error, 1)
+	go func() { same <- r.Annotate(ctx, "axonserver-1", map[string]string{"k": "v"}) }()
+	release <- struct{}{}
+	if err := <-same; err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-warned; err == nil || !strings.Contains(err.Error(), "patch refused") {
+		t.Errorf("warned %v", err)
+	}
+	got := strings.Join(order, ",")
+	if !strings.HasSuffix(got, "end axonserver-1,patch axonserver-1") || !strings.Contains(got, "event") ||
+		!strings.HasPrefix(got, "event,patch axonserver-2") && !strings.HasPrefix(got, "patch axonserver-2,event") {
+		t.Errorf("writes made in the order %v", order)
 	}
 }

@@ -196,6 +196,7 @@ func (r *Runner) defaults() {
 // summary lists every step, done or not.
 func (r *Runner) Run(ctx context.Context, p Plan) (*Summary, error) {
 	r.defaults()
+	defer r.flush()
 	start := time.Now()
 	sum := &Summary{Operation: r.Op.Operation, Elections: map[string]int{}}
 	for _, s := range p.Skipped {
@@ -660,27 +661,30 @@ func (r *Runner) begin(ctx context.Context, sts *appsv1.StatefulSet, op record.O
 		fmt.Sprintf("%s: %s (step %d/%d) by %s", s.Node, r.describe(), op.Step, op.Steps, op.Holder))
 }
 
-// end records the end of a step; it uses its own context so that an interrupted
-// run still records where it stopped.
+// end records the end of a step, in the background (the Recorder's writes are made
+// in order, each within its own time limit, so an interrupted run still records
+// where it stopped; Run waits for them before it returns).
 func (r *Runner) end(sts *appsv1.StatefulSet, op record.Op, result string, extra map[string]string) {
-	if r.Recorder == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.Recorder.End(ctx, sts.Name, op, result, extra); err != nil {
-		r.emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+	if r.Recorder != nil {
+		r.Recorder.End(sts.Name, op, result, extra)
 	}
 }
 
 func (r *Runner) event(sts *appsv1.StatefulSet, warning bool, reason, msg string) {
+	if r.Recorder != nil {
+		r.Recorder.Event(sts, warning, reason, msg)
+	}
+}
+
+// flush waits (a bounded time) for the record's writes made in the background.
+func (r *Runner) flush() {
 	if r.Recorder == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := r.Recorder.Event(ctx, sts, warning, reason, msg); err != nil {
-		r.emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: err.Error()})
+	if err := r.Recorder.Flush(ctx); err != nil {
+		r.emit(progress.Event{Kind: "warning", Level: progress.Warn, Message: "the record of the run (annotations, Events) was not all written: " + err.Error()})
 	}
 }
 
