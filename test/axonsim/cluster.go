@@ -117,6 +117,9 @@ type Node struct {
 	crashes      int           // crashes of the crashAfterSeconds fault on crashImage
 	partition    *partition    // cut off from the other nodes (nil: not partitioned)
 	wake         chan struct{} // closed to interrupt a StopNode waiting for its flush
+	log          []string      // its log lines (Axon Server's format), the last nodeLogLines
+	licenseSeen  string        // the license state it last logged ("" none yet)
+	startAt      time.Time     // when this start began
 }
 
 // NewCluster creates a cluster from a validated topology. No node runs until StartNode.
@@ -330,6 +333,7 @@ func (c *Cluster) StartNode(name string, cfg NodeConfig) (*Node, error) {
 	if unclean {
 		reason = "previous shutdown was unclean"
 	}
+	n.startAt = time.Now()
 	c.emit(Event{Event: EvNodeStarted, Node: name, Reason: reason})
 	startup := c.topo.Timing.StartupSeconds
 	if n.fault.StartupSeconds != nil {
@@ -434,6 +438,9 @@ func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
 		n.crashAt = n.readyAt.Add(seconds(*n.fault.CrashAfterSeconds))
 	}
 	n.forgetLeaders()
+	c.nodeLog(n, "INFO", "i.a.axonserver.AxonServer", fmt.Sprintf("Started AxonServer in %.3f seconds (version %s, node %s)", time.Since(n.startAt).Seconds(), n.version, n.name))
+	n.licenseSeen = "" // a start reads the license again
+	c.licenseHealth(n, n.readyAt)
 	c.emit(Event{Event: EvNodeReady, Node: n.name})
 	srv := n.srv
 	go func() { _ = srv.Serve(ln) }()

@@ -90,7 +90,7 @@ func (c *Cluster) localHealth(n *Node, now time.Time) (string, map[string]health
 	disk := map[string]any{"total": int64(107374182400), "free": int64(53687091200), "threshold": int64(10485760)}
 	if v45 {
 		disk["path"] = n.dataDir
-		comps["license"] = healthComponent{Status: "UP"}
+		comps["license"] = c.licenseHealth(n, now)
 	}
 	comps["diskSpace"] = healthComponent{Status: "UP", Details: disk}
 	comps["ping"] = healthComponent{Status: "UP"}

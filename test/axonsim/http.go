@@ -170,6 +170,7 @@ func (c *Cluster) handler(n *Node) http.Handler {
 	mux.HandleFunc("GET /actuator/env", h.envEndpoint)
 	mux.HandleFunc("GET /v1/public", h.public)
 	mux.HandleFunc("GET /v1/public/me", h.me)
+	mux.HandleFunc("GET /v1/public/license", h.license)
 	mux.HandleFunc("GET /v1/cluster", h.clusterList)
 	mux.HandleFunc("POST /v1/cluster", h.clusterJoin)
 	mux.HandleFunc("GET /v1/cluster/{name}", h.clusterOne)
@@ -180,6 +181,7 @@ func (c *Cluster) handler(n *Node) http.Handler {
 	mux.HandleFunc("POST /v1/replicationgroups/{group}/{node}", h.addMember)
 	mux.HandleFunc("DELETE /v1/replicationgroups/{group}/{node}", h.removeMember)
 	mux.HandleFunc("GET /internal/raft/status", h.raftStatus)
+	mux.HandleFunc("GET /internal/diagnose/download", h.diagnose)
 	mux.HandleFunc("GET /v1/tasks", h.tasks)
 	mux.HandleFunc("GET /v1/backup/filenames", h.backupFilenames)
 	mux.HandleFunc("GET /v1/backup/eventstore", h.backupEventStore)
@@ -630,8 +632,14 @@ func strPtr(s string) *string {
 }
 
 func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
-	c, n := h.c, h.n
-	c.mu.Lock()
+	h.c.mu.Lock()
+	out := h.c.raftStatusOf(h.n)
+	h.c.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// raftStatusOf is GET /internal/raft/status of node n. Caller holds c.mu.
+func (c *Cluster) raftStatusOf(n *Node) []JSONRaftStatus {
 	out := []JSONRaftStatus{}
 	var groups []*group
 	if !n.initializing { // the Raft groups start once the event stores are initialised
@@ -670,8 +678,7 @@ func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, st)
 	}
-	c.mu.Unlock()
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 func (h *nodeHandler) tasks(w http.ResponseWriter, r *http.Request) {

@@ -243,7 +243,7 @@ replicationGroups:
 	ev := tc.Events()[before:]
 	var order []string
 	for _, e := range ev {
-		if e.Group == "default" {
+		if e.Group == "default" && e.Event != EvRemovalScheduled { // the task's publication comes first
 			order = append(order, e.Event)
 		}
 	}

@@ -83,6 +83,8 @@ type Topology struct {
 	Autocluster     *Autocluster `yaml:"autocluster"`
 	WritesPerSecond float64      `yaml:"writesPerSecond"`
 	Faults          []Fault      `yaml:"faults"`
+	// License is the cluster's license (expiry and grace period); nil: valid, never expires.
+	License *License `yaml:"license"`
 }
 
 // Worker is a Kubernetes worker node (used by the sandbox only).
@@ -411,6 +413,7 @@ func (v *validator) validate(t *Topology) {
 		tm.SnapshotEntriesPerSecond < 0 || tm.LogRetentionSeconds < 0 || tm.StoreInitSeconds < 0 {
 		v.errf([]any{"timing"}, "timings must not be negative")
 	}
+	t.License.validate(v)
 	if t.WritesPerSecond < 0 {
 		v.errf([]any{"writesPerSecond"}, "writesPerSecond must not be negative")
 	}

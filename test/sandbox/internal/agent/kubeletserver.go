@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +30,28 @@ import (
 const kubeletPort = 10250
 
 type podLogs struct {
-	mu    sync.Mutex
-	lines map[string][]string // ns/pod -> lines
+	mu       sync.Mutex
+	lines    map[string][]string // ns/pod -> lines of the running (or last) container
+	previous map[string][]string // ns/pod -> lines of the container before it (kubectl logs --previous)
+}
+
+// restarted starts a new container's log: the current lines become the previous
+// container's, as the kubelet keeps the last terminated container's log.
+func (l *podLogs) restarted(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.previous == nil {
+		l.previous = map[string][]string{}
+	}
+	l.previous[key] = l.lines[key]
+	delete(l.lines, key)
+}
+
+func (l *podLogs) getPrevious(key string) ([]string, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls, ok := l.previous[key]
+	return append([]string(nil), ls...), ok
 }
 
 func (l *podLogs) add(key, line string) {
@@ -55,6 +76,7 @@ func (l *podLogs) get(key string) []string {
 func (l *podLogs) drop(key string) {
 	l.mu.Lock()
 	delete(l.lines, key)
+	delete(l.previous, key)
 	l.mu.Unlock()
 }
 
@@ -143,19 +165,19 @@ func (a *Agent) kubeletHandler(worker string) http.Handler {
 			http.Error(w, "pod does not exist", http.StatusNotFound)
 			return
 		}
+		q := req.URL.Query()
 		lines := a.logs.get(key)
-		if n, err := strconv.Atoi(req.URL.Query().Get("tailLines")); err == nil && n >= 0 && n < len(lines) {
-			lines = lines[len(lines)-n:]
+		if q.Get("previous") == "true" {
+			prev, ok := a.logs.getPrevious(key)
+			if !ok {
+				// the kubelet's answer when no container terminated before this one
+				http.Error(w, fmt.Sprintf("previous terminated container %q in pod %q not found", parts[len(parts)-1], parts[1]), http.StatusBadRequest)
+				return
+			}
+			lines = prev
 		}
 		w.Header().Set("Content-Type", "text/plain")
-		for _, l := range lines {
-			if req.URL.Query().Get("timestamps") != "true" {
-				if i := strings.IndexByte(l, ' '); i >= 0 {
-					l = l[i+1:]
-				}
-			}
-			_, _ = io.WriteString(w, l+"\n")
-		}
+		writeLog(w, lines, q, time.Now())
 	})
 	return mux
 }
@@ -199,4 +221,44 @@ func (f forwarder) PortForward(ctx context.Context, key string, _ string, port i
 	case <-ctx.Done():
 	}
 	return nil
+}
+
+// writeLog writes a container's log lines ("<RFC 3339 time> <text>") as the kubelet
+// answers /containerLogs: sinceSeconds, tailLines, limitBytes and timestamps as in
+// corev1.PodLogOptions.
+func writeLog(w io.Writer, lines []string, q url.Values, now time.Time) {
+	if s, err := strconv.Atoi(q.Get("sinceSeconds")); err == nil && s > 0 {
+		since := now.Add(-time.Duration(s) * time.Second)
+		kept := lines[:0:0]
+		for _, l := range lines {
+			if t, err := time.Parse(time.RFC3339Nano, strings.SplitN(l, " ", 2)[0]); err != nil || !t.Before(since) {
+				kept = append(kept, l)
+			}
+		}
+		lines = kept
+	}
+	if n, err := strconv.Atoi(q.Get("tailLines")); err == nil && n >= 0 && n < len(lines) {
+		lines = lines[len(lines)-n:]
+	}
+	limit := -1
+	if n, err := strconv.Atoi(q.Get("limitBytes")); err == nil && n > 0 {
+		limit = n
+	}
+	for _, l := range lines {
+		if q.Get("timestamps") != "true" {
+			if i := strings.IndexByte(l, ' '); i >= 0 {
+				l = l[i+1:]
+			}
+		}
+		l += "\n"
+		if limit >= 0 && len(l) > limit {
+			l = l[:limit]
+		}
+		_, _ = io.WriteString(w, l)
+		if limit >= 0 {
+			if limit -= len(l); limit == 0 {
+				break
+			}
+		}
+	}
 }

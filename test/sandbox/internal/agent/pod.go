@@ -377,6 +377,7 @@ func (r *podRun) exited(reason string, code int32) {
 		StartedAt: r.containerAt, FinishedAt: metav1.Now(), ContainerID: r.containerID()}
 	r.running, r.started, r.ready = false, false, false
 	if !r.terminating {
+		r.a.logs.restarted(r.ns + "/" + r.name)
 		r.restarts++
 		backoff := time.Duration(0)
 		if r.restarts > 1 {
