@@ -8,14 +8,19 @@ import (
 	"io"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	typedappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
@@ -276,41 +281,39 @@ func (o *UpgradeOptions) plan(snap *snapshot.Snapshot, targets []upgradeTarget) 
 // pod is not Ready (a StatefulSet rolling update does not replace a broken pod).
 func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container string) (bool, error) {
 	stss := o.session.Kube.AppsV1().StatefulSets(m.Namespace)
-	sts, err := stss.Get(ctx, m.StatefulSet.Name, metav1.GetOptions{})
-	if err != nil {
-		return false, err
-	}
+	sts := m.StatefulSet // as the look before the step saw it; the patch does not depend on it
+	patched := false
 	if cur, _ := containerImage(sts, container); cur != o.Image {
 		patch, _ := json.Marshal(map[string]any{
 			"metadata": map[string]any{"annotations": map[string]string{record.PreviousImage: cur}},
 			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 				"containers": []map[string]string{{"name": container, "image": o.Image}}}}},
 		})
+		var err error
 		if sts, err = stss.Patch(ctx, sts.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: record.Component}); err != nil {
 			return false, fmt.Errorf("patching StatefulSet %s: %w", m.StatefulSet.Name, err)
 		}
+		patched = true
 	}
-	for sts.Status.ObservedGeneration < sts.Generation {
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if sts, err = stss.Get(ctx, sts.Name, metav1.GetOptions{}); err != nil {
-			return false, err
-		}
-	}
-	pods := o.session.Kube.CoreV1().Pods(m.Namespace)
-	pod, err := pods.Get(ctx, stepper.PodName(sts), metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return true, nil
-	}
+	sts, err := o.observed(ctx, stss, sts)
 	if err != nil {
 		return false, err
 	}
-	if discovery.OnCurrentRevision(sts, pod) {
-		return false, nil
+	pods := o.session.Kube.CoreV1().Pods(m.Namespace)
+	pod := m.Pod
+	if !patched || pod == nil {
+		// A rerun (the template was changed before) or no pod seen: the pod as it is.
+		if pod, err = pods.Get(ctx, stepper.PodName(sts), metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+		if discovery.OnCurrentRevision(sts, pod) {
+			return false, nil
+		}
 	}
+	// The template changed under the pod: it is on an older revision. The delete is
+	// conditional on its UID, so a pod already replaced is left alone.
 	if pod.DeletionTimestamp == nil && (sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType || !discovery.PodReady(pod)) {
 		uid := pod.UID
 		err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
@@ -319,6 +322,44 @@ func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container 
 		}
 	}
 	return true, nil
+}
+
+// observed waits until the StatefulSet controller has seen sts's generation, so that
+// its update revision is the new template's (a pod deleted before that would be
+// recreated from the old one). It waits on the session's watch of the cluster's
+// StatefulSets; without one, on a watch of its own.
+func (o *UpgradeOptions) observed(ctx context.Context, stss typedappsv1.StatefulSetInterface, sts *appsv1.StatefulSet) (*appsv1.StatefulSet, error) {
+	gen := sts.Generation
+	done := func(s *appsv1.StatefulSet) bool { return s.Status.ObservedGeneration >= gen }
+	if done(sts) {
+		return sts, nil
+	}
+	out, err := o.session.Query(false).Cache.WaitStatefulSet(ctx, sts.Namespace, sts.Name, done)
+	if errors.Is(err, discovery.ErrNotWatched) {
+		sel := fields.OneTermEqualSelector("metadata.name", sts.Name).String()
+		lw := &cache.ListWatch{
+			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				o.FieldSelector = sel
+				return stss.List(ctx, o)
+			},
+			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+				o.FieldSelector = sel
+				return stss.Watch(ctx, o)
+			},
+		}
+		var ev *watch.Event
+		ev, err = watchtools.UntilWithSync(ctx, lw, &appsv1.StatefulSet{}, nil, func(e watch.Event) (bool, error) {
+			s, ok := e.Object.(*appsv1.StatefulSet)
+			return ok && e.Type != watch.Deleted && done(s), nil
+		})
+		if err == nil {
+			out = ev.Object.(*appsv1.StatefulSet)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the StatefulSet controller to see the new template of %s: %w", sts.Name, err)
+	}
+	return out, nil
 }
 
 // previousImage is the image to roll back to: the one before this run, or the

@@ -538,3 +538,42 @@ func TestDiscoverWatch(t *testing.T) {
 		q.Cache.Close()
 	}
 }
+
+// TestWaitStatefulSet: a wait on the watch the looks keep sees the StatefulSet
+// controller's status update without asking the API server; a namespace with no
+// watch is ErrNotWatched, a StatefulSet deleted meanwhile an error.
+func TestWaitStatefulSet(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset(cluster3("axon")...)
+	q := Query{Namespace: "axon", Watch: true, Cache: &Cache{}}
+	defer q.Cache.Close()
+	f, err := Discover(ctx, cs, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := f.Members[0].StatefulSet.Name
+	if _, err := q.Cache.WaitStatefulSet(ctx, "elsewhere", name, nil); !errors.Is(err, ErrNotWatched) {
+		t.Fatalf("another namespace: %v", err)
+	}
+	cs.ClearActions()
+	go func() {
+		sts, _ := cs.AppsV1().StatefulSets("axon").Get(ctx, name, metav1.GetOptions{})
+		sts.Status.ObservedGeneration = 42
+		_, _ = cs.AppsV1().StatefulSets("axon").UpdateStatus(ctx, sts, metav1.UpdateOptions{})
+	}()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	got, err := q.Cache.WaitStatefulSet(wctx, "axon", name, func(s *appsv1.StatefulSet) bool { return s.Status.ObservedGeneration == 42 })
+	if err != nil || got.Status.ObservedGeneration != 42 {
+		t.Fatalf("wait: %v", err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() != "get" && a.GetVerb() != "update" {
+			t.Errorf("the wait asked the API server: %s %s", a.GetVerb(), a.GetResource().Resource)
+		}
+	}
+	go func() { _ = cs.AppsV1().StatefulSets("axon").Delete(ctx, name, metav1.DeleteOptions{}) }()
+	if _, err := q.Cache.WaitStatefulSet(wctx, "axon", name, func(*appsv1.StatefulSet) bool { return false }); err == nil || !strings.Contains(err.Error(), "gone") {
+		t.Fatalf("deleted: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -46,7 +47,9 @@ func (l listed) pods(ctx context.Context, ns, sel string) ([]corev1.Pod, error) 
 // and re-watch by themselves after an API server restart; meanwhile they serve
 // what they last saw.
 type watched struct {
+	ns       string
 	sts, pod cache.GenericLister
+	stsInf   cache.SharedIndexInformer
 }
 
 // watch returns the informer-backed objects of namespace ns for the selectors
@@ -77,6 +80,7 @@ func (c *Cache) watch(ctx context.Context, cs kubernetes.Interface, ns, sel, pod
 		return nil, fmt.Errorf("watching StatefulSets and pods in %s: %w", ns, context.Cause(ctx))
 	}
 	w := &watched{
+		ns: ns, stsInf: stsInf,
 		sts: cache.NewGenericLister(stsInf.GetIndexer(), appsv1.Resource("statefulsets")),
 		pod: cache.NewGenericLister(podInf.GetIndexer(), corev1.Resource("pods")),
 	}
@@ -86,6 +90,59 @@ func (c *Cache) watch(ctx context.Context, cs kubernetes.Interface, ns, sel, pod
 	c.watches[key] = w
 	c.stops = append(c.stops, func() { close(stop); stsF.Shutdown(); podF.Shutdown() })
 	return w, nil
+}
+
+// ErrNotWatched: the Cache keeps no watch of StatefulSets in the namespace.
+var ErrNotWatched = errors.New("no watch of StatefulSets kept for the namespace")
+
+// WaitStatefulSet waits until the StatefulSet ns/name, as the Cache's watch sees it,
+// satisfies cond, and returns it; it costs the API server nothing. Without a watch
+// of the namespace (a look with Query.Watch starts one) it returns ErrNotWatched.
+func (c *Cache) WaitStatefulSet(ctx context.Context, ns, name string, cond func(*appsv1.StatefulSet) bool) (*appsv1.StatefulSet, error) {
+	var inf cache.SharedIndexInformer
+	if c != nil {
+		c.mu.Lock()
+		for _, w := range c.watches {
+			if w.ns == ns {
+				inf = w.stsInf
+				break
+			}
+		}
+		c.mu.Unlock()
+	}
+	if inf == nil {
+		return nil, ErrNotWatched
+	}
+	changed := make(chan struct{}, 1)
+	notify := func(any) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{AddFunc: notify, DeleteFunc: notify,
+		UpdateFunc: func(_, o any) { notify(o) }})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = inf.RemoveEventHandler(reg) }()
+	for {
+		obj, ok, err := inf.GetIndexer().GetByKey(ns + "/" + name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("StatefulSet %s/%s is gone", ns, name)
+		}
+		if s := obj.(*appsv1.StatefulSet); cond(s) {
+			return s.DeepCopy(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-changed:
+		}
+	}
 }
 
 // Close stops the watches the Cache started.

@@ -319,9 +319,15 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 	before := leaders(snap.Quorum())
 	op := r.Op
 	op.Step, op.Steps, op.Started = i+1, n, time.Now().UTC()
-	r.begin(ctx, m.StatefulSet, op, s)
-
+	// The record of the step and the pod's watch are independent: both are in place
+	// before the act, neither waits for the other.
+	begun := make(chan struct{})
+	go func() {
+		defer close(begun)
+		r.begin(ctx, m.StatefulSet, op, s)
+	}()
 	pw, err := r.watchPod(ctx, m)
+	<-begun
 	if err != nil {
 		res.Result = "failed"
 		r.end(m.StatefulSet, op, "failed: "+err.Error(), nil)

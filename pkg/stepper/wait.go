@@ -64,6 +64,12 @@ func (r *Runner) watchPod(ctx context.Context, m discovery.Member) (*podWatch, e
 	if pw.ns == "" {
 		pw.ns = r.Namespace
 	}
+	// The pod as the look before the step saw it (the watch cache) is where the
+	// watch starts; if that version is too old to watch from, the pod is read.
+	if m.Pod != nil && m.Pod.Name == pw.name && m.Pod.ResourceVersion != "" && pw.start(ctx, m.Pod.ResourceVersion) == nil {
+		pw.uid = m.Pod.UID
+		return pw, nil
+	}
 	var lastErr error
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, watchPodTimeout, true, func(ctx context.Context) (bool, error) {
 		pod, err := r.Kube.CoreV1().Pods(pw.ns).Get(ctx, pw.name, metav1.GetOptions{})
