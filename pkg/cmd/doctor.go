@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/doctor"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
+	"github.com/kubectl-axon/kubectl-axon/pkg/status"
 	"github.com/kubectl-axon/kubectl-axon/pkg/transport"
 )
 
@@ -36,6 +38,7 @@ type DoctorOptions struct {
 
 	Output           string
 	MinActiveBackups int
+	WarnDays         int
 
 	clients
 }
@@ -43,7 +46,7 @@ type DoctorOptions struct {
 // NewCmdDoctor returns `kubectl axon doctor`.
 func NewCmdDoctor(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
 	flags := connect.NewFlags()
-	o := &DoctorOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), MinActiveBackups: 0}
+	o := &DoctorOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), MinActiveBackups: 0, WarnDays: 30}
 	c := &cobra.Command{
 		Use:   "doctor",
 		Short: "Check the cluster's Kubernetes objects and replication groups against the deployment advice",
@@ -65,6 +68,7 @@ name (never its data). See docs/doctor.md for every check.`,
 	}
 	o.Flags.AddFlags(c.Flags())
 	c.Flags().StringVarP(&o.Output, "output", "o", o.Output, "output format: json or yaml")
+	c.Flags().IntVar(&o.WarnDays, "warn-days", o.WarnDays, "a license that expires within this many days is a warning")
 	c.Flags().IntVar(&o.MinActiveBackups, "min-active-backups", o.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	return c
 }
@@ -87,6 +91,9 @@ func (o *DoctorOptions) Validate() error {
 	}
 	if o.MinActiveBackups < 0 {
 		return cli.Usagef("--min-active-backups must not be negative")
+	}
+	if o.WarnDays < 0 {
+		return cli.Usagef("--warn-days must not be negative")
 	}
 	return nil
 }
@@ -134,11 +141,12 @@ func (o *DoctorOptions) gather(ctx context.Context) (*doctor.Input, error) {
 	if snap == nil || errors.As(err, &denied) {
 		return nil, err // no token where one is needed, or a refused one: one line, as every command
 	}
-	in := &doctor.Input{Namespace: snap.Namespace, Cluster: snap.Cluster, Members: snap.Members, Unavailable: map[string]string{}}
+	in := &doctor.Input{Namespace: snap.Namespace, Cluster: snap.Cluster, Members: snap.Members, Unavailable: map[string]string{}, WarnDays: o.WarnDays}
 	if err != nil {
 		in.AxonError = firstLine(err.Error())
 	}
 	o.axonFacts(snap, in)
+	o.licenseAndConfig(ctx, snap, in)
 
 	kube, ns := o.session.Kube, snap.Namespace
 	lo := metav1.ListOptions{}
@@ -244,6 +252,32 @@ func (o *DoctorOptions) axonFacts(snap *snapshot.Snapshot, in *doctor.Input) {
 		return
 	}
 	in.Axon = facts
+}
+
+// licenseAndConfig adds the license (health, and /v1/public/license of one node) and
+// the nodes' configuration (/actuator/env) to what the checks know.
+func (o *DoctorOptions) licenseAndConfig(ctx context.Context, snap *snapshot.Snapshot, in *doctor.Input) {
+	if snap.Obs == nil {
+		return
+	}
+	var facts doctor.AxonFacts
+	if in.Axon != nil {
+		facts = *in.Axon
+	}
+	added := false
+	if t, err := ConfigTable(snap, nil); err == nil && len(t.Unread) < len(t.Nodes) {
+		facts.Config, added = &t, true
+	}
+	if ls := status.LicenseOf(snap.Obs); ls != nil {
+		if info, _, err := askLicense(ctx, o.session, snap); err == nil {
+			ls.AddInfo(info, time.Now())
+		}
+		facts.License = &doctor.License{State: ls.State, ExpiryDate: ls.ExpiryDate, DaysLeft: ls.DaysLeft, Nodes: ls.Nodes}
+		added = true
+	}
+	if added {
+		in.Axon = &facts
+	}
 }
 
 // token describes where the access token comes from; for --token-secret it reads

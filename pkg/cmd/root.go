@@ -45,6 +45,8 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 		NewCmdVersion(streams),
 		NewCmdStatus(streams, open),
 		NewCmdDoctor(streams, open),
+		NewCmdLicense(streams, open),
+		NewCmdConfig(streams, open),
 		NewCmdGenerate(streams),
 		NewCmdUpgrade(streams, open),
 		NewCmdReplaceNode(streams, open),

@@ -134,7 +134,13 @@ func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	return snap.Report(), nil
+	r := snap.Report()
+	if r.License != nil { // Axon Server 4.5+ reports its license: its expiry date from one node
+		if info, _, err := askLicense(ctx, o.session, snap); err == nil {
+			r.License.AddInfo(info, time.Now())
+		}
+	}
+	return r, nil
 }
 
 func (o *StatusOptions) snapshotOptions(all bool) snapshot.Options {

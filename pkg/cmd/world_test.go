@@ -95,7 +95,7 @@ func newWorldWith(t testing.TB, topo *axonsim.Topology, o axonsim.Options) *worl
 	for i, n := range topo.Nodes {
 		ip := fmt.Sprintf("127.66.%d.%d", net, i+1)
 		w.ips[n.Name] = ip
-		if _, err := sim.StartNode(n.Name, axonsim.NodeConfig{Listen: ip + ":8024"}); err != nil {
+		if _, err := sim.StartNode(n.Name, axonsim.NodeConfig{Listen: ip + ":8024", PathRoot: "/axonserver"}); err != nil {
 			t.Fatal(err)
 		}
 		objs = append(objs, statefulSetAndPod(topo.Namespace, topo.Name, n.Name, topo.Image, n.Worker, ip)...)

@@ -19,6 +19,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/nodeconfig"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 )
 
@@ -90,6 +91,8 @@ type Input struct {
 	Axon *AxonFacts
 	// AxonError says why Axon is nil, or what part of it is missing.
 	AxonError string
+	// WarnDays: a license that expires within this many days is a warning (0: 30).
+	WarnDays int
 }
 
 // Token sources.
@@ -120,6 +123,21 @@ type AxonFacts struct {
 	// axoniq.axonserver.replication.min-active-backups, for the nodes whose
 	// /actuator/env answered.
 	MinActiveBackups map[string]int
+	// Config is each node's configuration of the properties that matter
+	// (/actuator/env); nodes not read are in Config.Unread.
+	Config *nodeconfig.Table
+	// License is the license as the nodes report it; nil when none has a license
+	// health component (before 4.5, SE).
+	License *License
+}
+
+// License is what the nodes say of the license: the state from their license health
+// (valid, grace, expired), the expiry date and days left from /v1/public/license.
+type License struct {
+	State      string            // "valid", "grace", "expired", "unknown"
+	ExpiryDate string            // YYYY-MM-DD, "" when not known
+	DaysLeft   *int              // days it is still valid (0 on the expiry date)
+	Nodes      map[string]string // each node's state
 }
 
 // check is one rule.
@@ -144,6 +162,9 @@ var checks = []check{
 	checkGroups,
 	checkAccess,
 	checkConfig,
+	checkConfigPaths,
+	checkConfigDiffers,
+	checkLicense,
 	checkUnavailable,
 }
 

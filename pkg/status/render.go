@@ -64,8 +64,12 @@ func writeTable(w io.Writer, r *Report, wide bool) error {
 	if r.Namespace != "" {
 		where += " in namespace " + r.Namespace
 	}
-	fmt.Fprintf(w, "%s: %s (Axon Server %s, %d nodes, %d replication groups)\n\n",
+	fmt.Fprintf(w, "%s: %s (Axon Server %s, %d nodes, %d replication groups)\n",
 		where, verdict, r.Edition, len(r.Nodes), len(r.Groups))
+	if r.License != nil {
+		fmt.Fprintf(w, "License: %s\n", r.License.Text())
+	}
+	fmt.Fprintln(w)
 
 	headers := []string{"NODE", "POD", "STATUS", "READY", "RESTARTS", "VERSION", "WORKER", "ZONE", "AXON", "GROUPS", "LEADS", "SAFE TO STOP"}
 	if wide {
@@ -117,6 +121,9 @@ func writeTable(w io.Writer, r *Report, wide bool) error {
 		}
 	}
 	var warnings []string
+	if p := r.License.Problem(); p != "" {
+		warnings = append(warnings, p)
+	}
 	warnings = append(warnings, r.Warnings...)
 	for _, g := range r.Groups {
 		for _, x := range g.Warnings {

@@ -35,6 +35,9 @@ type Report struct {
 	Nodes         []NodeStatus  `json:"nodes"`
 	Groups        []GroupStatus `json:"groups"`
 	Warnings      []string      `json:"warnings"`
+	// License is the license as the nodes report it (Axon Server EE 4.5+); absent when
+	// no node has a license health component.
+	License *LicenseStatus `json:"license,omitempty"`
 }
 
 // NodeStatus is one Axon Server node.
@@ -142,7 +145,8 @@ func BuildFrom(in Input, model *inspect.Model) *Report {
 	if r.Edition == "SE" {
 		r.Warnings = append(r.Warnings, "Axon Server SE (clustered: false): no replication groups; showing the node(s) only")
 	}
-	r.Healthy = len(r.Nodes) > 0 && in.Obs.ClusterErr == nil
+	r.License = LicenseOf(in.Obs)
+	r.Healthy = len(r.Nodes) > 0 && in.Obs.ClusterErr == nil && (r.License == nil || r.License.State != LicenseExpired)
 	for _, n := range r.Nodes {
 		r.Healthy = r.Healthy && n.Healthy
 	}
@@ -383,6 +387,9 @@ func (r *Report) Summary() string {
 	}
 	if len(noCommit) > 0 {
 		msg += "; groups that cannot commit: " + strings.Join(noCommit, ", ")
+	}
+	if r.License != nil && r.License.State == LicenseExpired {
+		msg += "; license expired" + onDate(r.License.ExpiryDate)
 	}
 	return msg
 }

@@ -58,6 +58,10 @@ type NodeConfig struct {
 	// axoniq.axonserver.autocluster.* properties); a non-nil value with First "" turns
 	// autocluster off for it. nil = the topology's.
 	Autocluster *Autocluster
+	// PathRoot is where the node's data paths are in /actuator/env: the container's view
+	// of its volumes (the sandbox: "/axonserver", as kubectl axon generate mounts them:
+	// events, log, data). "" = the data directory itself.
+	PathRoot string
 }
 
 // Cluster is a simulated Axon Server EE cluster.

@@ -52,16 +52,20 @@ func sensitiveKey(k string) bool {
 // env lists the node's effective properties the way Spring Boot's env endpoint does: the
 // server port, the environment variables the Kubernetes layout sets, and axonserver.properties.
 func (c *Cluster) env(n *Node) JSONEnv {
+	events, logs, controlDB, backups := filepath.Join(n.dataDir, "events"), filepath.Join(n.dataDir, "log"), filepath.Join(n.dataDir, "controldb"), n.dataDir
+	if r := n.cfg.PathRoot; r != "" { // the container's mounts (generate's layout)
+		events, logs, controlDB, backups = r+"/events", r+"/log", r+"/data", r+"/data"
+	}
 	props := [][2]string{
 		{"axoniq.axonserver.name", n.name},
 		{"axoniq.axonserver.hostname", c.hostOf(n)},
 		{"axoniq.axonserver.replication.min-active-backups", strconv.Itoa(c.minActiveBackups(n.name))},
 		{"axoniq.axonserver.accesscontrol.enabled", strconv.FormatBool(c.topo.AccessToken != "")},
-		{"axoniq.axonserver.event.storage", filepath.Join(n.dataDir, "events")},
-		{"axoniq.axonserver.snapshot.storage", filepath.Join(n.dataDir, "events")},
-		{"axoniq.axonserver.replication.log-storage-folder", filepath.Join(n.dataDir, "log")},
-		{"axoniq.axonserver.controldb-path", filepath.Join(n.dataDir, "controldb")},
-		{"axoniq.axonserver.controldb-backup-location", n.dataDir},
+		{"axoniq.axonserver.event.storage", events},
+		{"axoniq.axonserver.snapshot.storage", events},
+		{"axoniq.axonserver.replication.log-storage-folder", logs},
+		{"axoniq.axonserver.controldb-path", controlDB},
+		{"axoniq.axonserver.controldb-backup-location", backups},
 	}
 	if a := c.autoclusterOf(n); a != nil {
 		props = append(props, [2]string{"axoniq.axonserver.autocluster.first", a.First},

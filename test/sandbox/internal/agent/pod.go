@@ -314,7 +314,7 @@ func (r *podRun) startContainer(dataDir string) {
 	}
 	_, err := r.a.sim.StartNode(r.axon, axonsim.NodeConfig{
 		Listen: net.JoinHostPort(r.ip, "8024"), AdvertiseHost: r.advertiseHost(),
-		Image: r.image, DataDir: dataDir, Autocluster: r.autocluster(),
+		Image: r.image, DataDir: dataDir, Autocluster: r.autocluster(), PathRoot: "/axonserver",
 	})
 	if err != nil {
 		r.logf("start: %v", err)
