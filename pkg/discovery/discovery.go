@@ -48,6 +48,10 @@ type Query struct {
 	// for commands that look many times (rolling operations). Needs a Cache and a
 	// namespace.
 	Watch bool
+	// Clusters, when set, is told each cluster (namespace and name) as soon as the
+	// StatefulSets are read, before the pods and workers are: to start what the
+	// caller needs next (the cluster's token) alongside.
+	Clusters func(ns, cluster string)
 }
 
 // Cache is what one command learns once and reuses across its looks at the
@@ -198,42 +202,70 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 		return nil, fmt.Errorf("bad label selector %q: %v", sel, err)
 	}
 	ns := q.Namespace
+	// The namespace check and the two lists are independent: made at once.
+	var (
+		wg             sync.WaitGroup
+		nsErr          error
+		stsItems       []appsv1.StatefulSet
+		podItems       []corev1.Pod
+		stsErr, podErr error
+		podSel         string
+		src            objects = listed{cs}
+	)
 	if q.AllNamespaces {
 		ns = metav1.NamespaceAll
 	} else if ns != "" && !q.Cache.namespaceSeen(ns) {
-		_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("namespace %q not found", ns)
-		}
-		// Other errors (Forbidden for a namespaced Role) are fine: the list below tells.
-		if err == nil {
-			q.Cache.sawNamespace(ns)
-		}
+		wg.Go(func() {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				nsErr = fmt.Errorf("namespace %q not found", ns)
+			}
+			// Other errors (Forbidden for a namespaced Role) are fine: the list tells.
+			if err == nil {
+				q.Cache.sawNamespace(ns)
+			}
+		})
 	}
 	// Pods carry the template's labels, which the default selector matches; a custom
 	// selector may name StatefulSet labels only, so then list every pod of the namespace.
-	podSel := ""
 	if q.Selector == "" {
 		podSel = sel
 	}
-	var src objects = listed{cs}
 	if q.Watch && q.Cache != nil && ns != "" {
 		w, err := q.Cache.watch(ctx, cs, ns, sel, podSel)
 		if err != nil {
+			wg.Wait()
+			if nsErr != nil {
+				return nil, nsErr
+			}
 			return nil, err
 		}
 		src = w
 	}
-	stsItems, err := src.statefulSets(ctx, ns, sel)
-	if err != nil {
-		return nil, fmt.Errorf("listing StatefulSets: %w", err)
-	}
-	if len(stsItems) == 0 {
+	wg.Go(func() {
+		stsItems, stsErr = src.statefulSets(ctx, ns, sel)
+		if stsErr == nil && q.Clusters != nil {
+			seen := map[[2]string]bool{}
+			for _, s := range stsItems {
+				k := [2]string{s.Namespace, s.Labels[ClusterLabel]}
+				if !seen[k] {
+					seen[k] = true
+					q.Clusters(k[0], k[1])
+				}
+			}
+		}
+	})
+	wg.Go(func() { podItems, podErr = src.pods(ctx, ns, podSel) })
+	wg.Wait()
+	switch {
+	case nsErr != nil:
+		return nil, nsErr
+	case stsErr != nil:
+		return nil, fmt.Errorf("listing StatefulSets: %w", stsErr)
+	case len(stsItems) == 0:
 		return nil, &NotFoundError{Namespace: ns, Selector: sel}
-	}
-	podItems, err := src.pods(ctx, ns, podSel)
-	if err != nil {
-		return nil, fmt.Errorf("listing pods: %w", err)
+	case podErr != nil:
+		return nil, fmt.Errorf("listing pods: %w", podErr)
 	}
 	found := &Found{}
 	podsByOwner := map[string]*corev1.Pod{}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"reflect"
+	"sort"
+	"sync"
 	"strings"
 	"testing"
 	"time"
@@ -372,6 +374,7 @@ func TestDiscoverConstantCalls(t *testing.T) {
 				out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
 			}
 			cs.ClearActions()
+			sort.Strings(out) // the namespace and the two lists are asked at once
 			return out
 		}
 		first = verbs()
@@ -389,7 +392,7 @@ func TestDiscoverConstantCalls(t *testing.T) {
 		if n := strings.Count(strings.Join(first3, ","), "get nodes"); n != 3 || strings.Contains(strings.Join(first3, ","), "list nodes") {
 			t.Errorf("%+v: first look %q: want one GET per worker of the cluster (3), no list of nodes", q, first3)
 		}
-		want := []string{"list statefulsets", "list pods"}
+		want := []string{"list pods", "list statefulsets"}
 		if !reflect.DeepEqual(again3, want) || !reflect.DeepEqual(again9, want) {
 			t.Errorf("%+v: later looks made %q and %q, want %q", q, again3, again9, want)
 		}
@@ -575,5 +578,22 @@ func TestWaitStatefulSet(t *testing.T) {
 	go func() { _ = cs.AppsV1().StatefulSets("axon").Delete(ctx, name, metav1.DeleteOptions{}) }()
 	if _, err := q.Cache.WaitStatefulSet(wctx, "axon", name, func(*appsv1.StatefulSet) bool { return false }); err == nil || !strings.Contains(err.Error(), "gone") {
 		t.Fatalf("deleted: %v", err)
+	}
+}
+
+// TestDiscoverTellsClusters: Query.Clusters hears of each cluster once per look.
+func TestDiscoverTellsClusters(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	q := Query{Namespace: "axon", Clusters: func(ns, c string) {
+		mu.Lock()
+		got = append(got, ns+"/"+c)
+		mu.Unlock()
+	}}
+	if _, _, err := discover(t, q, cluster3("axon")...); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "axon/axon" { // cluster3 labels its StatefulSets cluster=axon
+		t.Errorf("told %v", got)
 	}
 }

@@ -71,7 +71,7 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 		}
 		return build(ctx, sess, o, sess.AxonURL(), "", nil, nil, targets)
 	}
-	found, err := discovery.Discover(ctx, sess.Kube, o.Query)
+	found, err := discovery.Discover(ctx, sess.Kube, prefetchToken(ctx, sess, o.Query))
 	if err != nil {
 		return nil, ExplainKube(err)
 	}
@@ -89,7 +89,7 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 // TakeAll looks at every cluster the query finds (with AllNamespaces: in every
 // namespace). A cluster whose nodes refuse the token is still listed, as unhealthy.
 func TakeAll(ctx context.Context, sess *connect.Session, o Options) ([]*Snapshot, error) {
-	found, err := discovery.Discover(ctx, sess.Kube, o.Query)
+	found, err := discovery.Discover(ctx, sess.Kube, prefetchToken(ctx, sess, o.Query))
 	if err != nil {
 		return nil, ExplainKube(err)
 	}
@@ -100,6 +100,14 @@ func TakeAll(ctx context.Context, sess *connect.Session, o Options) ([]*Snapshot
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// prefetchToken makes q start reading each cluster's token as soon as the cluster
+// is known, while the pods and workers are still being read: the look at Axon Server
+// needs it next.
+func prefetchToken(ctx context.Context, sess *connect.Session, q discovery.Query) discovery.Query {
+	q.Clusters = func(ns, cluster string) { go sess.CredentialsFor(ctx, ns, cluster) }
+	return q
 }
 
 func takeOne(ctx context.Context, sess *connect.Session, o Options, found *discovery.Found, ns, cluster string) (*Snapshot, error) {
