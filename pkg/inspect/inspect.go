@@ -248,8 +248,9 @@ type asker struct {
 	wg  sync.WaitGroup
 }
 
-// call runs f in the background; its first error becomes v's.
-func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
+// run runs f in the background, at most Options.Concurrency at a time, within
+// Options.Timeout.
+func (q *asker) run(f func(ctx context.Context)) {
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()
@@ -257,14 +258,21 @@ func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
 		defer func() { <-q.sem }()
 		cctx, cancel := context.WithTimeout(q.ctx, q.o.Timeout)
 		defer cancel()
-		err := f(cctx)
+		f(cctx)
+	}()
+}
+
+// call runs f in the background; its first error becomes v's.
+func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
+	q.run(func(ctx context.Context) {
+		err := f(ctx)
 		q.mu.Lock()
 		defer q.mu.Unlock()
 		q.obs.Calls++
 		if err != nil && v.Err == nil {
 			v.Err = err
 		}
-	}()
+	})
 }
 
 // node asks t what it knows, into v: its identity, health and Raft status every
@@ -425,20 +433,8 @@ type clusterView struct {
 // of the round.
 func (q *asker) view(t Target) *clusterView {
 	cv := &clusterView{t: t, calls: 2}
-	for _, f := range []func(ctx context.Context){
-		func(ctx context.Context) { cv.pub, cv.pubErr = t.API.Public(ctx) },
-		func(ctx context.Context) { cv.groups, cv.err = t.API.ReplicationGroups(ctx) },
-	} {
-		q.wg.Add(1)
-		go func() {
-			defer q.wg.Done()
-			q.sem <- struct{}{}
-			defer func() { <-q.sem }()
-			cctx, cancel := context.WithTimeout(q.ctx, q.o.Timeout)
-			defer cancel()
-			f(cctx)
-		}()
-	}
+	q.run(func(ctx context.Context) { cv.pub, cv.pubErr = t.API.Public(ctx) })
+	q.run(func(ctx context.Context) { cv.groups, cv.err = t.API.ReplicationGroups(ctx) })
 	return cv
 }
 
