@@ -3,15 +3,40 @@
 package main
 
 import (
+	"flag"
+	"io"
 	"os"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	_ "k8s.io/client-go/plugin/pkg/client/auth" // cloud providers' kubeconfig auth
+	"k8s.io/klog/v2"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cmd"
 )
 
+// klogEnv names the environment variable that lets client-go's own log (klog) through
+// to stderr, at that verbosity: KUBECTL_AXON_KLOG=6 shows every API request.
+const klogEnv = "KUBECTL_AXON_KLOG"
+
 func main() {
+	setupKlog(os.Getenv(klogEnv), os.Stderr)
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	os.Exit(cmd.Execute(streams, os.Args[1:]))
+}
+
+// setupKlog keeps client-go's log off stderr unless level is set: its informers and
+// retries report an API server that is restarting with a line per attempt, which the
+// plugin already reports in its own words (waiting, and why).
+func setupKlog(level string, stderr io.Writer) {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	if level == "" {
+		klog.SetOutput(io.Discard)
+		return
+	}
+	_ = fs.Set("v", level)
+	klog.SetOutput(stderr)
 }
