@@ -3,14 +3,20 @@ package lock
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	coordv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 )
@@ -119,5 +125,45 @@ func TestIdentity(t *testing.T) {
 	id := Identity("upgrade")
 	if !strings.Contains(id, "@") || !strings.Contains(id, " pid ") || !strings.HasSuffix(id, " upgrade") {
 		t.Fatalf("identity %q", id)
+	}
+}
+
+// TestAcquireWaitsForTheAPIServer: while the API server refuses connections (it is
+// restarting) Acquire tries again and takes the Lease once it answers; if it never
+// does within Patience, exit 4 and no Lease; an answer that is no outage (forbidden)
+// is returned at once.
+func TestAcquireWaitsForTheAPIServer(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	down := func(kube *fake.Clientset, calls *int, times int, err error) {
+		kube.PrependReactor("*", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+			*calls++
+			if *calls <= times {
+				return true, nil, err
+			}
+			return false, nil, nil
+		})
+	}
+	ctx := context.Background()
+	o := Options{Namespace: "axon", Cluster: "c1", Holder: "alice@h pid 1 upgrade", Patience: time.Minute}
+
+	kube, calls := fake.NewClientset(), 0
+	down(kube, &calls, 3, fmt.Errorf("Get \"https://api:6443/...\": %w", refused))
+	l, err := Acquire(ctx, kube, o)
+	if err != nil || calls != 5 { // three refused, then GET (not found) and CREATE
+		t.Fatalf("after the restart: %v after %d calls", err, calls)
+	}
+	l.Release(ctx)
+
+	kube, calls = fake.NewClientset(), 0
+	down(kube, &calls, 1000, apierrors.NewServiceUnavailable("starting"))
+	o.Patience = time.Second
+	if _, err := Acquire(ctx, kube, o); cli.ExitCode(err) != cli.ExitTimeout || !strings.Contains(err.Error(), "did not answer") || calls < 2 {
+		t.Fatalf("never back: %v (exit %d) after %d calls", err, cli.ExitCode(err), calls)
+	}
+
+	kube, calls = fake.NewClientset(), 0
+	down(kube, &calls, 1000, apierrors.NewForbidden(coordv1.Resource("leases"), "kubectl-axon-c1", errors.New("RBAC")))
+	if _, err := Acquire(ctx, kube, o); !apierrors.IsForbidden(err) || calls != 1 {
+		t.Fatalf("forbidden: %v after %d calls", err, calls)
 	}
 }
