@@ -7,8 +7,8 @@ import (
 	"maps"
 	"reflect"
 	"sort"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

@@ -10,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"net"
 	"os"
 	"os/user"
 	"sync"
@@ -20,10 +18,9 @@ import (
 	coordv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	utilnet "k8s.io/apimachinery/pkg/util/net"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/apiretry"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 )
 
@@ -61,13 +58,9 @@ type Options struct {
 	// fails for longer than Duration; the caller should stop.
 	OnLost func(error)
 	// Patience is how long Acquire goes on trying while the API server does not answer
-	// (restarting, overloaded); default DefaultPatience.
+	// (restarting, overloaded); default apiretry.DefaultPatience.
 	Patience time.Duration
 }
-
-// DefaultPatience is Options.Patience's default: an API server restart takes seconds
-// to tens of seconds.
-const DefaultPatience = 2 * time.Minute
 
 // HeldError says who holds the Lease.
 type HeldError struct {
@@ -95,46 +88,18 @@ type Lock struct {
 }
 
 // Acquire takes the Lease or returns a *HeldError wrapped as a refusal (exit 3). While
-// the API server does not answer it tries again, with backoff, for Options.Patience;
-// then it gives up with exit 4, having changed nothing.
+// the API server does not answer it tries again (apiretry) for Options.Patience; then
+// it gives up with exit 4, having changed nothing.
 func Acquire(ctx context.Context, kube kubernetes.Interface, o Options) (*Lock, error) {
-	if o.Patience <= 0 {
-		o.Patience = DefaultPatience
-	}
-	var (
-		l           *Lock
-		final, last error // the answer that ends the attempts; the last transient one
-	)
-	backoff := wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.1, Cap: 5 * time.Second, Steps: math.MaxInt32}
-	pctx, cancel := context.WithTimeout(ctx, o.Patience)
-	defer cancel()
-	err := wait.ExponentialBackoffWithContext(pctx, backoff, func(context.Context) (bool, error) {
-		l, final = acquire(ctx, kube, o)
-		if final != nil && transient(final) {
-			last, final = final, nil
-			return false, nil
-		}
-		return true, nil
+	var l *Lock
+	err := apiretry.Do(ctx, o.Patience, "taking Lease "+Name(o.Cluster), func(ctx context.Context) (err error) {
+		l, err = acquire(ctx, kube, o)
+		return err
 	})
-	switch {
-	case final != nil:
-		return nil, final
-	case err != nil && last != nil && ctx.Err() == nil:
-		return nil, cli.Timeoutf("the API server did not answer for %s: %v; nothing was changed, rerun when it is back", o.Patience, last)
-	case err != nil:
+	if err != nil {
 		return nil, err
 	}
 	return l, nil
-}
-
-// transient: the API server did not answer, or answered that it could not now
-// (restarting, overloaded); asking again later may succeed.
-func transient(err error) bool {
-	var ne net.Error
-	return utilnet.IsConnectionRefused(err) || utilnet.IsConnectionReset(err) || utilnet.IsProbableEOF(err) ||
-		errors.As(err, &ne) && ne.Timeout() ||
-		apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
-		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
 }
 
 func acquire(ctx context.Context, kube kubernetes.Interface, o Options) (*Lock, error) {
