@@ -47,6 +47,7 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 		NewCmdDoctor(streams, open),
 		NewCmdLicense(streams, open),
 		NewCmdConfig(streams, open),
+		NewCmdReport(streams, open),
 		NewCmdGenerate(streams),
 		NewCmdUpgrade(streams, open),
 		NewCmdReplaceNode(streams, open),

@@ -240,3 +240,14 @@ func kubernetesRefused(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "pods/proxy") || strings.Contains(msg, "is forbidden: User")
 }
+
+// TokenFor is the access token the session sends to the cluster (empty when none),
+// for a caller that must keep it out of what it writes (kubectl axon report removes
+// it from its bundle). Never print or log it.
+func (s *Session) TokenFor(ctx context.Context, ns, cluster string) (axonserver.Token, error) {
+	ts, _ := s.tokenFor(ctx, ns, cluster)
+	if s.flags.AxonOnly() {
+		ts = s.tokens
+	}
+	return ts.Token(ctx)
+}
