@@ -14,6 +14,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -464,6 +465,47 @@ func TestValidateImageRef(t *testing.T) {
 	} {
 		if err := ValidateImageRef(ref); (err == nil) != ok {
 			t.Errorf("ValidateImageRef(%q) = %v, want ok=%v", ref, err, ok)
+		}
+	}
+}
+
+// TestUpgradeThroughAnAPIServerThatBlinks: the Lease's first reads and the first
+// patches of a pod template are answered 503 (an API server restarting); the
+// upgrade waits them out and completes.
+func TestUpgradeThroughAnAPIServerThatBlinks(t *testing.T) {
+	w := newWorld(t, fiveMixed)
+	w.onDelete(t)
+	w.waitStatusHealthy(t)
+	var mu sync.Mutex
+	refusedLease, refusedPatch := 0, 0
+	w.kube.PrependReactor("get", "leases", func(k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if refusedLease < 2 {
+			refusedLease++
+			return true, nil, apierrors.NewServiceUnavailable("the API server is starting")
+		}
+		return false, nil, nil
+	})
+	w.kube.PrependReactor("patch", "statefulsets", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(string(a.(k8stesting.PatchAction).GetPatch()), newImage) && refusedPatch < 2 {
+			refusedPatch++
+			return true, nil, apierrors.NewServiceUnavailable("the API server is starting")
+		}
+		return false, nil, nil
+	})
+	code, out, errOut := w.run(t, "upgrade", "--image", newImage, "--node-timeout", "2m", "--poll-interval", "50ms")
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr: %s\nstdout: %s", code, errOut, out)
+	}
+	if refusedLease != 2 || refusedPatch != 2 {
+		t.Fatalf("refused %d Lease reads and %d patches, want 2 and 2", refusedLease, refusedPatch)
+	}
+	for _, n := range w.sim.NodeNames() {
+		if img := w.image(t, n); img != newImage {
+			t.Errorf("%s on %s", n, img)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/apiretry"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
@@ -24,7 +25,8 @@ import (
 // patches the pod template (and deletes the pod under OnDelete), replace-node deletes
 // the pod, drain-node evicts it. It must be idempotent, since a rerun calls it again
 // for the step it was interrupted in, and it reports whether the node's pod will be
-// replaced as a result (false when the pod already runs the change).
+// replaced as a result (false when the pod already runs the change). One that fails
+// because the API server did not answer is called again (apiretry).
 type Action func(ctx context.Context, m discovery.Member) (restart bool, err error)
 
 // Observer takes one look at the cluster (snapshot.Take with the command's options);
@@ -334,7 +336,13 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 		return err
 	}
 	defer pw.stop()
-	restart, err := r.Act(ctx, m)
+	// An act is made to be taken again (a rerun resumes it), so one the API server
+	// did not answer is taken again once it does.
+	var restart bool
+	err = apiretry.Do(ctx, 0, r.describe()+" on "+s.Node, func(ctx context.Context) (err error) {
+		restart, err = r.Act(ctx, m)
+		return err
+	})
 	if err != nil {
 		res.Result = "failed"
 		if ctx.Err() != nil {
