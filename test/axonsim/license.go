@@ -162,6 +162,19 @@ func (c *Cluster) nodeLog(n *Node, level, logger, msg string) {
 	c.logf("log node=%s %s", n.name, line)
 }
 
+// AppendLog writes a line to node's log as the node would (a test plants text in a
+// log: an application's line, a misconfiguration that logs a secret).
+func (c *Cluster) AppendLog(node, level, msg string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[node]
+	if n == nil {
+		return fmt.Errorf("unknown node %q", node)
+	}
+	c.nodeLog(n, level, "i.a.axonserver.AxonServer", msg)
+	return nil
+}
+
 // Log returns the lines of node's log (this simulator process's), oldest first.
 func (c *Cluster) Log(node string) []string {
 	c.mu.Lock()

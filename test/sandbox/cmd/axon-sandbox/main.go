@@ -9,6 +9,7 @@
 //	axon-sandbox restart --dir DIR [--down 0s] PROCESS  (stop by pid, start with the same arguments)
 //	axon-sandbox partition --dir DIR [--for 0s] NODE    (cut an Axon node off from the others; 0s: until heal)
 //	axon-sandbox heal --dir DIR NODE                    (end its partition)
+//	axon-sandbox log --dir DIR NODE TEXT                (write TEXT as a line of the node's log)
 //	axon-sandbox supervise --name NAME -- CMD [ARGS...]  (started by up: runs CMD, restarts it when it exits)
 //	axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 package main
@@ -35,6 +36,7 @@ func usage() {
   axon-sandbox restart --dir DIR [--down 0s] etcd|kube-apiserver|kube-controller-manager|kube-scheduler|agent
   axon-sandbox partition --dir DIR [--for 0s] NODE   (cut Axon node NODE off from the others; 0s: until heal)
   axon-sandbox heal --dir DIR NODE
+  axon-sandbox log --dir DIR NODE TEXT    (write TEXT as a line of Axon node NODE's log)
   axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 `)
 	os.Exit(2)
@@ -112,6 +114,15 @@ func main() {
 			} else {
 				err = sandbox.Heal(context.Background(), s, fs.Arg(0))
 			}
+		}
+	case "log":
+		_ = fs.Parse(args)
+		if *dir == "" || fs.NArg() != 2 {
+			usage()
+		}
+		var s *sandbox.State
+		if s, err = sandbox.LoadState(*dir); err == nil {
+			err = sandbox.Log(context.Background(), s, fs.Arg(0), fs.Arg(1))
 		}
 	case "supervise": // started by up, inside the network namespace
 		name := fs.String("name", "", "the component's name (in the log)")

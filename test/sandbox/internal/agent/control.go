@@ -24,6 +24,7 @@ func (a *Agent) serveControl(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /partition", a.controlPartition)
 	mux.HandleFunc("POST /heal", a.controlHeal)
+	mux.HandleFunc("POST /log", a.controlLog)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
@@ -47,6 +48,15 @@ func (a *Agent) controlPartition(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.logf("fault: Axon node %s cut off from the others for %s (0s: until healed)", node, d)
+	w.WriteHeader(http.StatusOK)
+}
+
+// controlLog writes ?text= as a line of ?node='s log (the pod's log too).
+func (a *Agent) controlLog(w http.ResponseWriter, r *http.Request) {
+	if err := a.sim.AppendLog(r.URL.Query().Get("node"), "INFO", r.URL.Query().Get("text")); err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
 	w.WriteHeader(http.StatusOK)
 }
 

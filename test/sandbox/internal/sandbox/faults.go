@@ -27,6 +27,12 @@ func Heal(ctx context.Context, s *State, node string) error {
 	return s.control(ctx, "heal", url.Values{"node": {node}})
 }
 
+// Log asks the agent to write text as a line of Axon node's log (its pod's log): a test
+// plants text there.
+func Log(ctx context.Context, s *State, node, text string) error {
+	return s.control(ctx, "log", url.Values{"node": {node}, "text": {text}})
+}
+
 // control POSTs one request to the agent's control socket and returns its error, if any.
 func (s *State) control(ctx context.Context, what string, q url.Values) error {
 	sock := s.Path(ControlSocket)
