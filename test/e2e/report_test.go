@@ -56,12 +56,15 @@ func (s *Sandbox) Report(name string, env ...string) (Result, map[string][]byte,
 	s.t.Helper()
 	file := filepath.Join(s.Dir, name)
 	args := append(append([]string{"env"}, env...), "kubectl", "axon", "report", "-n", s.Namespace, "-f", file, "--axon-timeout", "5s")
+	start := time.Now()
 	r := s.Run(s.Kubeconfig(true), args...)
+	took := time.Since(start)
 	raw, err := os.ReadFile(file)
 	if err != nil {
 		s.t.Fatalf("no report written: %v\n%s", err, r)
 	}
 	files := unzipAll(s.t, raw)
+	s.t.Logf("report %s: exit %d in %s, %d bytes, %d entries", name, r.Code, took.Round(10*time.Millisecond), len(raw), len(files))
 	files["<raw zip>"] = raw
 	var m reportManifest
 	if err := json.Unmarshal(files["manifest.json"], &m); err != nil {
