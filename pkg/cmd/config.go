@@ -73,10 +73,8 @@ func (o *ConfigOptions) Validate() error {
 	if err := o.Flags.Validate(); err != nil {
 		return err
 	}
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return cli.Usagef("--output must be json or yaml, not %q", o.Output)
+	if err := checkDataOutput(o.Output); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, n := range o.Nodes {

@@ -81,10 +81,8 @@ func (o *DoctorOptions) Validate() error {
 	if err := o.Flags.Validate(); err != nil {
 		return err
 	}
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return cli.Usagef("--output must be json or yaml, not %q", o.Output)
+	if err := checkDataOutput(o.Output); err != nil {
+		return err
 	}
 	if o.Flags.AxonOnly() {
 		return cli.Usagef("doctor checks Kubernetes objects: --axon-url cannot be used")

@@ -71,10 +71,8 @@ func (o *LicenseOptions) Validate() error {
 	if err := o.Flags.Validate(); err != nil {
 		return err
 	}
-	switch o.Output {
-	case "", "json", "yaml":
-	default:
-		return cli.Usagef("--output must be json or yaml, not %q", o.Output)
+	if err := checkDataOutput(o.Output); err != nil {
+		return err
 	}
 	if o.WarnDays < 0 {
 		return cli.Usagef("--warn-days must not be negative")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 )
 
@@ -67,4 +68,14 @@ func (c *clients) Close() error {
 		return nil
 	}
 	return c.session.Close()
+}
+
+// checkDataOutput accepts the output formats of the commands that print one document:
+// text (""), json and yaml.
+func checkDataOutput(out string) error {
+	switch out {
+	case "", "json", "yaml":
+		return nil
+	}
+	return cli.Usagef("--output must be json or yaml, not %q", out)
 }

@@ -8,7 +8,6 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/version"
 )
 
@@ -39,11 +38,7 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 
 // Validate checks the output format.
 func (o *VersionOptions) Validate() error {
-	switch o.Output {
-	case "", "json", "yaml":
-		return nil
-	}
-	return cli.Usagef("--output must be json or yaml, not %q", o.Output)
+	return checkDataOutput(o.Output)
 }
 
 // Run prints the version.
