@@ -22,7 +22,6 @@ import (
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
-	"github.com/kubectl-axon/kubectl-axon/pkg/apiretry"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
@@ -290,12 +289,9 @@ func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container 
 			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
 				"containers": []map[string]string{{"name": container, "image": o.Image}}}}},
 		})
-		what := "patching StatefulSet " + m.StatefulSet.Name
-		if err := apiretry.Do(ctx, 0, what, func(ctx context.Context) (err error) {
-			sts, err = stss.Patch(ctx, m.StatefulSet.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: record.Component})
-			return err
-		}); err != nil {
-			return false, fmt.Errorf("%s: %w", what, err)
+		var err error
+		if sts, err = stss.Patch(ctx, m.StatefulSet.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{FieldManager: record.Component}); err != nil {
+			return false, fmt.Errorf("patching StatefulSet %s: %w", m.StatefulSet.Name, err)
 		}
 		patched = true
 	}
@@ -307,10 +303,7 @@ func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container 
 	pod := m.Pod
 	if !patched || pod == nil {
 		// A rerun (the template was changed before) or no pod seen: the pod as it is.
-		err = apiretry.Do(ctx, 0, "reading pod "+stepper.PodName(sts), func(ctx context.Context) (err error) {
-			pod, err = pods.Get(ctx, stepper.PodName(sts), metav1.GetOptions{})
-			return err
-		})
+		pod, err = pods.Get(ctx, stepper.PodName(sts), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil
 		} else if err != nil {
@@ -324,9 +317,7 @@ func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container 
 	// conditional on its UID, so a pod already replaced is left alone.
 	if pod.DeletionTimestamp == nil && (sts.Spec.UpdateStrategy.Type == appsv1.OnDeleteStatefulSetStrategyType || !discovery.PodReady(pod)) {
 		uid := pod.UID
-		err := apiretry.Do(ctx, 0, "deleting pod "+pod.Name, func(ctx context.Context) error {
-			return pods.Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
-		})
+		err := pods.Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return false, fmt.Errorf("deleting pod %s: %w", pod.Name, err)
 		}
