@@ -194,7 +194,7 @@ func (o *UpgradeOptions) Run(ctx context.Context) error {
 	}
 	r := o.runner(o.session, snap, sink)
 	r.Act = func(ctx context.Context, m discovery.Member) (bool, error) {
-		return o.act(ctx, m, byNode[m.NodeName].container)
+		return o.act(ctx, m, byNode[m.NodeName].container, sink)
 	}
 	r.Op = record.Op{Operation: "upgrade", Detail: "to " + o.Image, Holder: holder}
 	r.Resume = o.commandLine(snap, o.Image, o.Nodes)
@@ -279,7 +279,7 @@ func (o *UpgradeOptions) plan(snap *snapshot.Snapshot, targets []upgradeTarget) 
 // act patches the pod template's image (idempotent), waits for the controller to
 // publish the new revision, and deletes the pod itself under OnDelete or when the
 // pod is not Ready (a StatefulSet rolling update does not replace a broken pod).
-func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container string) (bool, error) {
+func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container string, sink progress.Sink) (bool, error) {
 	stss := o.session.Kube.AppsV1().StatefulSets(m.Namespace)
 	sts := m.StatefulSet // as the look before the step saw it; the patch does not depend on it
 	patched := false
@@ -295,7 +295,7 @@ func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container 
 		}
 		patched = true
 	}
-	sts, err := o.observed(ctx, stss, sts)
+	sts, err := o.observed(ctx, stss, sts, m.NodeName, sink)
 	if err != nil {
 		return false, err
 	}
@@ -328,12 +328,19 @@ func (o *UpgradeOptions) act(ctx context.Context, m discovery.Member, container 
 // observed waits until the StatefulSet controller has seen sts's generation, so that
 // its update revision is the new template's (a pod deleted before that would be
 // recreated from the old one). It waits on the session's watch of the cluster's
-// StatefulSets; without one, on a watch of its own.
-func (o *UpgradeOptions) observed(ctx context.Context, stss typedappsv1.StatefulSetInterface, sts *appsv1.StatefulSet) (*appsv1.StatefulSet, error) {
+// StatefulSets; without one, on a watch of its own. The wait is announced
+// (a waiting event with data waitingFor: statefulset-controller): it is
+// Kubernetes' time, and a controller that does not run shows here.
+func (o *UpgradeOptions) observed(ctx context.Context, stss typedappsv1.StatefulSetInterface, sts *appsv1.StatefulSet, node string, sink progress.Sink) (*appsv1.StatefulSet, error) {
 	gen := sts.Generation
 	done := func(s *appsv1.StatefulSet) bool { return s.Status.ObservedGeneration >= gen }
 	if done(sts) {
 		return sts, nil
+	}
+	if sink != nil {
+		sink.Emit(progress.Event{Kind: "waiting", Transient: true, Node: node,
+			Message: "waiting for the StatefulSet controller to see the new template of " + sts.Name,
+			Data:    map[string]string{"waitingFor": ControllerWait}})
 	}
 	out, err := o.session.Query(false).Cache.WaitStatefulSet(ctx, sts.Namespace, sts.Name, done)
 	if errors.Is(err, discovery.ErrNotWatched) {
@@ -362,6 +369,10 @@ func (o *UpgradeOptions) observed(ctx context.Context, stss typedappsv1.Stateful
 	}
 	return out, nil
 }
+
+// ControllerWait is the waitingFor of the event that announces the wait for the
+// StatefulSet controller after a template change.
+const ControllerWait = "statefulset-controller"
 
 // previousImage is the image to roll back to: the one before this run, or the
 // one recorded by the run that set the target image.

@@ -321,16 +321,17 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 	before := leaders(snap.Quorum())
 	op := r.Op
 	op.Step, op.Steps, op.Started = i+1, n, time.Now().UTC()
-	// The record of the step and the pod's watch are independent: both are in place
-	// before the act, neither waits for the other.
+	// The record of the step, the pod's watch and the act are independent: the
+	// record's write goes on beside the other two (the act does not read it, and a
+	// rerun recognises an act by its effect), and it is done before the step goes on.
 	begun := make(chan struct{})
 	go func() {
 		defer close(begun)
 		r.begin(ctx, m.StatefulSet, op, s)
 	}()
 	pw, err := r.watchPod(ctx, m)
-	<-begun
 	if err != nil {
+		<-begun
 		res.Result = "failed"
 		r.end(m.StatefulSet, op, "failed: "+err.Error(), nil)
 		return err
@@ -343,6 +344,7 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 		restart, err = r.Act(ctx, m)
 		return err
 	})
+	<-begun
 	if err != nil {
 		res.Result = "failed"
 		if ctx.Err() != nil {

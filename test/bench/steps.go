@@ -27,14 +27,16 @@ type stepCost struct {
 // phaseNames are the phases of a step, from the plugin's JSON events and the
 // simulator's audit log:
 //
-//	preflight+act   step-started → acted (the look before the step, the patch)
+//	preflight+act   step-started → acted (the look before the step, the patch), less:
+//	controller      the announced wait for the StatefulSet controller to see a new
+//	                template (upgrade), until acted: Kubernetes' time
 //	shutdown        acted → pod-gone (Kubernetes deletes the pod, Axon Server stops)
 //	pod back        pod-gone → pod-ready (Kubernetes recreates, schedules, starts and probes the pod)
 //	axon back       pod-ready → the node's last node-ready/caught-up in the audit log
 //	noticed         that audit event → node-healthy (the plugin noticing)
 //	confirmed       node-healthy → step-finished (the look at the whole cluster, bookkeeping)
 //	to next step    step-finished → the next step-started
-var phaseNames = []string{"preflight+act", "shutdown", "pod back", "axon back", "noticed", "confirmed", "to next step"}
+var phaseNames = []string{"preflight+act", "controller", "shutdown", "pod back", "axon back", "noticed", "confirmed", "to next step"}
 
 // pluginPhases are the phases that are the plugin's own.
 var pluginPhases = map[string]bool{"preflight+act": true, "noticed": true, "confirmed": true, "to next step": true}
@@ -46,6 +48,9 @@ func measureSteps(stdout string, audit []axonsim.Event, counts harness.Counts) s
 		Time  time.Time `json:"time"`
 		Event string    `json:"event"`
 		Node  string    `json:"node"`
+		Data  struct {
+			WaitingFor string `json:"waitingFor"`
+		} `json:"data"`
 	}
 	var evs []ev
 	for _, l := range strings.Split(stdout, "\n") {
@@ -71,8 +76,12 @@ func measureSteps(stdout string, audit []axonsim.Event, counts harness.Counts) s
 		if at == nil || e.Node != node {
 			continue
 		}
-		if _, seen := at[e.Event]; !seen {
-			at[e.Event] = e.Time
+		kind := e.Event
+		if kind == "waiting" && e.Data.WaitingFor == "statefulset-controller" {
+			kind = "controller"
+		}
+		if _, seen := at[kind]; !seen {
+			at[kind] = e.Time
 		}
 		if e.Event != "step-finished" {
 			continue
@@ -86,7 +95,12 @@ func measureSteps(stdout string, audit []axonsim.Event, counts harness.Counts) s
 			continue
 		}
 		steps++
-		sum["preflight+act"] += at["acted"].Sub(at["step-started"])
+		acting := at["acted"]
+		if c := at["controller"]; !c.IsZero() && c.Before(acting) {
+			acting = c
+		}
+		sum["preflight+act"] += acting.Sub(at["step-started"])
+		sum["controller"] += at["acted"].Sub(acting)
 		sum["shutdown"] += at["pod-gone"].Sub(at["acted"])
 		sum["pod back"] += at["pod-ready"].Sub(at["pod-gone"])
 		sum["axon back"] += back.Sub(at["pod-ready"])
@@ -140,7 +154,8 @@ func writeStepCosts(b *strings.Builder, rs []rollingResult) {
 	b.WriteString("Kubernetes objects (lists, gets, watches, patches, Events) and Axon Server's REST calls through the pod\n")
 	b.WriteString("proxy. Then where a step's time goes, means over the steps, from the plugin's JSON events and the\n")
 	b.WriteString("simulator's audit log: ")
-	b.WriteString("**preflight+act** (step-started → acted), **shutdown** (→ old pod gone), **pod back** (→ new pod Ready\n")
+	b.WriteString("**preflight+act** (step-started → acted, less **controller**: the announced wait for the StatefulSet\n")
+	b.WriteString("controller to see `upgrade`'s new template, Kubernetes' time), **shutdown** (→ old pod gone), **pod back** (→ new pod Ready\n")
 	b.WriteString("on the new revision: Kubernetes recreates, schedules, starts and probes it), **axon back** (→ the node's last\n")
 	b.WriteString("`node-ready`/`caught-up` in the audit log), **noticed** (→ the plugin's node-healthy), **confirmed**\n")
 	b.WriteString("(→ step-finished: one look at the whole cluster, bookkeeping), **to next step** (→ the next step-started).\n")

@@ -208,6 +208,22 @@ func TestUpgrade(t *testing.T) {
 			t.Fatalf("%s", r)
 		}
 		checkUpgraded(t, s, mark, r.Stdout, "5 nodes", imageNew)
+		// Each template change is followed by the wait for the StatefulSet controller,
+		// announced with its own data, so that the time is seen as Kubernetes'.
+		waitedFor := map[string]bool{}
+		for _, l := range strings.Split(r.Stdout, "\n") {
+			var e struct {
+				Event string         `json:"event"`
+				Node  string         `json:"node"`
+				Data  map[string]any `json:"data"`
+			}
+			if json.Unmarshal([]byte(l), &e) == nil && e.Event == "waiting" && e.Data["waitingFor"] == "statefulset-controller" {
+				waitedFor[e.Node] = true
+			}
+		}
+		if len(waitedFor) != 5 {
+			t.Errorf("the wait for the StatefulSet controller announced for %v, want 5 nodes", waitedFor)
+		}
 		ann := s.Kubectl("-n", ns, "get", "statefulset", "axonserver-1", "-o", `jsonpath={.metadata.annotations.kubectl-axon\.io/shutdown-seconds}`)
 		if ann == "" {
 			t.Error("no kubectl-axon.io/shutdown-seconds annotation")
