@@ -288,8 +288,8 @@ func (c *Cluster) loadRestored(n *Node, db *ControlDB) error {
 			return err
 		}
 		index := logged // entries 1..logged
-		if g.name != "_admin" && m.role != RoleMessagingOnly {
-			for k, ctx := range g.contexts {
+		if ctxs := eventContexts(g); m.role != RoleMessagingOnly {
+			for k, ctx := range ctxs {
 				es := c.eventStream(n.layout, ctx)
 				count, sum, err := es.verify()
 				if err != nil && !errors.Is(err, errTornTail) {
@@ -307,7 +307,7 @@ func (c *Cluster) loadRestored(n *Node, db *ControlDB) error {
 					return err
 				}
 				if count > 0 { // the group index that event count implies
-					index = max(index, (count-1)*int64(len(g.contexts))+int64(k)+1)
+					index = max(index, (count-1)*int64(len(ctxs))+int64(k)+1)
 				}
 				c.emit(Event{Event: EvStoreLoaded, Group: g.name, Node: n.name, Context: ctx, Index: count - 1,
 					Events: count, Checksum: sum, Reason: fmt.Sprintf("%d events, %d snapshots", count, snaps)})

@@ -703,7 +703,7 @@ func (h *nodeHandler) storedContext(ctx, typ string) (stream, error) {
 	c, n := h.c, h.n
 	c.mu.Lock()
 	g := c.groups[c.ctxGroup[ctx]]
-	if g == nil || g.name == "_admin" || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
+	if g == nil || ctx == "_admin" || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
 		c.mu.Unlock()
 		return stream{}, perr(ErrContextNotFound, "%s: context not found", ctx)
 	}

@@ -427,6 +427,19 @@ func (c *Cluster) perSegment() int64 {
 // events of a context.
 const snapshotEvery = 50
 
+// eventContexts are the contexts of g that have an event store: all but _admin (the
+// admin context keeps its data in the control DB). The group's log entries are spread over
+// them in this order.
+func eventContexts(g *group) []string {
+	var out []string
+	for _, ctx := range g.contexts {
+		if ctx != "_admin" {
+			out = append(out, ctx)
+		}
+	}
+	return out
+}
+
 // storeTarget is what one stream of a node should hold.
 type storeTarget struct {
 	s    stream
@@ -434,18 +447,19 @@ type storeTarget struct {
 }
 
 // storeTargets lists the node's streams and how far each should be filled: per group it is
-// a member (or learner) of, the replication log up to its log index, and, unless the group
-// is _admin or the node MESSAGING_ONLY in it, per context the events and snapshots that
+// a member (or learner) of, the replication log up to its log index, and, unless the node
+// is MESSAGING_ONLY in it, per context with an event store the events and snapshots that
 // index implies. Caller holds c.mu.
 func (c *Cluster) storeTargets(n *Node) []storeTarget {
 	var out []storeTarget
 	add := func(g *group, m *member) {
 		out = append(out, storeTarget{c.logStream(n.layout, g.name), m.logIndex + 1})
-		if g.name == "_admin" || m.role == RoleMessagingOnly {
+		if m.role == RoleMessagingOnly {
 			return
 		}
-		for k, ctx := range g.contexts {
-			ev := ContextEvents(m.logIndex, k, len(g.contexts))
+		ctxs := eventContexts(g)
+		for k, ctx := range ctxs {
+			ev := ContextEvents(m.logIndex, k, len(ctxs))
 			out = append(out, storeTarget{c.eventStream(n.layout, ctx), ev},
 				storeTarget{c.snapshotStream(n.layout, ctx), ev / snapshotEvery})
 		}
