@@ -35,7 +35,7 @@ var segmentHeader = []byte{2, 0, 0, 0, 0}
 
 // DefaultSegmentBytes is the simulator's segment size when neither Options.SegmentBytes nor
 // $AXONSIM_SEGMENT_BYTES says otherwise: small, so segments close within seconds at the
-// default write rate (64 records: about 3 s at 20 entries/s). Axon Server's defaults are
+// default write rate (63 records: about 3 s at 20 entries/s). Axon Server's defaults are
 // 256 MiB for event segments and 16 MiB for replication-log segments.
 const DefaultSegmentBytes = 8192
 
@@ -419,8 +419,12 @@ func (c *Cluster) logStream(l layout, g string) stream {
 		key: "log:" + g, base: 1, perSeg: c.perSegment()}
 }
 
-func (c *Cluster) perSegment() int64 {
-	return max(1, int64(c.segmentBytes-len(segmentHeader))/RecordBytes)
+func (c *Cluster) perSegment() int64 { return RecordsPerSegment(c.segmentBytes) }
+
+// RecordsPerSegment is how many records a segment of segmentBytes holds (its header and
+// whole records; at least one).
+func RecordsPerSegment(segmentBytes int) int64 {
+	return max(1, int64(segmentBytes-len(segmentHeader))/RecordBytes)
 }
 
 // snapshotEvery: the simulated applications store an aggregate snapshot every this many
