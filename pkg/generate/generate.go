@@ -194,6 +194,10 @@ func (o Options) Properties() string {
 	p("axoniq.axonserver.snapshot.storage", Base+"/events")
 	p("axoniq.axonserver.controldb-path", Base+"/data")
 	p("axoniq.axonserver.replication.log-storage-folder", Base+"/log")
+	b.WriteString("# The control DB backup (POST /v1/backup/createControlDbBackup) on the data volume:\n" +
+		"# Axon Server's default \".\" is the container's own filesystem, lost on restart and out\n" +
+		"# of reach of a backup that copies the volumes.\n")
+	p("axoniq.axonserver.controldb-backup-location", Base+"/data/backup")
 	p("axoniq.axonserver.enterprise.licenseDirectory", Base+"/license")
 	b.WriteString("# Access control: the system token is Secret " + o.TokenSecretName() + ", key " + TokenKey + ";\n# the internal token comes from the same Secret through the environment.\n")
 	p("axoniq.axonserver.accesscontrol.enabled", "true")

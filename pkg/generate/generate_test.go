@@ -386,3 +386,54 @@ func TestAfterFormation(t *testing.T) {
 		}
 	}
 }
+
+// TestDataPathsOnVolumes: every path where Axon Server keeps data (the event and snapshot
+// stores, the replication log, the control DB and its backups) is on one of the node's
+// volume claims, so it survives a restart and a backup that copies the volumes finds it.
+// Axon Server's defaults (./data, ./log, ".") would be the container's own filesystem.
+func TestDataPathsOnVolumes(t *testing.T) {
+	objs, err := Manifests(Options{Namespace: "axon", Nodes: 3, Name: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props string
+	for _, o := range objs {
+		if cm, ok := o.(*corev1.ConfigMap); ok && cm.Name == "orders-properties" {
+			props = cm.Data[PropertiesKey]
+		}
+	}
+	sts := statefulSets(objs)[0]
+	claims := map[string]bool{}
+	for _, c := range sts.Spec.VolumeClaimTemplates {
+		claims[c.Name] = true
+	}
+	onClaim := func(p string) bool {
+		for _, m := range sts.Spec.Template.Spec.Containers[0].VolumeMounts {
+			if claims[m.Name] && !m.ReadOnly && m.SubPath == "" && (p == m.MountPath || strings.HasPrefix(p, m.MountPath+"/")) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, key := range []string{
+		"axoniq.axonserver.event.storage", "axoniq.axonserver.snapshot.storage",
+		"axoniq.axonserver.replication.log-storage-folder", "axoniq.axonserver.controldb-path",
+		"axoniq.axonserver.controldb-backup-location",
+	} {
+		v := ""
+		for _, l := range strings.Split(props, "\n") {
+			if k, val, ok := strings.Cut(l, "="); ok && k == key {
+				v = val
+			}
+		}
+		switch {
+		case v == "":
+			t.Errorf("%s not set: Axon Server's default is not on a volume", key)
+		case !onClaim(v):
+			t.Errorf("%s=%s is not on a volume claim of the node", key, v)
+		}
+	}
+	if !strings.Contains(props, "axoniq.axonserver.controldb-backup-location=/axonserver/data/backup\n") {
+		t.Errorf("controldb-backup-location: want the data volume's backup directory:\n%s", props)
+	}
+}

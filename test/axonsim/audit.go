@@ -29,6 +29,8 @@ const (
 	EvTaskFailed         = "task-failed"         // group, node: a scheduled task failed for good (reason: task and error)
 	EvPartitioned        = "partitioned"         // node: cut off from every other node (reason: for how long)
 	EvPartitionHealed    = "partition-healed"    // node: its partition ended (reason: time limit or Heal)
+	EvStoreLoaded        = "store-loaded"        // group, node, context: a node started on restored files loaded this context's events (events, index = last token, checksum)
+	EvRecoveryApplied    = "recovery-applied"    // node: it started in recovery mode (recovery.json) and updated its control DB (reason: the nodes)
 )
 
 // Event is one audit line.
@@ -41,6 +43,11 @@ type Event struct {
 	Term   int64     `json:"term,omitempty"`
 	Index  int64     `json:"index,omitempty"`
 	Reason string    `json:"reason,omitempty"`
+	// store-loaded: the context, its event count and the checksum over its events
+	// (EventsChecksum).
+	Context  string `json:"context,omitempty"`
+	Events   int64  `json:"events,omitempty"`
+	Checksum string `json:"checksum,omitempty"`
 }
 
 // MarshalJSON writes time as RFC3339Nano in UTC.

@@ -46,6 +46,9 @@ type Options struct {
 	// OnRequest, when set, is called with every REST request a node receives
 	// (tests count what a client asks of each node).
 	OnRequest func(node, method, path string)
+	// SegmentBytes is the size at which event, snapshot and replication-log segments close
+	// (0: $AXONSIM_SEGMENT_BYTES, else DefaultSegmentBytes).
+	SegmentBytes int
 }
 
 // NodeConfig is how one node process is started.
@@ -62,6 +65,14 @@ type NodeConfig struct {
 	// of its volumes (the sandbox: "/axonserver", as kubectl axon generate mounts them:
 	// events, log, data). "" = the data directory itself.
 	PathRoot string
+	// Mounts are the container's volumes: path as the node sees it (under PathRoot) -> host
+	// directory. A configured path that no volume holds is on the container's own
+	// filesystem: empty at every start. nil with PathRoot set: PathRoot is DataDir.
+	Mounts map[string]string
+	// Properties are the node's configured storage properties (PropEventStorage,
+	// PropLogStorage, PropControlDBPath, PropControlDBBackup, PropRecoveryFile, ...); a
+	// property not set has Axon Server's default, relative to the working directory (PathRoot).
+	Properties map[string]string
 }
 
 // Cluster is a simulated Axon Server EE cluster.
@@ -84,6 +95,8 @@ type Cluster struct {
 	closed   bool
 	tmpDir   string
 	ca       *certAuthority
+
+	segmentBytes int
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -124,6 +137,8 @@ type Node struct {
 	log          []string      // its log lines (Axon Server's format), the last nodeLogLines
 	licenseSeen  string        // the license state it last logged ("" none yet)
 	startAt      time.Time     // when this start began
+	layout       layout        // where this start keeps its files
+	store        *nodeStore    // serialises the writes to them
 }
 
 // NewCluster creates a cluster from a validated topology. No node runs until StartNode.
@@ -133,6 +148,12 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 	}
 	if opts.TickInterval <= 0 {
 		opts.TickInterval = 50 * time.Millisecond
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = DefaultSegmentBytes
+		if v, err := strconv.Atoi(os.Getenv(SegmentBytesEnv)); err == nil && v > 0 {
+			opts.SegmentBytes = v
+		}
 	}
 	tmp, err := os.MkdirTemp("", "axonsim-"+t.Name+"-")
 	if err != nil {
@@ -149,6 +170,8 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 		changed:  make(chan struct{}),
 		tmpDir:   tmp,
 		stop:     make(chan struct{}),
+
+		segmentBytes: opts.SegmentBytes,
 	}
 	if t.TLS {
 		if c.ca, err = newCA(t.Name); err != nil {
@@ -173,8 +196,9 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 		c.gnames = append(c.gnames, g.name)
 	}
 	sort.Strings(c.gnames)
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.loop()
+	go c.flushLoop()
 	return c, nil
 }
 
@@ -317,6 +341,16 @@ func (c *Cluster) StartNode(name string, cfg NodeConfig) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, err
 	}
+	// A new container: its own filesystem starts empty.
+	rootfs := filepath.Join(c.tmpDir, "rootfs", name)
+	if err := os.RemoveAll(rootfs); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(rootfs, 0o755); err != nil {
+		return nil, err
+	}
+	n.layout = newLayout(cfg, rootfs)
+	n.store = &nodeStore{}
 	n.cfg = cfg
 	n.image = cfg.Image
 	n.version = VersionFromImage(cfg.Image)
@@ -381,25 +415,6 @@ func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
 	case <-c.stop:
 		return
 	}
-	// Create the data files of the node's groups without holding the cluster lock (a node
-	// with hundreds of contexts writes a few thousand empty files).
-	c.mu.Lock()
-	var files []string
-	if fileExists(filepath.Join(n.dataDir, stateFile)) || !n.everStarted {
-		for _, gname := range c.gnames {
-			if g := c.groups[gname]; g.member(n.name) != nil {
-				if fs := groupFiles(n, g); !fileExists(fs[0]) {
-					files = append(files, fs[1:]...)
-					files = append(files, fs[0])
-				}
-			}
-		}
-	}
-	c.mu.Unlock()
-	for _, f := range files {
-		_ = touch(f)
-	}
-
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n.gen != gen || n.state != Starting {
@@ -433,6 +448,11 @@ func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
 	}
 	n.srv = &http.Server{Handler: c.handler(n), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog()}
 	n.state = Running
+	c.wg.Add(1)
+	go func() { // the node's stores as its logs stand, without holding the cluster lock
+		defer c.wg.Done()
+		c.syncStore(n)
+	}()
 	n.everStarted = true
 	n.readyAt = time.Now()
 	n.initializing = c.tm.storeInit > 0 && versionAtLeast3(n.version, 4, 5, 3)
@@ -502,6 +522,7 @@ func (c *Cluster) StopNode(name string, grace time.Duration) error {
 		return nil
 	}
 	c.persistNodeData(n)
+	c.flushStoreLocked(n)
 	_ = os.Remove(filepath.Join(n.dataDir, runningMarker))
 	n.state = Stopped
 	c.emit(Event{Event: EvNodeStopped, Node: n.name})

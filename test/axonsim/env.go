@@ -3,7 +3,6 @@ package axonsim
 import (
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -52,17 +51,16 @@ func sensitiveKey(k string) bool {
 // env lists the node's effective properties the way Spring Boot's env endpoint does: the
 // server port, the environment variables the Kubernetes layout sets, and axonserver.properties.
 func (c *Cluster) env(n *Node) JSONEnv {
-	events, logs, controlDB, backups := filepath.Join(n.dataDir, "events"), filepath.Join(n.dataDir, "log"), filepath.Join(n.dataDir, "controldb"), n.dataDir
-	if r := n.cfg.PathRoot; r != "" { // the container's mounts (generate's layout)
-		events, logs, controlDB, backups = r+"/events", r+"/log", r+"/data", r+"/data"
-	}
+	// The storage paths as configured (or Axon Server's defaults): the container's view.
+	l := n.layout
+	events, snapshots, logs, controlDB, backups := l.events, l.snapshots, l.log, l.controlDB, l.backup
 	props := [][2]string{
 		{"axoniq.axonserver.name", n.name},
 		{"axoniq.axonserver.hostname", c.hostOf(n)},
 		{"axoniq.axonserver.replication.min-active-backups", strconv.Itoa(c.minActiveBackups(n.name))},
 		{"axoniq.axonserver.accesscontrol.enabled", strconv.FormatBool(c.topo.AccessToken != "")},
 		{"axoniq.axonserver.event.storage", events},
-		{"axoniq.axonserver.snapshot.storage", events},
+		{"axoniq.axonserver.snapshot.storage", snapshots},
 		{"axoniq.axonserver.replication.log-storage-folder", logs},
 		{"axoniq.axonserver.controldb-path", controlDB},
 		{"axoniq.axonserver.controldb-backup-location", backups},

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -699,43 +697,49 @@ func (h *nodeHandler) tasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// storedContext checks that ctx is stored on this node and returns its event directory.
-func (h *nodeHandler) storedContext(ctx string) (string, error) {
+// storedContext checks that ctx is stored on this node and returns its event or snapshot
+// stream (typ EVENT or SNAPSHOT), after a flush of the node's stores.
+func (h *nodeHandler) storedContext(ctx, typ string) (stream, error) {
 	c, n := h.c, h.n
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	g := c.groups[c.ctxGroup[ctx]]
-	if g == nil || g.name == "_admin" || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
-		return "", perr(ErrContextNotFound, "%s: context not found", ctx)
+	if g == nil || ctx == "_admin" || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
+		c.mu.Unlock()
+		return stream{}, perr(ErrContextNotFound, "%s: context not found", ctx)
 	}
-	return filepath.Join(n.dataDir, "events", ctx), nil
+	s := c.eventStream(n.layout, ctx)
+	if typ == "SNAPSHOT" {
+		s = c.snapshotStream(n.layout, ctx)
+	}
+	c.mu.Unlock()
+	c.syncStore(n)
+	return s, nil
 }
 
-// segmentFiles lists the event store files of one type (EVENT: .events/.index, SNAPSHOT:
-// .snapshots/.sindex) whose segment number is above after, and the highest segment number.
-func segmentFiles(dir, typ string, after int64) ([]string, int64) {
-	exts := map[string]bool{".events": true, ".index": true}
-	if strings.EqualFold(typ, "SNAPSHOT") {
-		exts = map[string]bool{".snapshots": true, ".sindex": true}
+// backupFiles is LocalEventStore.getBackupFilenames: the data file and index files of every
+// closed segment after lastSegment, and, with includeActive, the active segment's data file
+// first (its index is still in memory); paths as the node sees them. last is
+// getFirstCompletedSegment: the newest closed segment, -1 if none.
+func (n *Node) backupFiles(s stream, lastSegment int64, includeActive bool) (files []string, last int64) {
+	n.store.mu.Lock()
+	defer n.store.mu.Unlock()
+	closed, active := s.closed()
+	files, last = []string{}, -1
+	if includeActive && active >= 0 {
+		files = append(files, n.layout.view(s.name(active, s.ext)))
 	}
-	out, last := []string{}, int64(-1)
-	for _, f := range listFiles(dir, "") {
-		ext := filepath.Ext(f)
-		if !exts[ext] {
+	var rest []string
+	for _, seg := range closed {
+		last = seg
+		if seg <= lastSegment {
 			continue
 		}
-		seg, err := strconv.ParseInt(strings.TrimSuffix(filepath.Base(f), ext), 10, 64)
-		if err != nil {
-			continue
-		}
-		if seg > after {
-			out = append(out, f)
-		}
-		if seg > last {
-			last = seg
+		for _, ext := range append([]string{s.ext}, s.companions...) {
+			rest = append(rest, n.layout.view(s.name(seg, ext)))
 		}
 	}
-	return out, last
+	sort.Strings(rest)
+	return append(files, rest...), last
 }
 
 func intParam(r *http.Request, name string, def int64) int64 {
@@ -745,34 +749,42 @@ func intParam(r *http.Request, name string, def int64) int64 {
 	return def
 }
 
-// eventFiles answers the event store backup listings: ctxParam names the context, afterParam
-// the last segment already backed up.
-func (h *nodeHandler) eventFiles(w http.ResponseWriter, r *http.Request, ctxParam, afterParam string) ([]string, int64, bool) {
+// eventFiles answers the event store backup listings: ctxParam names the context (default
+// "default"), afterParam the last segment already backed up (default -1); type is required
+// (EVENT or SNAPSHOT, any case; else 400 with no body, as EventType.valueOf fails there).
+func (h *nodeHandler) eventFiles(w http.ResponseWriter, r *http.Request, ctxParam, afterParam string, includeActive bool) ([]string, int64, bool) {
 	ctx := r.URL.Query().Get(ctxParam)
 	if ctx == "" {
 		ctx = "default"
 	}
-	dir, err := h.storedContext(ctx)
+	typ := strings.ToUpper(r.URL.Query().Get("type"))
+	if typ != "EVENT" && typ != "SNAPSHOT" {
+		w.WriteHeader(http.StatusBadRequest)
+		return nil, 0, false
+	}
+	s, err := h.storedContext(ctx, typ)
 	if err != nil {
 		writePlatformError(w, err)
 		return nil, 0, false
 	}
-	files, last := segmentFiles(dir, r.URL.Query().Get("type"), intParam(r, afterParam, -1))
+	files, last := h.n.backupFiles(s, intParam(r, afterParam, -1), includeActive)
 	return files, last, true
 }
 
 func (h *nodeHandler) backupFilenames(w http.ResponseWriter, r *http.Request) {
-	if files, _, ok := h.eventFiles(w, r, "context", "lastSegmentBackedUp"); ok {
+	if files, _, ok := h.eventFiles(w, r, "context", "lastSegmentBackedUp", false); ok {
 		writeJSON(w, http.StatusOK, files)
 	}
 }
 
 func (h *nodeHandler) backupEventStore(w http.ResponseWriter, r *http.Request) {
-	if files, last, ok := h.eventFiles(w, r, "targetContext", "lastClosedSegmentBackedUp"); ok {
+	if files, last, ok := h.eventFiles(w, r, "targetContext", "lastClosedSegmentBackedUp", true); ok {
 		writeJSON(w, http.StatusOK, JSONBackupEventStore{LastClosedSegment: last, Filenames: files})
 	}
 }
 
+// backupLogFilenames is LogEntryStore.getBackupFilenames: every segment of the group's
+// replication log (a full set each time), the active one's .log included.
 func (h *nodeHandler) backupLogFilenames(w http.ResponseWriter, r *http.Request) {
 	gname := r.URL.Query().Get("context")
 	if gname == "" {
@@ -782,25 +794,36 @@ func (h *nodeHandler) backupLogFilenames(w http.ResponseWriter, r *http.Request)
 	c.mu.Lock()
 	g := c.groups[gname]
 	ok := g != nil && n.knowsCluster && g.member(n.name) != nil
-	dir := filepath.Join(n.dataDir, "log", gname)
+	s := c.logStream(n.layout, gname)
 	c.mu.Unlock()
 	if !ok {
 		writePlatformError(w, perr(ErrContextNotFound, "%s: replication group not found on this node", gname))
 		return
 	}
-	writeJSON(w, http.StatusOK, listFiles(dir, ".log"))
+	c.syncStore(n)
+	n.store.mu.Lock()
+	closed, active := s.closed()
+	files := []string{}
+	for _, seg := range closed {
+		for _, ext := range append([]string{s.ext}, s.companions...) {
+			files = append(files, n.layout.view(s.name(seg, ext)))
+		}
+	}
+	if active >= 0 {
+		files = append(files, n.layout.view(s.name(active, s.ext)))
+	}
+	n.store.mu.Unlock()
+	sort.Strings(files)
+	writeJSON(w, http.StatusOK, files)
 }
 
+// controlDbBackup writes the control DB zip in controldb-backup-location and answers its
+// path as the node sees it (text/plain); a location it cannot create: 500.
 func (h *nodeHandler) controlDbBackup(w http.ResponseWriter, r *http.Request) {
 	h.c.mu.Lock()
-	dir := h.n.dataDir
+	p, err := h.c.createControlDBBackup(h.n, time.Now())
 	h.c.mu.Unlock()
-	p := filepath.Join(dir, fmt.Sprintf("controldb%d.zip", time.Now().UnixMilli()))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		writePlatformError(w, err)
-		return
-	}
-	if err := os.WriteFile(p, []byte("PK\x05\x06"+strings.Repeat("\x00", 18)), 0o644); err != nil {
+	if err != nil {
 		writePlatformError(w, err)
 		return
 	}

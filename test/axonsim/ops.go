@@ -364,11 +364,8 @@ func (c *Cluster) processJoins(now time.Time) {
 		}
 		n.knowsCluster, n.registered, n.joinTarget, n.joinContext = true, true, "", nil
 		c.emit(Event{Event: EvNodeJoined, Node: name, Reason: "registered with " + target})
-		for _, g := range c.memberGroups(n) {
-			c.ensureGroupFiles(n, g) // still a member: it will copy the whole log
-		}
-		_ = c.writeNodeState(n)
-		var want []string // groups to join as PRIMARY
+		_ = c.writeNodeState(n) // its groups' files follow at the next flush
+		var want []string       // groups to join as PRIMARY
 		switch {
 		case auto != nil:
 			for _, ctx := range auto.Contexts {
@@ -488,7 +485,10 @@ func (c *Cluster) writeNodeState(n *Node) error {
 		}
 	}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	return os.WriteFile(filepath.Join(n.dataDir, stateFile), b, 0o644)
+	if err := os.WriteFile(filepath.Join(n.dataDir, stateFile), b, 0o644); err != nil {
+		return err
+	}
+	return c.writeControlDB(n)
 }
 
 func (c *Cluster) persistNodeData(n *Node) {
@@ -506,7 +506,29 @@ func (c *Cluster) loadNodeData(n *Node) error {
 	if err != nil {
 		return err
 	}
+	// recovery.json (AxonIQ's "Recovery"): read at every start; a malformed file stops it.
+	recovery, err := readRecovery(n.layout.host(n.layout.recovery))
+	if err != nil {
+		return err
+	}
+	var restored *ControlDB
+	if s == nil {
+		if restored, err = readControlDB(n.layout.host(n.layout.controlDB)); err != nil {
+			return err
+		}
+	}
+	if restored != nil && recovery != nil {
+		what := applyRecovery(restored, recovery)
+		c.nodeLog(n, "INFO", "i.a.a.e.cluster.RecoveryService", "Recovery mode: updated "+what)
+		c.emit(Event{Event: EvRecoveryApplied, Node: n.name, Reason: "recovery.json: " + what})
+	}
 	switch {
+	case restored != nil:
+		// Restored files (a control DB unzipped from a backup, the event store and the
+		// replication log copied in): the node loads them and goes on from there.
+		if err := c.loadRestored(n, restored); err != nil {
+			return err
+		}
 	case s != nil:
 		n.knowsCluster = n.registered && len(s.OwnCluster) == 0
 		for _, gname := range c.gnames {
@@ -545,24 +567,10 @@ func (c *Cluster) loadNodeData(n *Node) error {
 		n.knowsCluster = false
 		c.setOwnGroups(n, s.OwnCluster)
 	}
-	if err := os.MkdirAll(filepath.Join(n.dataDir, "controldb"), 0o755); err != nil {
-		return err
-	}
-	if err := touch(filepath.Join(n.dataDir, "controldb", "axonserver-controldb.mv.db")); err != nil {
-		return err
-	}
-	if n.knowsCluster {
-		for _, gname := range c.gnames {
-			if c.groups[gname].member(n.name) != nil {
-				c.ensureGroupFiles(n, c.groups[gname])
-			}
-		}
+	if n.knowsCluster || n.ownGroups != nil {
 		return c.writeNodeState(n)
 	}
-	if n.ownGroups != nil {
-		return c.writeNodeState(n)
-	}
-	return nil
+	return c.writeControlDB(n) // an empty control DB: no cluster
 }
 
 // initOwnCluster is InitClusterTask on node n: a new cluster with _admin and contexts, each
@@ -586,7 +594,6 @@ func (c *Cluster) setOwnGroups(n *Node, contexts []string) {
 		g := &group{name: ctx, contexts: []string{ctx}, leader: n.name, term: 1, quorum: 1,
 			members: []*member{{node: n.name, role: RolePrimary, caughtUp: true}}}
 		n.ownGroups = append(n.ownGroups, g)
-		c.ensureGroupFiles(n, g)
 	}
 }
 
@@ -624,46 +631,6 @@ func (c *Cluster) Clusters() map[string]string {
 		}
 	}
 	return out
-}
-
-// groupFiles lists the files a member of g keeps (what the backup endpoints list): the
-// replication log, and the event store unless the group has none for it.
-func groupFiles(n *Node, g *group) []string {
-	out := []string{filepath.Join(n.dataDir, "log", g.name, fmt.Sprintf("%020d.log", 1))}
-	if m := g.member(n.name); (m != nil && m.role == RoleMessagingOnly) || g.name == "_admin" {
-		return out // no event store
-	}
-	for _, ctx := range g.contexts {
-		for _, ext := range []string{"events", "index", "snapshots", "sindex"} {
-			out = append(out, filepath.Join(n.dataDir, "events", ctx, fmt.Sprintf("%020d.%s", 0, ext)))
-		}
-	}
-	return out
-}
-
-// ensureGroupFiles creates the files of a member of g; the log file marks a complete set.
-func (c *Cluster) ensureGroupFiles(n *Node, g *group) {
-	if n == nil || n.dataDir == "" {
-		return
-	}
-	files := groupFiles(n, g)
-	if fileExists(files[0]) {
-		return
-	}
-	for _, f := range files[1:] {
-		_ = touch(f)
-	}
-	_ = touch(files[0])
-}
-
-func touch(p string) error {
-	if fileExists(p) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(p, nil, 0o644)
 }
 
 // listFiles returns the regular files directly under dir, sorted, as absolute paths.

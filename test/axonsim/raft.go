@@ -461,7 +461,6 @@ func (c *Cluster) applyChange(g *group, now time.Time) {
 		g.members = append(g.members, l)
 		sortMembers(g.members)
 		c.finishChange(g)
-		c.ensureGroupFiles(c.nodes[ch.node], g)
 		c.emit(Event{Event: EvMemberAdded, Group: g.name, Node: ch.node, Role: ch.role, Index: l.logIndex})
 		c.emit(Event{Event: EvCaughtUp, Group: g.name, Node: ch.node, Index: l.logIndex})
 		c.checkQuorum(g)

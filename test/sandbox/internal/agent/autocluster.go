@@ -153,3 +153,62 @@ func (r *podRun) autocluster() *axonsim.Autocluster {
 	}
 	return a
 }
+
+// storageProps are the Axon Server properties that decide where a node keeps its files.
+var storageProps = []string{
+	axonsim.PropEventStorage, axonsim.PropSnapshotStorage, axonsim.PropLogStorage,
+	axonsim.PropControlDBPath, axonsim.PropControlDBBackup, axonsim.PropRecoveryFile,
+}
+
+// envName is Spring Boot's environment variable for a property: dots become underscores,
+// dashes go, upper case (axoniq.axonserver.controldb-backup-location is
+// AXONIQ_AXONSERVER_CONTROLDBBACKUPLOCATION).
+func envName(prop string) string {
+	return strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(prop, ".", "_"), "-", ""))
+}
+
+// storagePropertiesFor reads the storage properties of a container as Axon Server does: the
+// environment (a literal value) before axonserver.properties.
+func storagePropertiesFor(ct corev1.Container, spec corev1.PodSpec, get configMapGetter) map[string]string {
+	out := map[string]string{}
+	props := propertiesText(ct, spec, get)
+	for _, k := range storageProps {
+		for _, e := range ct.Env {
+			if e.Name == envName(k) && e.Value != "" {
+				out[k] = e.Value
+			}
+		}
+		if _, ok := out[k]; !ok {
+			if v, ok := property(props, k); ok {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// storageProperties are the pod's container's storage properties for the start about to
+// happen.
+func (r *podRun) storageProperties() map[string]string {
+	get := func(name string) (*corev1.ConfigMap, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return r.a.cs.CoreV1().ConfigMaps(r.ns).Get(ctx, name, metav1.GetOptions{})
+	}
+	return storagePropertiesFor(r.container, r.spec, get)
+}
+
+// axonMounts are the container's volumes as the Axon node sees them: mountPath -> the
+// pod's volume directory (volumes with a subPath, and ConfigMaps and Secrets, are left out:
+// the node keeps no files there).
+func (r *podRun) axonMounts() map[string]string {
+	r.execMu.Lock()
+	defer r.execMu.Unlock()
+	out := map[string]string{}
+	for _, m := range r.container.VolumeMounts {
+		if dir := r.execVolumes[m.Name]; dir != "" && m.SubPath == "" {
+			out[m.MountPath] = dir
+		}
+	}
+	return out
+}

@@ -127,6 +127,7 @@ func (a *Agent) serveKubelets(ctx context.Context) error {
 
 func (a *Agent) kubeletHandler(worker string) http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("/exec/", a.serveExec(worker))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	// /portForward/{namespace}/{pod}[/{uid}]
 	mux.HandleFunc("/portForward/", func(w http.ResponseWriter, req *http.Request) {

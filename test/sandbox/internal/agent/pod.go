@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
@@ -50,6 +51,15 @@ type podRun struct {
 	lastPatch     string
 	probes        []*prober
 	restartAt     time.Time
+
+	// what exec sees (exec.go), guarded by execMu: the run loop writes, exec reads
+	execMu        sync.Mutex
+	execVolumes   map[string]string // volume name -> host directory
+	execMain      corev1.Container
+	execRunning   bool
+	execMainID    string
+	execEphemeral []corev1.EphemeralContainer // started, in start order
+	ephemeralAt   map[string]metav1.Time
 }
 
 type prober struct {
@@ -123,6 +133,7 @@ func (r *podRun) run() {
 
 	// 1. volumes: every PVC bound to a PV (kubelet waits for attach/mount).
 	var dataDir string
+	var volDirs map[string]string
 	for {
 		p := r.current()
 		if p == nil {
@@ -132,9 +143,9 @@ func (r *podRun) run() {
 			r.forceDelete(ctx)
 			return
 		}
-		dir, ok, why := r.volumes(p)
+		dir, dirs, ok, why := r.volumes(p)
 		if ok {
-			dataDir = dir
+			dataDir, volDirs = dir, dirs
 			break
 		}
 		r.setWaiting("ContainerCreating", why)
@@ -184,6 +195,14 @@ func (r *podRun) run() {
 		r.a.ips.release(ip)
 	}()
 	r.startTime = metav1.Now()
+	for name, dir := range volDirs { // emptyDir volumes: this pod's, gone with it
+		if dir == "" {
+			volDirs[name] = r.a.st.Path("agent", "emptydir", string(r.uid), name)
+			_ = os.MkdirAll(volDirs[name], 0o755)
+		}
+	}
+	defer os.RemoveAll(r.a.st.Path("agent", "emptydir", string(r.uid)))
+	r.setExecVolumes(volDirs)
 	r.a.setReport(r.axon, sandbox.NodeReport{Pod: r.name, PodIP: ip, Worker: r.node})
 	ephemeral := ""
 	if dataDir == "" {
@@ -246,6 +265,8 @@ func (r *podRun) run() {
 		if r.running {
 			r.runProbes(ctx, dataDir)
 		}
+		r.setExecMain(r.container, r.running, r.containerID())
+		r.startEphemeral(p)
 		r.patch(ctx)
 		r.sleep(200 * time.Millisecond)
 	}
@@ -268,33 +289,41 @@ func (r *podRun) state() axonsim.NodeState {
 }
 
 // volumes checks that each PVC of the pod is bound and returns the directory
-// of the PV behind the volume named "data".
-func (r *podRun) volumes(p *corev1.Pod) (dataDir string, ok bool, why string) {
+// of the PV behind the volume named "data", and per volume its host directory (a PV's;
+// "" for an emptyDir, which the pod gets when it starts).
+func (r *podRun) volumes(p *corev1.Pod) (dataDir string, dirs map[string]string, ok bool, why string) {
+	dirs = map[string]string{}
 	for _, v := range p.Spec.Volumes {
+		if v.EmptyDir != nil {
+			dirs[v.Name] = ""
+		}
 		if v.PersistentVolumeClaim == nil {
 			continue
 		}
 		claim := v.PersistentVolumeClaim.ClaimName
 		pvc, err := r.a.pvcs.PersistentVolumeClaims(p.Namespace).Get(claim)
 		if err != nil {
-			return "", false, fmt.Sprintf("persistentvolumeclaim %q not found", claim)
+			return "", nil, false, fmt.Sprintf("persistentvolumeclaim %q not found", claim)
 		}
 		if pvc.Status.Phase != corev1.ClaimBound || pvc.Spec.VolumeName == "" {
-			return "", false, fmt.Sprintf("persistentvolumeclaim %q not bound", claim)
+			return "", nil, false, fmt.Sprintf("persistentvolumeclaim %q not bound", claim)
 		}
 		pv, err := r.a.pvs.Get(pvc.Spec.VolumeName)
 		if err != nil {
-			return "", false, fmt.Sprintf("persistentvolume %q not found", pvc.Spec.VolumeName)
+			return "", nil, false, fmt.Sprintf("persistentvolume %q not found", pvc.Spec.VolumeName)
 		}
+		dir := ""
+		if pv.Spec.Local != nil {
+			dir = pv.Spec.Local.Path
+		} else if pv.Spec.HostPath != nil {
+			dir = pv.Spec.HostPath.Path
+		}
+		dirs[v.Name] = dir
 		if v.Name == "data" {
-			if pv.Spec.Local != nil {
-				dataDir = pv.Spec.Local.Path
-			} else if pv.Spec.HostPath != nil {
-				dataDir = pv.Spec.HostPath.Path
-			}
+			dataDir = dir
 		}
 	}
-	return dataDir, true, ""
+	return dataDir, dirs, true, ""
 }
 
 func (r *podRun) advertiseHost() string {
@@ -315,6 +344,7 @@ func (r *podRun) startContainer(dataDir string) {
 	_, err := r.a.sim.StartNode(r.axon, axonsim.NodeConfig{
 		Listen: net.JoinHostPort(r.ip, "8024"), AdvertiseHost: r.advertiseHost(),
 		Image: r.image, DataDir: dataDir, Autocluster: r.autocluster(), PathRoot: "/axonserver",
+		Mounts: r.axonMounts(), Properties: r.storageProperties(),
 	})
 	if err != nil {
 		r.logf("start: %v", err)
@@ -587,7 +617,8 @@ func (r *podRun) patch(ctx context.Context) {
 			r.cond(corev1.ContainersReady, r.ready),
 			r.cond(corev1.PodReady, r.ready),
 		},
-		ContainerStatuses: []corev1.ContainerStatus{cs},
+		ContainerStatuses:          []corev1.ContainerStatus{cs},
+		EphemeralContainerStatuses: r.ephemeralStatuses(),
 	}
 	if ip := r.a.workerIP[r.node]; ip != "" {
 		st.HostIP = ip
