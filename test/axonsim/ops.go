@@ -364,7 +364,8 @@ func (c *Cluster) processJoins(now time.Time) {
 		}
 		n.knowsCluster, n.registered, n.joinTarget, n.joinContext = true, true, "", nil
 		c.emit(Event{Event: EvNodeJoined, Node: name, Reason: "registered with " + target})
-		_ = c.writeNodeState(n) // its groups' files follow at the next flush
+		_ = c.writeNodeState(n)
+		c.flushStoreLocked(n) // still a member of its groups: their stores open (empty) at once
 		var want []string       // groups to join as PRIMARY
 		switch {
 		case auto != nil:
