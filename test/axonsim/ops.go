@@ -366,7 +366,7 @@ func (c *Cluster) processJoins(now time.Time) {
 		c.emit(Event{Event: EvNodeJoined, Node: name, Reason: "registered with " + target})
 		_ = c.writeNodeState(n)
 		c.flushStoreLocked(n) // still a member of its groups: their stores open (empty) at once
-		var want []string       // groups to join as PRIMARY
+		var want []string     // groups to join as PRIMARY
 		switch {
 		case auto != nil:
 			for _, ctx := range auto.Contexts {
