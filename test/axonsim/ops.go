@@ -517,6 +517,9 @@ func (c *Cluster) loadNodeData(n *Node) error {
 		if restored, err = readControlDB(n.layout.host(n.layout.controlDB)); err != nil {
 			return err
 		}
+		if restored != nil && len(restored.Nodes) == 0 {
+			restored = nil // the control DB of a node that knows no cluster (a lost volume)
+		}
 	}
 	if restored != nil && recovery != nil {
 		what := applyRecovery(restored, recovery)

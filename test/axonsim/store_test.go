@@ -412,3 +412,25 @@ func TestStorageTopology(t *testing.T) {
 		t.Errorf("big.yaml: flush %v, want on demand (%v)", big.Storage.FlushSeconds, err)
 	}
 }
+
+// TestLostVolumeRestartsBeforeJoining: a node on a fresh volume keeps an empty control DB;
+// restarted before it joins, it is not mistaken for a restored node.
+func TestLostVolumeRestartsBeforeJoining(t *testing.T) {
+	tc := newTestCluster(t, threeNodes(""))
+	tc.startAll()
+	dir := tc.Node("axonserver-3").DataDir()
+	must(t, tc.StopNode("axonserver-3", time.Minute))
+	must(t, os.RemoveAll(dir))
+	for i := 1; i <= 2; i++ {
+		before := len(tc.Events())
+		tc.start("axonserver-3")
+		tc.waitFor("ready", func(ev []Event) bool { return len(Filter(ev[before:], EvNodeReady, "", "axonserver-3")) == 1 })
+		if !fileExists(filepath.Join(dir, "controldb", ControlDBFile)) {
+			t.Fatalf("start %d: no control DB file", i)
+		}
+		must(t, tc.StopNode("axonserver-3", time.Minute))
+	}
+	if n := len(Filter(tc.Events(), EvNodeKilled, "", "axonserver-3")) + len(Filter(tc.Events(), EvStoreLoaded, "", "axonserver-3")); n != 0 {
+		t.Errorf("a node on a fresh volume was killed or loaded a store:\n%s", tc.audit.String())
+	}
+}
