@@ -47,7 +47,7 @@ type Options struct {
 	// (tests count what a client asks of each node).
 	OnRequest func(node, method, path string)
 	// SegmentBytes is the size at which event, snapshot and replication-log segments close
-	// (0: $AXONSIM_SEGMENT_BYTES, else DefaultSegmentBytes).
+	// (0: the topology's storage.segmentBytes, else $AXONSIM_SEGMENT_BYTES, else DefaultSegmentBytes).
 	SegmentBytes int
 }
 
@@ -148,6 +148,9 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 	}
 	if opts.TickInterval <= 0 {
 		opts.TickInterval = 50 * time.Millisecond
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = t.Storage.SegmentBytes
 	}
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
@@ -448,11 +451,13 @@ func (c *Cluster) boot(n *Node, gen int, startup time.Duration) {
 	}
 	n.srv = &http.Server{Handler: c.handler(n), ReadHeaderTimeout: 10 * time.Second, ErrorLog: quietLog()}
 	n.state = Running
-	c.wg.Add(1)
-	go func() { // the node's stores as its logs stand, without holding the cluster lock
-		defer c.wg.Done()
-		c.syncStore(n)
-	}()
+	if f := c.topo.Storage.FlushSeconds; f != nil && *f > 0 {
+		c.wg.Add(1)
+		go func() { // the node's stores as its logs stand, without holding the cluster lock
+			defer c.wg.Done()
+			c.syncStore(n)
+		}()
+	}
 	n.everStarted = true
 	n.readyAt = time.Now()
 	n.initializing = c.tm.storeInit > 0 && versionAtLeast3(n.version, 4, 5, 3)
@@ -522,7 +527,9 @@ func (c *Cluster) StopNode(name string, grace time.Duration) error {
 		return nil
 	}
 	c.persistNodeData(n)
-	c.flushStoreLocked(n)
+	if f := c.topo.Storage.FlushSeconds; f != nil && *f > 0 {
+		c.flushStoreLocked(n) // on demand only: the files are written when a listing asks
+	}
 	_ = os.Remove(filepath.Join(n.dataDir, runningMarker))
 	n.state = Stopped
 	c.emit(Event{Event: EvNodeStopped, Node: n.name})

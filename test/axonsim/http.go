@@ -712,7 +712,7 @@ func (h *nodeHandler) storedContext(ctx, typ string) (stream, error) {
 		s = c.snapshotStream(n.layout, ctx)
 	}
 	c.mu.Unlock()
-	c.syncStore(n)
+	c.syncStore(n, s.dir)
 	return s, nil
 }
 
@@ -800,7 +800,7 @@ func (h *nodeHandler) backupLogFilenames(w http.ResponseWriter, r *http.Request)
 		writePlatformError(w, perr(ErrContextNotFound, "%s: replication group not found on this node", gname))
 		return
 	}
-	c.syncStore(n)
+	c.syncStore(n, s.dir)
 	n.store.mu.Lock()
 	closed, active := s.closed()
 	files := []string{}

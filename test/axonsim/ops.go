@@ -364,8 +364,9 @@ func (c *Cluster) processJoins(now time.Time) {
 		}
 		n.knowsCluster, n.registered, n.joinTarget, n.joinContext = true, true, "", nil
 		c.emit(Event{Event: EvNodeJoined, Node: name, Reason: "registered with " + target})
-		_ = c.writeNodeState(n) // its groups' files follow at the next flush
-		var want []string       // groups to join as PRIMARY
+		_ = c.writeNodeState(n)
+		c.flushStoreLocked(n) // still a member of its groups: their stores open (empty) at once
+		var want []string     // groups to join as PRIMARY
 		switch {
 		case auto != nil:
 			for _, ctx := range auto.Contexts {
@@ -515,6 +516,9 @@ func (c *Cluster) loadNodeData(n *Node) error {
 	if s == nil {
 		if restored, err = readControlDB(n.layout.host(n.layout.controlDB)); err != nil {
 			return err
+		}
+		if restored != nil && len(restored.Nodes) == 0 {
+			restored = nil // the control DB of a node that knows no cluster (a lost volume)
 		}
 	}
 	if restored != nil && recovery != nil {

@@ -9,16 +9,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
-
-// flushInterval is how often a node writes what its logs hold to its files (Axon Server's
-// replication log forces to disk every second by default; the event store similarly).
-const flushInterval = 500 * time.Millisecond
 
 // The node's files: event and snapshot segments per context, replication-log segments per
 // group, named and laid out as Axon Server names them (SE 2023.2 StorageProperties: "%020d"
@@ -33,13 +30,13 @@ const RecordBytes = 128
 // Axon Server's segment files begin.
 var segmentHeader = []byte{2, 0, 0, 0, 0}
 
-// DefaultSegmentBytes is the simulator's segment size when neither Options.SegmentBytes nor
-// $AXONSIM_SEGMENT_BYTES says otherwise: small, so segments close within seconds at the
+// DefaultSegmentBytes is the simulator's segment size when neither Options.SegmentBytes, the
+// topology's storage.segmentBytes nor $AXONSIM_SEGMENT_BYTES says otherwise: small, so segments close within seconds at the
 // default write rate (63 records: about 3 s at 20 entries/s). Axon Server's defaults are
 // 256 MiB for event segments and 16 MiB for replication-log segments.
 const DefaultSegmentBytes = 8192
 
-// SegmentBytesEnv overrides the segment size of a Cluster whose Options leave it 0.
+// SegmentBytesEnv sets the segment size of a Cluster whose Options and topology leave it 0.
 const SegmentBytesEnv = "AXONSIM_SEGMENT_BYTES"
 
 // EventRecord is the content of event token (0-based) of ctx: four chained SHA-256 blocks
@@ -135,21 +132,30 @@ func (s stream) next() int64 {
 // sync brings the stream to hold exactly the records base..upto-1: it appends the missing
 // ones (closing full segments) and truncates a divergent tail. The first segment's file
 // exists even when the stream is empty, as in Axon Server.
-func (s stream) sync(upto int64) error {
-	if err := os.MkdirAll(s.dir, 0o755); err != nil {
-		return err
-	}
+//
+// known is the token after the last record as this node start last wrote it (-1: read the
+// directory); sync returns the new one.
+func (s stream) sync(upto, known int64) (int64, error) {
 	upto = max(upto, s.base)
-	next := s.next()
+	if known == upto {
+		return known, nil // nothing new: no file system calls
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return -1, err
+	}
+	next := known
+	if next < 0 {
+		next = s.next()
+	}
 	if next > upto {
 		if err := s.truncate(upto); err != nil {
-			return err
+			return -1, err
 		}
 		next = upto
 	}
 	if next == s.base && !fileExists(s.name(s.base, s.ext)) {
 		if err := os.WriteFile(s.name(s.base, s.ext), segmentHeader, 0o644); err != nil {
-			return err
+			return -1, err
 		}
 	}
 	for next < upto {
@@ -164,26 +170,26 @@ func (s stream) sync(upto int64) error {
 		}
 		f, err := os.OpenFile(s.name(seg, s.ext), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return err
+			return -1, err
 		}
 		_, err = f.Write(buf)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return err
+			return -1, err
 		}
 		next = end
 		if end == seg+s.perSeg { // full: the segment closes and the next one opens
 			if err := s.close(seg); err != nil {
-				return err
+				return -1, err
 			}
 			if err := os.WriteFile(s.name(end, s.ext), segmentHeader, 0o644); err != nil {
-				return err
+				return -1, err
 			}
 		}
 	}
-	return nil
+	return next, nil
 }
 
 // close writes a closed segment's companion files: an index (the token and offset of each
@@ -488,14 +494,38 @@ func (c *Cluster) storeTargets(n *Node) []storeTarget {
 	return out
 }
 
-// nodeStore serialises the writes to one node start's files.
+// nodeStore serialises the writes to one node start's files and remembers how far each
+// stream is written, so a flush with nothing new costs no file system calls.
 type nodeStore struct {
-	mu sync.Mutex
+	mu      sync.Mutex
+	written map[string]int64 // stream (directory and data file suffix) -> next token on disk
 }
 
-// syncStore writes the node's files up to its log indexes (the node's periodic flush). It
-// takes the cluster lock only to read the targets.
-func (c *Cluster) syncStore(n *Node) {
+// syncLocked brings the targets' files up to date. Caller holds st.mu.
+func (c *Cluster) syncLocked(n *Node, st *nodeStore, targets []storeTarget) {
+	if st.written == nil {
+		st.written = map[string]int64{}
+	}
+	for _, t := range targets {
+		key := filepath.Join(t.s.dir, "*"+t.s.ext) // events and snapshots share a directory
+		known, ok := st.written[key]
+		if !ok {
+			known = -1
+		}
+		next, err := t.s.sync(t.upto, known)
+		if err != nil {
+			c.logf("node %s: store %s: %v", n.name, t.s.dir, err)
+			delete(st.written, key) // read the directory again next time
+			continue
+		}
+		st.written[key] = next
+	}
+}
+
+// syncStore writes the node's files up to its log indexes (the node's periodic flush), or,
+// with only, just the streams in those directories (a backup listing). It takes the cluster
+// lock only to read the targets.
+func (c *Cluster) syncStore(n *Node, only ...string) {
 	c.mu.Lock()
 	if n.state != Running || n.store == nil {
 		c.mu.Unlock()
@@ -503,19 +533,31 @@ func (c *Cluster) syncStore(n *Node) {
 	}
 	st, targets := n.store, c.storeTargets(n)
 	c.mu.Unlock()
+	if len(only) > 0 {
+		var kept []storeTarget
+		for _, t := range targets {
+			if slices.Contains(only, t.s.dir) {
+				kept = append(kept, t)
+			}
+		}
+		targets = kept
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	for _, t := range targets {
-		if err := t.s.sync(t.upto); err != nil {
-			c.logf("node %s: store %s: %v", n.name, t.s.dir, err)
-		}
-	}
+	c.syncLocked(n, st, targets)
 }
 
-// flushLoop is every node's periodic flush of its stores.
+// flushLoop is every node's periodic flush of its stores (storage.flushSeconds).
 func (c *Cluster) flushLoop() {
 	defer c.wg.Done()
-	t := time.NewTicker(flushInterval)
+	every := 0.0
+	if f := c.topo.Storage.FlushSeconds; f != nil {
+		every = *f
+	}
+	if every <= 0 {
+		return // on demand only
+	}
+	t := time.NewTicker(seconds(every))
 	defer t.Stop()
 	for {
 		select {
@@ -545,9 +587,5 @@ func (c *Cluster) flushStoreLocked(n *Node) {
 	}
 	n.store.mu.Lock()
 	defer n.store.mu.Unlock()
-	for _, t := range c.storeTargets(n) {
-		if err := t.s.sync(t.upto); err != nil {
-			c.logf("node %s: store %s: %v", n.name, t.s.dir, err)
-		}
-	}
+	c.syncLocked(n, n.store, c.storeTargets(n))
 }

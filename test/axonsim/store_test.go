@@ -369,3 +369,68 @@ func TestRestoreRefusesDamagedStore(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreOnDemand: with storage.flushSeconds 0 a node writes no files until a backup
+// listing asks, and then only the listed context's; what it writes is the same.
+func TestStoreOnDemand(t *testing.T) {
+	tc := newStoreCluster(t, storeTopology("storage: {flushSeconds: 0}\n"))
+	tc.startAll()
+	tc.waitFor("entries written", func([]Event) bool {
+		tc.mu.Lock()
+		defer tc.mu.Unlock()
+		return tc.groups["orders"].commitIndex > 40
+	})
+	dir := filepath.Join(tc.Node("axonserver-1").DataDir(), "events")
+	if fileExists(filepath.Join(dir, "orders")) || fileExists(filepath.Join(dir, "invoices")) {
+		t.Fatalf("files written without a listing")
+	}
+	es := tc.eventStore("axonserver-1", "orders", "")
+	if es.LastClosedSegment < 16 || !fileExists(es.Filenames[0]) {
+		t.Fatalf("listing on demand: %+v", es)
+	}
+	if fileExists(filepath.Join(dir, "invoices")) {
+		t.Errorf("the other context's files were written too")
+	}
+	n, sum, err := tc.eventStream(tc.Node("axonserver-1").layout, "orders").verify()
+	if err != nil || n < 20 || sum != EventsChecksum("orders", n) {
+		t.Errorf("verify: %d %v", n, err)
+	}
+}
+
+func TestStorageTopology(t *testing.T) {
+	for _, bad := range []string{"storage: {segmentBytes: 10}\n", "storage: {flushSeconds: -1}\n"} {
+		if _, err := ParseTopology([]byte(storeTopology(bad))); err == nil || !strings.Contains(err.Error(), "storage.") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	topo, err := ParseTopology([]byte(storeTopology("")))
+	if err != nil || *topo.Storage.FlushSeconds != 1 {
+		t.Errorf("default flush: %v %v", err, topo.Storage.FlushSeconds)
+	}
+	big, err := LoadTopology("../../examples/topologies/big.yaml")
+	if err != nil || *big.Storage.FlushSeconds != 0 {
+		t.Errorf("big.yaml: flush %v, want on demand (%v)", big.Storage.FlushSeconds, err)
+	}
+}
+
+// TestLostVolumeRestartsBeforeJoining: a node on a fresh volume keeps an empty control DB;
+// restarted before it joins, it is not mistaken for a restored node.
+func TestLostVolumeRestartsBeforeJoining(t *testing.T) {
+	tc := newTestCluster(t, threeNodes(""))
+	tc.startAll()
+	dir := tc.Node("axonserver-3").DataDir()
+	must(t, tc.StopNode("axonserver-3", time.Minute))
+	must(t, os.RemoveAll(dir))
+	for i := 1; i <= 2; i++ {
+		before := len(tc.Events())
+		tc.start("axonserver-3")
+		tc.waitFor("ready", func(ev []Event) bool { return len(Filter(ev[before:], EvNodeReady, "", "axonserver-3")) == 1 })
+		if !fileExists(filepath.Join(dir, "controldb", ControlDBFile)) {
+			t.Fatalf("start %d: no control DB file", i)
+		}
+		must(t, tc.StopNode("axonserver-3", time.Minute))
+	}
+	if n := len(Filter(tc.Events(), EvNodeKilled, "", "axonserver-3")) + len(Filter(tc.Events(), EvStoreLoaded, "", "axonserver-3")); n != 0 {
+		t.Errorf("a node on a fresh volume was killed or loaded a store:\n%s", tc.audit.String())
+	}
+}

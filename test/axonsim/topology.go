@@ -85,7 +85,25 @@ type Topology struct {
 	Faults          []Fault      `yaml:"faults"`
 	// License is the cluster's license (expiry and grace period); nil: valid, never expires.
 	License *License `yaml:"license"`
+	// Storage shapes the nodes' files (segment size, how often they are written).
+	Storage Storage `yaml:"storage"`
 }
+
+// Storage is how the nodes write their event store and replication-log files.
+type Storage struct {
+	// SegmentBytes: segments close at this size, unless Options.SegmentBytes says otherwise
+	// (0: $AXONSIM_SEGMENT_BYTES, else DefaultSegmentBytes).
+	SegmentBytes int `yaml:"segmentBytes"`
+	// FlushSeconds: a running node writes its files up to its log indexes this often; 0 =
+	// only on demand (a backup listing writes the files it lists, a clean stop writes all).
+	// Default 1, and 0 for a topology of more than MaxFlushedContexts contexts, whose files
+	// would cost a benchmark megabytes per second.
+	FlushSeconds *float64 `yaml:"flushSeconds"`
+}
+
+// MaxFlushedContexts is the largest topology (contexts in all) whose nodes write their files
+// every second by default.
+const MaxFlushedContexts = 100
 
 // Worker is a Kubernetes worker node (used by the sandbox only).
 type Worker struct {
@@ -264,6 +282,17 @@ func ParseTopology(data []byte) (*Topology, error) {
 	if t.Timing.UncleanStartupSeconds == 0 {
 		t.Timing.UncleanStartupSeconds = 3 * t.Timing.StartupSeconds
 	}
+	if t.Storage.FlushSeconds == nil {
+		f := 1.0
+		contexts := 0
+		for _, g := range t.ReplicationGroups {
+			contexts += len(g.ContextNames())
+		}
+		if contexts > MaxFlushedContexts {
+			f = 0
+		}
+		t.Storage.FlushSeconds = &f
+	}
 	return &t, nil
 }
 
@@ -416,6 +445,12 @@ func (v *validator) validate(t *Topology) {
 	t.License.validate(v)
 	if t.WritesPerSecond < 0 {
 		v.errf([]any{"writesPerSecond"}, "writesPerSecond must not be negative")
+	}
+	if t.Storage.SegmentBytes < 0 || (t.Storage.SegmentBytes > 0 && t.Storage.SegmentBytes < 5+RecordBytes) {
+		v.errf([]any{"storage", "segmentBytes"}, "storage.segmentBytes must hold a header and a record (at least %d)", 5+RecordBytes)
+	}
+	if f := t.Storage.FlushSeconds; f != nil && *f < 0 {
+		v.errf([]any{"storage", "flushSeconds"}, "storage.flushSeconds must not be negative")
 	}
 	if a := t.Autocluster; a != nil {
 		if !nodes[a.First] {

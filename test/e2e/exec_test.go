@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -210,6 +211,43 @@ func TestExecEphemeral(t *testing.T) {
 			t.Errorf("%s not in the tar stream", want)
 		}
 	}
+	// The control DB backup lands where generate puts it, on the data volume, and the
+	// ephemeral container reads it there; the replication log's files are on the log volume.
+	zipPath, err := cs.CoreV1().RESTClient().Post().AbsPath("/api/v1/namespaces", ns, "pods", pod+":8024", "proxy/v1/backup/createControlDbBackup").DoRaw(ctx)
+	if err != nil || !strings.HasPrefix(string(zipPath), "/axonserver/data/backup/controldb") {
+		t.Fatalf("createControlDbBackup: %v %s", err, zipPath)
+	}
+	zb, stderr, err := execIn(ctx, cfg, cs, ns, pod, debug, nil, "cat", string(zipPath))
+	if err != nil {
+		t.Fatalf("cat %s: %v %s", zipPath, err, stderr)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(zb), int64(len(zb)))
+	if err != nil || len(zr.File) != 1 || zr.File[0].Name != axonsim.ControlDBFile {
+		t.Fatalf("control DB zip: %v %v", err, zr)
+	}
+	var logs []string
+	lb, err := cs.CoreV1().Pods(ns).ProxyGet("http", pod, "8024", "/v1/backup/log/filenames", map[string]string{"context": "orders"}).DoRaw(ctx)
+	if err != nil || json.Unmarshal(lb, &logs) != nil || len(logs) == 0 {
+		t.Fatalf("log filenames: %v %s", err, lb)
+	}
+	lt, _, err := execIn(ctx, cfg, cs, ns, pod, debug, nil, "tar", "-C", "/axonserver/log", "-cf", "-", "orders")
+	if err != nil {
+		t.Fatalf("tar of the log: %v", err)
+	}
+	inTar := map[string]bool{}
+	for tr := tar.NewReader(bytes.NewReader(lt)); ; {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		inTar[path.Join("/axonserver/log", h.Name)] = true
+	}
+	for _, f := range logs {
+		if !inTar[f] {
+			t.Errorf("replication log file %s not on the log volume", f)
+		}
+	}
+
 	closed := 0
 	for _, f := range es.Filenames[1:] {
 		if strings.HasSuffix(f, ".events") {

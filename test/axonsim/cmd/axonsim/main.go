@@ -23,18 +23,19 @@ func main() {
 	caOut := flag.String("ca-out", "", "write the cluster CA certificate (PEM) here when the topology uses TLS")
 	dataDir := flag.String("data", "", "parent directory for the nodes' data (default: a temporary directory)")
 	verbose := flag.Bool("v", false, "log every event to stderr")
+	segmentBytes := flag.Int("segment-bytes", 0, "segments of the nodes' event stores and replication logs close at this size (0: the topology's storage.segmentBytes, else $"+axonsim.SegmentBytesEnv+", else 8192)")
 	flag.Parse()
 	if *topoPath == "" || *auditPath == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*topoPath, *auditPath, *listenBase, *caOut, *dataDir, *verbose); err != nil {
+	if err := run(*topoPath, *auditPath, *listenBase, *caOut, *dataDir, *verbose, *segmentBytes); err != nil {
 		fmt.Fprintln(os.Stderr, "axonsim:", err)
 		os.Exit(1)
 	}
 }
 
-func run(topoPath, auditPath, listenBase, caOut, dataDir string, verbose bool) error {
+func run(topoPath, auditPath, listenBase, caOut, dataDir string, verbose bool, segmentBytes int) error {
 	topo, err := axonsim.LoadTopology(topoPath)
 	if err != nil {
 		return err
@@ -44,7 +45,7 @@ func run(topoPath, auditPath, listenBase, caOut, dataDir string, verbose bool) e
 		return err
 	}
 	defer audit.Close()
-	opts := axonsim.Options{Audit: audit, Seed: time.Now().UnixNano()}
+	opts := axonsim.Options{Audit: audit, Seed: time.Now().UnixNano(), SegmentBytes: segmentBytes}
 	if verbose {
 		opts.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
 	}
