@@ -75,6 +75,16 @@ func newWorldOf(t testing.TB, topo *axonsim.Topology) *world {
 
 // newWorldWith is newWorldOf with the simulator's options o (Seed and
 // TickInterval are the world's own).
+// generatedStorage are the storage paths kubectl axon generate configures (every one
+// on a volume of the node's), so the world's nodes report them in /actuator/env.
+var generatedStorage = map[string]string{
+	axonsim.PropEventStorage:    "/axonserver/events",
+	axonsim.PropSnapshotStorage: "/axonserver/events",
+	axonsim.PropLogStorage:      "/axonserver/log",
+	axonsim.PropControlDBPath:   "/axonserver/data",
+	axonsim.PropControlDBBackup: "/axonserver/data/backup",
+}
+
 func newWorldWith(t testing.TB, topo *axonsim.Topology, o axonsim.Options) *world {
 	t.Helper()
 	o.Seed, o.TickInterval = 1, 20*time.Millisecond
@@ -95,7 +105,7 @@ func newWorldWith(t testing.TB, topo *axonsim.Topology, o axonsim.Options) *worl
 	for i, n := range topo.Nodes {
 		ip := fmt.Sprintf("127.66.%d.%d", net, i+1)
 		w.ips[n.Name] = ip
-		if _, err := sim.StartNode(n.Name, axonsim.NodeConfig{Listen: ip + ":8024", PathRoot: "/axonserver"}); err != nil {
+		if _, err := sim.StartNode(n.Name, axonsim.NodeConfig{Listen: ip + ":8024", PathRoot: "/axonserver", Properties: generatedStorage}); err != nil {
 			t.Fatal(err)
 		}
 		objs = append(objs, statefulSetAndPod(topo.Namespace, topo.Name, n.Name, topo.Image, n.Worker, ip)...)
