@@ -71,6 +71,16 @@ var badInputs = []badInput{
 	// doctor
 	{args: []string{"doctor", "-o", "xml"}, code: cli.ExitUsage, says: "--output must be"},
 	{args: []string{"doctor", "-n", "nope"}, code: cli.ExitError, says: `namespace "nope" not found`},
+	// backup
+	{args: []string{"backup"}, code: cli.ExitUsage, says: "--to DIR is required"},
+	{args: []string{"backup", "--to", "/nonexistent/b", "--method", "volume-snapshot"}, code: cli.ExitUsage, says: "not available"},
+	{args: []string{"backup", "--to", "/nonexistent/b", "--method", "ftp"}, code: cli.ExitUsage, says: "--method must be files"},
+	{args: []string{"backup", "--to", "/etc"}, code: cli.ExitUsage, says: "exists and is not empty"},
+	{args: []string{"backup", "--to", "/nonexistent/b", "--since", "/etc"}, code: cli.ExitUsage, says: "no manifest.json"},
+	{args: []string{"backup", "--to", "/nonexistent/b", "--contexts", "nope"}, code: cli.ExitUsage, says: `unknown context "nope"`},
+	{args: []string{"backup", "--to", "/nonexistent/b", "--node", "axonserver-9"}, code: cli.ExitRefused, says: "not in the cluster"},
+	{args: []string{"backup", "verify", "/etc"}, code: cli.ExitUsage, says: "not a kubectl axon backup", noCluster: true},
+	{args: []string{"backup", "list"}, code: cli.ExitUsage, says: "requires at least 1 arg", noCluster: true},
 	// generate, version, completion: no cluster
 	{args: []string{"generate", "--nodes", "0"}, code: cli.ExitUsage, says: "--nodes", noCluster: true},
 	{args: []string{"generate", "--name", "Bad_Name"}, code: cli.ExitUsage, says: "--name", noCluster: true},

@@ -48,6 +48,7 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 		NewCmdLicense(streams, open),
 		NewCmdConfig(streams, open),
 		NewCmdReport(streams, open),
+		NewCmdBackup(streams, open),
 		NewCmdGenerate(streams),
 		NewCmdUpgrade(streams, open),
 		NewCmdReplaceNode(streams, open),

@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 
@@ -52,11 +51,6 @@ func checkLicense(c *ctx) []Finding {
 	return nil
 }
 
-// workDir is where a relative path of Axon Server's configuration points: the working
-// directory of AxonIQ's images (inferred from their layout: /axonserver/config,
-// /axonserver/data, ...).
-const workDir = "/axonserver"
-
 // configPaths are the paths read from /actuator/env that must be on a persistent
 // volume: the control DB backups (written by createControlDbBackup, copied from the
 // node's volume) and the replication log (the Raft log every group commits to).
@@ -90,10 +84,7 @@ func checkConfigPaths(c *ctx) []Finding {
 			if !ok || dir == "" {
 				continue
 			}
-			if !path.IsAbs(dir) {
-				dir = path.Join(workDir, dir)
-			}
-			dir = path.Clean(dir)
+			dir = nodeconfig.Resolve(dir, nodeconfig.WorkDir)
 			vm, kind, what := mountFor(m, ct, dir)
 			switch kind {
 			case volNone:

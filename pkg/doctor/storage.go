@@ -11,6 +11,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/nodeconfig"
 )
 
 // dataPath is one directory Axon Server keeps state in.
@@ -49,16 +50,15 @@ const (
 // mountFor returns the mount that holds dir in c (the deepest mount at or above it)
 // and what backs it.
 func mountFor(m discovery.Member, ct *corev1.Container, dir string) (*corev1.VolumeMount, volumeKind, string) {
-	var best *corev1.VolumeMount
-	for i := range ct.VolumeMounts {
-		mp := path.Clean(ct.VolumeMounts[i].MountPath)
-		if (dir == mp || strings.HasPrefix(dir, strings.TrimSuffix(mp, "/")+"/")) && (best == nil || len(mp) > len(path.Clean(best.MountPath))) {
-			best = &ct.VolumeMounts[i]
-		}
+	paths := make([]string, len(ct.VolumeMounts))
+	for i, vm := range ct.VolumeMounts {
+		paths[i] = vm.MountPath
 	}
-	if best == nil {
+	i := nodeconfig.Holder(dir, paths)
+	if i < 0 {
 		return nil, volNone, ""
 	}
+	best := &ct.VolumeMounts[i]
 	for _, t := range m.StatefulSet.Spec.VolumeClaimTemplates {
 		if t.Name == best.Name {
 			return best, volClaimTemplate, ""

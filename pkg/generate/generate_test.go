@@ -39,7 +39,8 @@ func TestManifestsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"role-kubectl-axon.yaml", "clusterrole-kubectl-axon.yaml", "configmap-orders-properties.yaml",
+		"role-kubectl-axon.yaml", "clusterrole-kubectl-axon.yaml", "role-kubectl-axon-backup.yaml",
+		"configmap-orders-properties.yaml",
 		"service-orders-http.yaml", "poddisruptionbudget-orders.yaml",
 		"configmap-orders-1-autocluster.yaml", "service-orders-1.yaml", "statefulset-orders-1.yaml",
 		"configmap-orders-2-autocluster.yaml", "service-orders-2.yaml", "statefulset-orders-2.yaml",
@@ -109,7 +110,7 @@ func TestManifestsLayout(t *testing.T) {
 				t.Errorf("ssl properties without --tls")
 			}
 		case *rbacv1.Role:
-			if v.Namespace != "axon" || v.Name != "kubectl-axon" {
+			if v.Namespace != "axon" || (v.Name != "kubectl-axon" && v.Name != "kubectl-axon-backup") {
 				t.Errorf("role %s/%s", v.Namespace, v.Name)
 			}
 		}
@@ -271,7 +272,7 @@ func TestRBACMatchesDocs(t *testing.T) {
 		t.Fatal("pkg/generate/rbac.yaml differs from docs/rbac.yaml: run `go generate ./pkg/generate`")
 	}
 	objs, err := RBAC("ns")
-	if err != nil || len(objs) != 2 {
+	if err != nil || len(objs) != 3 { // kubectl-axon's Role and ClusterRole, and the optional kubectl-axon-backup Role
 		t.Fatalf("RBAC: %v, %d objects", err, len(objs))
 	}
 }

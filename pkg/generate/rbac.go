@@ -23,7 +23,8 @@ var rbacYAML []byte
 // RBACYAML returns docs/rbac.yaml as embedded in the binary.
 func RBACYAML() []byte { return bytes.Clone(rbacYAML) }
 
-// RBAC returns kubectl axon's Role (in namespace) and ClusterRole.
+// RBAC returns kubectl axon's Roles (in namespace: kubectl-axon, and the optional
+// kubectl-axon-backup) and ClusterRole.
 func RBAC(namespace string) ([]runtime.Object, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(rbacYAML), 4096)
 	var out []runtime.Object
