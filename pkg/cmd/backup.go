@@ -354,16 +354,19 @@ func (c *copier) copyFiles(ctx context.Context, member discovery.Member, root, s
 		}
 		names = append(names, rel)
 	}
-	var out []string
+	// The paths in DIR, in the order of files.
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = path.Join(sub, n)
+	}
 	for len(names) > 0 {
 		n := min(len(names), tarBatch)
 		got, err := c.tar(ctx, member, root, sub, names[:n], step)
-		out = append(out, got...)
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		if len(got) != n {
-			return out, fmt.Errorf("node %s: %d of %d files came through tar", member.NodeName, len(got), n)
+			return nil, fmt.Errorf("node %s: %d of %d files came through tar", member.NodeName, len(got), n)
 		}
 		names = names[n:]
 	}
@@ -571,23 +574,41 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 		return err
 	}
 
-	// 2. The replication log of every group involved, a full set each time.
+	// 2. The replication log of every group involved, a full set each time: the
+	// lists first, then one copy (each exec costs a round trip or two).
 	s = step("log")
+	var logFiles []string
+	logSpan := map[string][2]int{}
 	for _, g := range p.Groups {
 		files, err := srcAPI.BackupLogFilenames(ctx, g)
 		if err != nil {
 			return fmt.Errorf("listing the replication log of %s on %s: %w", g, p.Source.Node, err)
 		}
-		if m.Groups[g], err = c.copyFiles(ctx, p.source, p.Storage.Log, backup.DirLog, files, p.work, s); err != nil {
-			return err
-		}
+		logSpan[g] = [2]int{len(logFiles), len(logFiles) + len(files)}
+		logFiles = append(logFiles, files...)
+	}
+	copied, err := c.copyFiles(ctx, p.source, p.Storage.Log, backup.DirLog, logFiles, p.work, s)
+	if err != nil {
+		return err
+	}
+	for g, sp := range logSpan {
+		m.Groups[g] = copied[sp[0]:sp[1]]
 	}
 	if err := end(s); err != nil {
 		return err
 	}
 
-	// 3. Per context, the event and snapshot segments after the previous backup's.
+	// 3. Per context, the event and snapshot segments after the previous backup's:
+	// every list first, then one copy per storage folder.
 	s = step("events")
+	type listed struct {
+		ctx, typ string
+		seg      *backup.Segments
+		span     [2]int
+	}
+	var lists []*listed
+	byRoot := map[string][]string{} // storage folder -> files
+	subOf := map[string]string{}    // storage folder -> directory in DIR
 	for _, ctxName := range p.Contexts {
 		m.Contexts[ctxName] = map[string]*backup.Segments{}
 		for _, typ := range []string{"EVENT", "SNAPSHOT"} {
@@ -605,13 +626,26 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 			if typ == "SNAPSHOT" && p.Storage.Snapshots != p.Storage.Events {
 				root, sub = p.Storage.Snapshots, backup.DirSnapshots
 			}
-			root = path.Join(root, ctxName)
-			files, err := c.copyFiles(ctx, p.source, root, path.Join(sub, ctxName), es.Filenames, p.work, s)
-			if err != nil {
-				return err
-			}
-			m.Contexts[ctxName][typ] = &backup.Segments{After: after, LastClosed: es.LastClosedSegment, Files: files}
+			subOf[root] = sub
+			l := &listed{ctx: ctxName, typ: typ, seg: &backup.Segments{After: after, LastClosed: es.LastClosedSegment}}
+			l.span = [2]int{len(byRoot[root]), len(byRoot[root]) + len(es.Filenames)}
+			byRoot[root] = append(byRoot[root], es.Filenames...)
+			m.Contexts[ctxName][typ] = l.seg
+			lists = append(lists, l)
 		}
+	}
+	copiedBy := map[string][]string{}
+	for root, files := range byRoot {
+		if copiedBy[root], err = c.copyFiles(ctx, p.source, root, subOf[root], files, p.work, s); err != nil {
+			return err
+		}
+	}
+	for _, l := range lists {
+		root := p.Storage.Events
+		if l.typ == "SNAPSHOT" && p.Storage.Snapshots != p.Storage.Events {
+			root = p.Storage.Snapshots
+		}
+		l.seg.Files = copiedBy[root][l.span[0]:l.span[1]]
 	}
 	if err := end(s); err != nil {
 		return err
