@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -220,8 +221,8 @@ func Verify(dir string) (*Manifest, []string, error) {
 	} else if err := readZip(filepath.Join(dir, filepath.FromSlash(m.ControlDB))); err != nil {
 		bad("%s: %v", m.ControlDB, err)
 	}
-	for _, c := range sortedKeys(m.Contexts) {
-		for _, typ := range sortedKeys(m.Contexts[c]) {
+	for _, c := range slices.Sorted(maps.Keys(m.Contexts)) {
+		for _, typ := range slices.Sorted(maps.Keys(m.Contexts[c])) {
 			for _, p := range continuity(m.Contexts[c][typ], typ, have) {
 				bad("%s %s: %s", c, typ, p)
 			}
@@ -329,15 +330,6 @@ func readZip(p string) error {
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // NewClosedSegments counts, per context and type, the closed segments a backup copied.

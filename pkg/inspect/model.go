@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -109,7 +108,7 @@ const MinActiveBackupsKey = "axoniq.axonserver.replication.min-active-backups"
 // they disagree, with a warning), else Axon Server's default.
 func resolveMinActiveBackups(obs *Observation, flag int) (value int, from string, byNode map[string]int, warnings []string) {
 	byNode = map[string]int{}
-	for _, n := range sortedKeys(obs.Nodes) {
+	for _, n := range slices.Sorted(maps.Keys(obs.Nodes)) {
 		v := obs.Nodes[n]
 		if v == nil || v.Env == nil {
 			continue
@@ -127,7 +126,7 @@ func resolveMinActiveBackups(obs *Observation, flag int) (value int, from string
 		byNode[n] = x
 	}
 	seen := map[int][]string{}
-	for _, n := range sortedKeys(byNode) {
+	for _, n := range slices.Sorted(maps.Keys(byNode)) {
 		seen[byNode[n]] = append(seen[byNode[n]], n)
 	}
 	if len(seen) > 1 {
@@ -175,7 +174,7 @@ func BuildModel(obs *Observation, pods map[string]PodState, minActiveBackups int
 	for _, p := range obs.Public {
 		names[p.Name] = true
 	}
-	for _, n := range sortedKeys(names) {
+	for _, n := range slices.Sorted(maps.Keys(names)) {
 		m.Cluster.Nodes = append(m.Cluster.Nodes, quorum.Node{Name: n, PodReady: pods[n].Ready, Connected: connected[n]})
 	}
 	for _, g := range obs.Groups {
@@ -220,7 +219,7 @@ func connectedNodes(obs *Observation) map[string]bool {
 }
 
 func raftLeader(obs *Observation, group string) string {
-	for _, n := range sortedKeys(obs.Nodes) {
+	for _, n := range slices.Sorted(maps.Keys(obs.Nodes)) {
 		if rs := raftOf(obs.Nodes[n], group); rs != nil && rs.IsLeader {
 			return n
 		}
@@ -278,13 +277,4 @@ func Position(obs *Observation, group, node string) (index, of int64) {
 		}
 	}
 	return index, of
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

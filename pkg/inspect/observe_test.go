@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -358,10 +360,10 @@ func TestObserve(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.nodes(t)
 			var targets []Target
-			for _, n := range sortedKeys(f) { // in order: From is the first admin, else the first answering node
+			for _, n := range slices.Sorted(maps.Keys(f)) { // in order: From is the first admin, else the first answering node
 				targets = append(targets, Target{Node: n, API: f[n]})
 			}
-			for _, n := range sortedKeys(tc.nilAPI) {
+			for _, n := range slices.Sorted(maps.Keys(tc.nilAPI)) {
 				targets = append(targets, Target{Node: n, Why: tc.nilAPI[n]})
 			}
 			obs := Observe(context.Background(), targets, Options{})

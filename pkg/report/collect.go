@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -327,7 +329,7 @@ func (b *Bundle) Axon(ctx context.Context, s *Source) {
 			nodes = append(nodes, n)
 		}
 	} else {
-		for _, name := range sortedKeys(s.Nodes) {
+		for _, name := range slices.Sorted(maps.Keys(s.Nodes)) {
 			nodes = append(nodes, node{name: name, get: s.Nodes[name]})
 		}
 	}
@@ -449,15 +451,6 @@ func toYAML(xs []any) ([]byte, error) {
 }
 
 func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)
