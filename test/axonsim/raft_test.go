@@ -3,6 +3,7 @@ package axonsim
 import (
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -210,7 +211,7 @@ replicationGroups:
   - name: solo
     contexts: [solo]
     roles: {axonserver-1: PRIMARY}
-`+fastTiming)
+`+strings.Replace(fastTiming, "catchUpSeconds: 0.2", "catchUpSeconds: 2", 1)) // the add stays pending while the test asks twice, however slow the machine
 	tc.startAll()
 	code, _, body := tc.do(http.MethodPost, "axonserver-2", "/v1/replicationgroups/default/axonserver-4?role=ACTIVE_BACKUP", nil, nil)
 	if code != http.StatusAccepted {
