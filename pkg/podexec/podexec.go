@@ -77,6 +77,27 @@ func Ensure(ctx context.Context, kube kubernetes.Interface, ns, pod string, e Ep
 		}
 		added = true
 	}
+	running := func(p *corev1.Pod) (bool, error) {
+		for _, s := range p.Status.EphemeralContainerStatuses {
+			if s.Name != e.Name {
+				continue
+			}
+			switch {
+			case s.State.Running != nil:
+				return true, nil
+			case s.State.Terminated != nil:
+				return false, fmt.Errorf("ephemeral container %s of pod %s has ended (%s); it cannot be restarted: a new name is needed", e.Name, pod, s.State.Terminated.Reason)
+			case s.State.Waiting != nil && (s.State.Waiting.Reason == "ErrImagePull" || s.State.Waiting.Reason == "ImagePullBackOff" || s.State.Waiting.Reason == "InvalidImageName"):
+				return false, fmt.Errorf("ephemeral container %s of pod %s cannot start: %s (%s)", e.Name, pod, s.State.Waiting.Reason, s.State.Waiting.Message)
+			}
+		}
+		return false, nil
+	}
+	if !added {
+		if ok, err := running(p); ok || err != nil {
+			return false, err // one left by an earlier run: as it is
+		}
+	}
 	sel := fields.OneTermEqualSelector("metadata.name", pod).String()
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
@@ -96,20 +117,7 @@ func Ensure(ctx context.Context, kube kubernetes.Interface, ns, pod string, e Ep
 		if ev.Type == watch.Deleted {
 			return false, fmt.Errorf("pod %s was deleted", pod)
 		}
-		for _, s := range p.Status.EphemeralContainerStatuses {
-			if s.Name != e.Name {
-				continue
-			}
-			switch {
-			case s.State.Running != nil:
-				return true, nil
-			case s.State.Terminated != nil:
-				return false, fmt.Errorf("ephemeral container %s of pod %s has ended (%s); it cannot be restarted: a new name is needed", e.Name, pod, s.State.Terminated.Reason)
-			case s.State.Waiting != nil && (s.State.Waiting.Reason == "ErrImagePull" || s.State.Waiting.Reason == "ImagePullBackOff" || s.State.Waiting.Reason == "InvalidImageName"):
-				return false, fmt.Errorf("ephemeral container %s of pod %s cannot start: %s (%s)", e.Name, pod, s.State.Waiting.Reason, s.State.Waiting.Message)
-			}
-		}
-		return false, nil
+		return running(p)
 	})
 	if err != nil {
 		return added, fmt.Errorf("waiting for ephemeral container %s of pod %s to run: %w", e.Name, pod, err)
