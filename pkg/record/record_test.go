@@ -140,9 +140,15 @@ func TestWritesInOrderInTheBackground(t *testing.T) {
 	if err := <-warned; err == nil || !strings.Contains(err.Error(), "patch refused") {
 		t.Errorf("warned %v", err)
 	}
-	got := strings.Join(order, ",")
-	if !strings.HasSuffix(got, "end axonserver-1,patch axonserver-1") || !strings.Contains(got, "event") ||
-		!strings.HasPrefix(got, "event,patch axonserver-2") && !strings.HasPrefix(got, "patch axonserver-2,event") {
+	// The writes to one StatefulSet keep their order; a write to another does not wait
+	// for them; the Event is written, in the background, in no particular place.
+	var writes []string
+	for _, w := range order {
+		if w != "event" {
+			writes = append(writes, w)
+		}
+	}
+	if strings.Join(writes, ",") != "patch axonserver-2,end axonserver-1,patch axonserver-1" || len(writes) != len(order)-1 {
 		t.Errorf("writes made in the order %v", order)
 	}
 }
