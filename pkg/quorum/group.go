@@ -25,6 +25,29 @@ func (g Group) Member(node string) (Member, bool) {
 	return Member{}, false
 }
 
+// Without returns g with the memberships of nodes taken out: the group as it is
+// once they have left it. A leader among them is no leader of the result (Axon
+// Server hands leadership over before a leader leaves); the member list is a copy.
+func (g Group) Without(nodes ...string) Group {
+	out := g
+	out.Members = nil
+	for _, m := range g.Members {
+		gone := false
+		for _, n := range nodes {
+			gone = gone || m.Node == n
+		}
+		if !gone {
+			out.Members = append(out.Members, m)
+		}
+	}
+	for _, n := range nodes {
+		if out.Leader == n {
+			out.Leader = ""
+		}
+	}
+	return out
+}
+
 // HasLeader reports whether g has a usable leader: Leader names a PRIMARY member
 // that is up. A leader the observation names but that is down or not a PRIMARY
 // counts as no leader.

@@ -410,14 +410,7 @@ func (e *Env) canLose(ctx context.Context, node string) func(axonserver.Replicat
 		if !ok {
 			return ""
 		}
-		without := qg
-		without.Members = nil
-		for _, m := range qg.Members {
-			if m.Node != node {
-				without.Members = append(without.Members, m)
-			}
-		}
-		if ok, why := without.CanCommit(); !ok {
+		if ok, why := qg.Without(node).CanCommit(); !ok {
 			return "without it the group cannot commit now: " + why
 		}
 		return ""
