@@ -7,6 +7,10 @@ import (
 	"strings"
 )
 
+// EffectiveMinActiveBackups is the min-active-backups the commit rule applies to g:
+// MinActiveBackups, or Axon Server's default when it is not set.
+func (g Group) EffectiveMinActiveBackups() int { return g.minActiveBackups() }
+
 // minActiveBackups is the effective min-active-backups of the group.
 func (g Group) minActiveBackups() int {
 	if g.MinActiveBackups <= 0 {
