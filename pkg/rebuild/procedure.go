@@ -436,7 +436,7 @@ func (e *Env) AfterReady(ctx context.Context, m discovery.Member) error {
 	if err := e.register(ctx, node); err != nil {
 		return err
 	}
-	if err := e.restoreGroups(ctx, node, st.Groups); err != nil {
+	if err := e.restoreGroups(ctx, node, st.Groups, true); err != nil {
 		return err
 	}
 	if err := e.restoreFirst(ctx, node, &st); err != nil {
@@ -553,9 +553,9 @@ func (p GroupProgress) String() string {
 // recorded role, one group change at a time, each confirmed by reading the group (a
 // member with another role, e.g. what autocluster gave it, is removed and added back:
 // a POST to a member changes nothing); remove memberships autocluster gave it that it
-// did not have; then wait until it has caught up in every group, reporting progress
-// per group.
-func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership) error {
+// did not have (only when exclusive: the rebuilt node gets back exactly what it had);
+// then wait until it has caught up in every group, reporting progress per group.
+func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership, exclusive bool) error {
 	wantRole := map[string]quorum.Role{}
 	for _, w := range want {
 		wantRole[w.Group] = w.Role
@@ -615,7 +615,7 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 			continue
 		}
 		for _, g := range groups {
-			if _, ok := wantRole[g.Name]; ok {
+			if _, ok := wantRole[g.Name]; ok || !exclusive {
 				continue
 			}
 			if _, member := roleIn(g, node); member || g.ChangePending {
