@@ -175,7 +175,7 @@ func (o *RemoveNodeOptions) Run(ctx context.Context) error {
 		title += fmt.Sprintf(" (resuming the run of %s)", st.Run)
 	}
 	title += fmt.Sprintf("\nThen: StatefulSet %s scaled to 0, DELETE /v1/cluster/%s, PVCs %s %s, StatefulSet, headless Service and autocluster ConfigMap deleted",
-		m.StatefulSet.Name, node, strings.Join(claims, ", "), volumes)
+		m.StatefulSet.Name, node, orDash(strings.Join(claims, ", ")), volumes)
 	doc := planDoc("AxonRemoveNodePlan", snap, plan)
 	doc["pvcs"], doc["volumes"], doc["statefulSet"], doc["resuming"] = claims, volumes, m.StatefulSet.Name, resuming
 	needs := append(shapeNeeds(),
