@@ -459,7 +459,7 @@ func (e *Env) register(ctx context.Context, node string) error {
 			cn, err = c.ClusterNode(ctx, node)
 			switch {
 			case err == nil && cn.Connected:
-				e.emit(node, "registered", node+" is registered in the cluster again", false, nil)
+				e.emit(node, "registered", node+" is registered in the cluster", false, nil)
 				return nil
 			case err == nil:
 				msg = "waiting for " + node + " to connect to the cluster"
@@ -606,7 +606,7 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership,
 			p.Index, p.Of = inspect.Position(snap.Obs, w.Group, node)
 			if p.State == "done" && !reported[w.Group] {
 				reported[w.Group] = true
-				e.emit(node, "group-restored", fmt.Sprintf("%s: %s again, caught up", w.Group, w.Role), false, p)
+				e.emit(node, "group-restored", fmt.Sprintf("%s: %s, caught up", w.Group, w.Role), false, p)
 			}
 			done = done && p.State == "done"
 			prog = append(prog, p)
