@@ -161,9 +161,13 @@ func writeShapePlan(w io.Writer, title string, p membership.Plan) error {
 	for _, x := range p.Warnings {
 		fmt.Fprintf(w, "Warning: %s\n", x)
 	}
+	shown := map[string]bool{}
+	for _, g := range p.Groups {
+		shown[g.Group] = true
+	}
 	for _, r := range p.Refusals {
-		if r.Group == "" {
-			fmt.Fprintf(w, "REFUSED: %s\n", r.Reason)
+		if !shown[r.Group] { // the table shows the others
+			fmt.Fprintf(w, "REFUSED: %s\n", r)
 		}
 	}
 	return nil
@@ -310,6 +314,10 @@ func planDoc(kind string, snap *snapshot.Snapshot, p membership.Plan) map[string
 	if groups == nil {
 		groups = []membership.GroupPlan{}
 	}
+	warnings := p.Warnings
+	if warnings == nil {
+		warnings = []string{}
+	}
 	return map[string]any{"kind": kind, "cluster": snap.Cluster, "namespace": snap.Namespace,
-		"operation": p.Operation, "node": p.Node, "groups": groups, "warnings": p.Warnings}
+		"operation": p.Operation, "node": p.Node, "groups": groups, "warnings": warnings}
 }
