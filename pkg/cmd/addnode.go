@@ -161,25 +161,28 @@ func (o *AddNodeOptions) Run(ctx context.Context) error {
 			want = st.Groups
 		}
 		st.Groups, resuming = want, true
+		if m, ok := snap.Member(st.Like); ok && o.Like == "" {
+			like = m // the template the first run used: the objects it created came from it
+		}
 	case !apierrors.IsNotFound(err):
 		return err
 	}
 	v := viewOf(snap)
 	plan := membership.AddNode(v, name, want, resuming)
 	if v.Registered(name) && !resuming {
-		plan.Refusals = append(plan.Refusals, membership.Refusal{Rule: membership.RuleInput, Reason: "a node called " + name + " is registered in the Axon Server cluster already"})
+		plan.Refuse("", membership.RuleInput, "a node called %s is registered in the Axon Server cluster already", name)
 	}
 	if sts, svc, cms, err := o.objects(ctx, snap, like, name, st); err != nil {
-		plan.Refusals = append(plan.Refusals, membership.Refusal{Rule: membership.RuleInput, Reason: err.Error()})
+		plan.Refuse("", membership.RuleInput, "%v", err)
 	} else if !resuming {
 		for _, x := range o.taken(ctx, ns, sts, svc, cms) {
-			plan.Refusals = append(plan.Refusals, membership.Refusal{Rule: membership.RuleInput, Reason: x})
+			plan.Refuse("", membership.RuleInput, "%s", x)
 		}
 	}
 	if o.Zone != "" {
 		nodes, err := kube.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: discovery.ZoneLabel + "=" + o.Zone})
 		if err == nil && len(nodes.Items) == 0 {
-			plan.Refusals = append(plan.Refusals, membership.Refusal{Rule: membership.RuleInput, Reason: fmt.Sprintf("no worker is in zone %s (label %s)", o.Zone, discovery.ZoneLabel)})
+			plan.Refuse("", membership.RuleInput, "no worker is in zone %s (label %s)", o.Zone, discovery.ZoneLabel)
 		}
 	}
 	title := fmt.Sprintf("Add node %s to cluster %s in namespace %s, like %s", name, snap.Cluster, snap.Namespace, like.NodeName)

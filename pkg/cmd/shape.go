@@ -49,16 +49,9 @@ func DefaultShapeFlags() ShapeFlags {
 
 // AddFlags registers the flags.
 func (s *ShapeFlags) AddFlags(f *pflag.FlagSet) {
-	r := &s.RollingFlags
-	f.StringVarP(&r.Output, "output", "o", r.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
-	f.BoolVar(&r.DryRun, "dry-run", r.DryRun, "print the plan (and what refuses it) only; change nothing")
-	f.BoolVar(&r.StealLock, "steal-lock", r.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
-	f.DurationVar(&r.NodeTimeout, "node-timeout", r.NodeTimeout, "how long a node may take to come up, register or leave, and each membership change to be confirmed and caught up")
-	f.DurationVar(&r.Timeout, "timeout", r.Timeout, "time limit of the whole run (0: none)")
-	f.DurationVar(&r.Poll, "poll-interval", r.Poll, "how often to ask Axon Server while waiting for a change")
-	f.IntVar(&r.MinActiveBackups, "min-active-backups", r.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
-	f.StringVar(&r.Progress, "progress", r.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
-	_ = f.MarkHidden("progress")
+	s.addRunFlags(f, "print the plan (and what refuses it) only; change nothing",
+		"how long a node may take to come up, register or leave, and each membership change to be confirmed and caught up",
+		"how often to ask Axon Server while waiting for a change")
 }
 
 // Validate checks the flags; what names the command for the refusal of --axon-url.
@@ -192,7 +185,7 @@ func (s *ShapeFlags) start(ctx context.Context, streams genericiooptions.IOStrea
 	text := func(w io.Writer) error { return writeShapePlan(w, title, p) }
 	missing := missingAccess(ctx, sess, snap.Namespace, needs)
 	if len(missing) > 0 {
-		p.Refusals = append(p.Refusals, membership.Refusal{Rule: "permission", Reason: "missing permission: " + strings.Join(missing, ", ") + " (docs/rbac.yaml)"})
+		p.Refuse("", membership.RulePermission, "missing permission: %s (docs/rbac.yaml)", strings.Join(missing, ", "))
 	}
 	doc["refused"] = p.Refused()
 	doc["refusals"] = p.Refusals

@@ -97,20 +97,15 @@ const (
 	RulePending          Rule = "change-pending"     // the group has a change in progress
 	RuleNoLeader         Rule = "no-leader"          // the group has no leader to make the change
 	RuleInput            Rule = "input"              // the change makes no sense (no such group or member, ...)
+	RulePermission       Rule = "permission"         // the user may not make the Kubernetes changes it needs
 )
 
-// Refusal is one reason not to make a plan's changes.
+// Refusal is one reason not to make a plan's changes: the safety model's Impact (a
+// group, "" for the operation as a whole, and a sentence; String prefixes the group)
+// with the rule it breaks.
 type Refusal struct {
-	Group  string `json:"group,omitempty"`
-	Rule   Rule   `json:"rule"`
-	Reason string `json:"reason"`
-}
-
-func (r Refusal) String() string {
-	if r.Group == "" {
-		return r.Reason
-	}
-	return r.Group + ": " + r.Reason
+	quorum.Impact
+	Rule Rule `json:"rule"`
 }
 
 // Op is what a change does.
@@ -208,8 +203,9 @@ func (p Plan) RefusalText() string {
 	return strings.Join(s, "; ")
 }
 
-func (p *Plan) refuse(group string, rule Rule, format string, args ...any) {
-	p.Refusals = append(p.Refusals, Refusal{Group: group, Rule: rule, Reason: fmt.Sprintf(format, args...)})
+// Refuse adds a refusal to the plan (group "" for one about the whole operation).
+func (p *Plan) Refuse(group string, rule Rule, format string, args ...any) {
+	p.Refusals = append(p.Refusals, Refusal{Impact: quorum.Impact{Group: group, Reason: fmt.Sprintf(format, args...)}, Rule: rule})
 }
 
 // add appends a group's plan and collects its refusals.
@@ -286,7 +282,7 @@ func judge(g Group, node string, changes []Change, resuming bool) GroupPlan {
 	refuse := func(rule Rule, format string, args ...any) {
 		if !seen[rule] {
 			seen[rule] = true
-			gp.Refusals = append(gp.Refusals, Refusal{Group: g.Name, Rule: rule, Reason: fmt.Sprintf(format, args...)})
+			gp.Refusals = append(gp.Refusals, Refusal{Impact: quorum.Impact{Group: g.Name, Reason: fmt.Sprintf(format, args...)}, Rule: rule})
 		}
 	}
 	if len(changes) > 0 {
@@ -373,13 +369,13 @@ func AddNode(v View, node string, want []Membership, resuming bool) Plan {
 		g, ok := v.Group(w.Group)
 		switch {
 		case seen[w.Group]:
-			p.refuse(w.Group, RuleInput, "named twice")
+			p.Refuse(w.Group, RuleInput, "named twice")
 			continue
 		case !ok:
-			p.refuse(w.Group, RuleInput, "no such replication group")
+			p.Refuse(w.Group, RuleInput, "no such replication group")
 			continue
 		case !w.Role.Valid():
-			p.refuse(w.Group, RuleInput, "no role given")
+			p.Refuse(w.Group, RuleInput, "no role given")
 			continue
 		}
 		seen[w.Group] = true
@@ -436,7 +432,7 @@ func RemoveNode(v View, node string, ms []Membership, targets map[string]string,
 		g, ok := v.Group(m.Group)
 		if !ok {
 			if !resuming {
-				p.refuse(m.Group, RuleInput, "no such replication group")
+				p.Refuse(m.Group, RuleInput, "no such replication group")
 			}
 			continue
 		}
@@ -461,7 +457,7 @@ func MoveMember(v View, group, from, to string, role quorum.Role, resuming bool)
 	p := Plan{Operation: "move-member", Node: from}
 	g, ok := v.Group(group)
 	if !ok {
-		p.refuse(group, RuleInput, "no such replication group")
+		p.Refuse(group, RuleInput, "no such replication group")
 		return p
 	}
 	fm, fromMember := g.Member(from)
@@ -471,19 +467,19 @@ func MoveMember(v View, group, from, to string, role quorum.Role, resuming bool)
 	}
 	switch {
 	case from == to:
-		p.refuse(group, RuleInput, "--from and --to are the same node")
+		p.Refuse(group, RuleInput, "--from and --to are the same node")
 		return p
 	case !fromMember && toMember && (role == "" || tm.Role == role):
 		p.add(judge(g, from, nil, resuming)) // done already
 		return p
 	case !fromMember:
-		p.refuse(group, RuleInput, "%s is no member of %s", from, group)
+		p.Refuse(group, RuleInput, "%s is no member of %s", from, group)
 		return p
 	case toMember && tm.Role != role && !resuming:
-		p.refuse(group, RuleInput, "%s is a member of %s already (as %s): use set-role to change its role", to, group, tm.Role)
+		p.Refuse(group, RuleInput, "%s is a member of %s already (as %s): use set-role to change its role", to, group, tm.Role)
 		return p
 	case !v.Registered(to):
-		p.refuse(group, RuleInput, "%s is not registered in the cluster", to)
+		p.Refuse(group, RuleInput, "%s is not registered in the cluster", to)
 		return p
 	}
 	changes := append(toRole(g, to, role), toRole(g, from, "")...)
@@ -499,11 +495,11 @@ func SetRole(v View, group, node string, role quorum.Role, resuming bool) Plan {
 	p := Plan{Operation: "set-role", Node: node}
 	g, ok := v.Group(group)
 	if !ok {
-		p.refuse(group, RuleInput, "no such replication group")
+		p.Refuse(group, RuleInput, "no such replication group")
 		return p
 	}
 	if _, member := g.Member(node); !member && !resuming {
-		p.refuse(group, RuleInput, "%s is no member of %s: add it with add-node --groups or move-member", node, group)
+		p.Refuse(group, RuleInput, "%s is no member of %s: add it with add-node --groups or move-member", node, group)
 		return p
 	}
 	p.add(judge(g, node, toRole(g, node, role), resuming))

@@ -98,9 +98,13 @@ func (r *chaosRun) shapeOperation(i int) {
 		return false
 	}
 	if killed {
+		r.tally.mu.Lock()
+		r.tally.reruns++
+		r.tally.mu.Unlock()
 		args := append(append([]string{"kubectl", "axon"}, o.args...), "--steal-lock")
 		r.logf("operation %d (shape): rerun: %s", i, strings.Join(args[1:], " "))
 		res = s.Run(12*time.Minute, args...)
+		r.logf("operation %d (shape): rerun: exit %d after %s", i, res.Code, res.Wall.Round(100*time.Millisecond))
 	}
 	switch {
 	case res.Code == 0:
