@@ -44,6 +44,7 @@ func voters(g *StatusGroup) int {
 // billing's membership and leadership, unregisters the node, deletes its
 // StatefulSet and keeps its PVCs, labelled.
 func TestScaling(t *testing.T) {
+	t.Parallel() // a sandbox of its own
 	s := StartSandbox(t, "testdata/scaling.yaml")
 	op := s.Kubeconfig(true)
 	axon := func(args ...string) Result {
