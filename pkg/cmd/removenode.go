@@ -21,6 +21,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/membership"
+	"github.com/kubectl-axon/kubectl-axon/pkg/podconfig"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
 	"github.com/kubectl-axon/kubectl-axon/pkg/rebuild"
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
@@ -165,6 +166,7 @@ func (o *RemoveNodeOptions) Run(ctx context.Context) error {
 	}
 	st.Targets = membership.Targets(v, node, st.Groups, moveTo, st.Targets)
 	plan := membership.RemoveNode(v, node, st.Groups, st.Targets, resuming)
+	plan.Warnings = append(plan.Warnings, o.firstWarnings(ctx, snap, node)...)
 	claims := rebuild.ClaimNames(m.StatefulSet, 0)
 	volumes := "kept, labelled " + RemovedNodeLabel + "=" + node
 	if o.DeleteVolumes || st.DeleteVolumes {
@@ -403,4 +405,24 @@ func mustJSON(v any) string {
 		panic(err) // plain structs of strings: cannot fail
 	}
 	return string(b)
+}
+
+// firstWarnings names the other nodes whose autocluster.first names node: once it is
+// gone, such a node rebuilt on an empty volume has no one to register with.
+func (o *RemoveNodeOptions) firstWarnings(ctx context.Context, snap *snapshot.Snapshot, node string) []string {
+	var out []string
+	for _, m := range snap.Members {
+		ct := rebuild.ContainerOf(m)
+		if m.NodeName == node || ct == nil {
+			continue
+		}
+		s, ok := podconfig.Find(*ct, m.StatefulSet.Spec.Template.Spec.Volumes, func(name string) (*corev1.ConfigMap, error) {
+			return o.session.Kube.CoreV1().ConfigMaps(snap.Namespace).Get(ctx, name, metav1.GetOptions{})
+		}, rebuild.AutoclusterFirstProperty)
+		if ok && !s.Unreadable && rebuild.NamesNode(s.Value, node, "") {
+			out = append(out, fmt.Sprintf("the autocluster.first of %s (%s) names %s: once it is gone, %s rebuilt on an empty volume has no one to register with; point it at another member",
+				m.NodeName, s.Where(), node, m.NodeName))
+		}
+	}
+	return out
 }

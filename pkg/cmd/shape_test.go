@@ -1,15 +1,19 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
 
 	authv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
+	"github.com/kubectl-axon/kubectl-axon/pkg/generate"
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 )
 
@@ -93,5 +97,33 @@ func TestShapeCommands(t *testing.T) {
 	code, out, errOut = w.run(t, "set-role", "_admin", "axonserver-3", "ACTIVE_BACKUP", "--progress", "none")
 	if code != 0 || !strings.Contains(out, "nothing to do") {
 		t.Errorf("rerun: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// remove-node warns about the nodes whose autocluster.first names the node it
+// removes (read from their ConfigMap as the container reads it).
+func TestRemoveNodeWarnsAboutAutoclusterFirst(t *testing.T) {
+	w := newWorld(t, threeNodes)
+	w.waitStatusHealthy(t)
+	answerReviews(w, true)
+	ctx := context.Background()
+	sts, err := w.kube.AppsV1().StatefulSets("axon").Get(ctx, "axonserver-2", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := &sts.Spec.Template.Spec.Containers[0]
+	ct.Env = append(ct.Env, corev1.EnvVar{Name: generate.AutoclusterFirstEnv, ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "axonserver-2-autocluster"}, Key: generate.AutoclusterFirstKey}}})
+	if _, err := w.kube.AppsV1().StatefulSets("axon").Update(ctx, sts, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-2-autocluster", Namespace: "axon"},
+		Data: map[string]string{generate.AutoclusterFirstKey: "axonserver-1.axon.svc.cluster.local"}}
+	if _, err := w.kube.CoreV1().ConfigMaps("axon").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := w.run(t, "remove-node", "axonserver-1", "--dry-run")
+	if code != 0 || !strings.Contains(out, "Warning: the autocluster.first of axonserver-2") || strings.Contains(out, "of axonserver-3") {
+		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}
 }
