@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
@@ -353,19 +352,14 @@ func (o *AddNodeOptions) add(ctx context.Context, run *shapeRun, snap *snapshot.
 	}
 	run.started(created, fmt.Sprintf("adding node %s like %s (groups %s)", name, like.NodeName, membershipList(want)))
 	pod := stepper.PodName(created)
-	if err := wait.PollUntilContextTimeout(ctx, o.Poll, o.NodeTimeout, true, func(ctx context.Context) (bool, error) {
-		p, err := kube.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err := waitPod(ctx, kube, ns, pod, o.NodeTimeout, func(p *corev1.Pod) bool { return p != nil && discovery.PodReady(p) }, func(p *corev1.Pod) {
 		msg := "waiting for pod " + pod
-		if err == nil {
-			if discovery.PodReady(p) {
-				return true, nil
-			}
+		if p != nil {
 			msg += ": " + stepper.PodState(p)
 		}
 		run.sink.Emit(progress.Event{Kind: "waiting", Node: name, Transient: true, Message: msg})
-		return false, nil
 	}); err != nil {
-		return created, cli.Timeoutf("pod %s is not Ready after %s", pod, o.NodeTimeout)
+		return created, fmt.Errorf("waiting for pod %s of %s to be Ready: %w", pod, name, err)
 	}
 	run.sink.Emit(progress.Event{Kind: "pod-ready", Node: name, Message: "pod " + pod + " is Ready"})
 	if err := run.env.Register(ctx, name); err != nil {

@@ -14,7 +14,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
@@ -251,15 +250,12 @@ func (o *RemoveNodeOptions) remove(ctx context.Context, run *shapeRun, snap *sna
 		run.sink.Emit(progress.Event{Kind: "scaled-down", Node: node, Message: fmt.Sprintf("StatefulSet %s scaled to 0", sts.Name)})
 	}
 	pod := stepper.PodName(sts)
-	if err := wait.PollUntilContextTimeout(ctx, o.Poll, o.NodeTimeout, true, func(ctx context.Context) (bool, error) {
-		_, err := kube.CoreV1().Pods(snap.Namespace).Get(ctx, pod, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			return true, nil
+	if err := waitPod(ctx, kube, snap.Namespace, pod, o.NodeTimeout, func(p *corev1.Pod) bool { return p == nil }, func(p *corev1.Pod) {
+		if p != nil {
+			run.sink.Emit(progress.Event{Kind: "waiting", Node: node, Transient: true, Message: "waiting for pod " + pod + " to be gone: " + stepper.PodState(p)})
 		}
-		run.sink.Emit(progress.Event{Kind: "waiting", Node: node, Transient: true, Message: "waiting for pod " + pod + " to be gone"})
-		return false, nil
 	}); err != nil {
-		return cli.Timeoutf("pod %s of %s still exists after %s", pod, node, o.NodeTimeout)
+		return fmt.Errorf("waiting for pod %s of %s to be gone: %w", pod, node, err)
 	}
 	// 3. Unregister: DELETE /v1/cluster/NODE until the cluster forgets it.
 	if err := run.env.Unregister(ctx, node, st.Groups); err != nil {

@@ -10,7 +10,15 @@ import (
 
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
@@ -313,4 +321,45 @@ func planDoc(kind string, snap *snapshot.Snapshot, p membership.Plan) map[string
 	}
 	return map[string]any{"kind": kind, "cluster": snap.Cluster, "namespace": snap.Namespace,
 		"operation": p.Operation, "node": p.Node, "groups": groups, "warnings": warnings}
+}
+
+// waitPod waits, on a watch of the one pod (list, then watch from its version,
+// re-watching as the library sees fit), until done says so of it (nil: no such
+// pod), telling seen each state it passes through; within timeout (exit 4 after).
+func waitPod(ctx context.Context, kube kubernetes.Interface, ns, name string, timeout time.Duration, done func(*corev1.Pod) bool, seen func(*corev1.Pod)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	pods := kube.CoreV1().Pods(ns)
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return pods.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return pods.Watch(ctx, o)
+		},
+	}
+	judge := func(p *corev1.Pod) bool {
+		seen(p)
+		return done(p)
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Pod{}, func(store cache.Store) (bool, error) {
+		var p *corev1.Pod
+		if items := store.List(); len(items) > 0 {
+			p, _ = items[0].(*corev1.Pod)
+		}
+		return judge(p), nil
+	}, func(e watch.Event) (bool, error) {
+		p, _ := e.Object.(*corev1.Pod)
+		if e.Type == watch.Deleted {
+			p = nil
+		}
+		return judge(p), nil
+	})
+	if err != nil && ctx.Err() != nil {
+		return cli.Timeoutf("pod %s: not there after %s", name, timeout)
+	}
+	return err
 }
