@@ -354,7 +354,10 @@ func (o *AddNodeOptions) add(ctx context.Context, run *shapeRun, snap *snapshot.
 	pod := stepper.PodName(created)
 	if err := waitPod(ctx, kube, ns, pod, o.NodeTimeout, func(p *corev1.Pod) bool { return p != nil && discovery.PodReady(p) }, func(p *corev1.Pod) {
 		msg := "waiting for pod " + pod
-		if p != nil {
+		switch {
+		case p != nil && discovery.PodReady(p):
+			return // done: "pod-ready" says so
+		case p != nil:
 			msg += ": " + stepper.PodState(p)
 		}
 		run.sink.Emit(progress.Event{Kind: "waiting", Node: name, Transient: true, Message: msg})
