@@ -330,17 +330,7 @@ func waitPod(ctx context.Context, kube kubernetes.Interface, ns, name string, ti
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pods := kube.CoreV1().Pods(ns)
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return pods.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return pods.Watch(ctx, o)
-		},
-	}
+	lw := listWatchOne(name, pods.List, pods.Watch)
 	judge := func(p *corev1.Pod) bool {
 		seen(p)
 		return done(p)
@@ -362,4 +352,20 @@ func waitPod(ctx context.Context, kube kubernetes.Interface, ns, name string, ti
 		return cli.Timeoutf("pod %s: not there after %s", name, timeout)
 	}
 	return err
+}
+
+// listWatchOne is a ListWatch of the one object called name, from a typed client's
+// List and Watch (a field selector on metadata.name).
+func listWatchOne[L runtime.Object](name string, list func(context.Context, metav1.ListOptions) (L, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return watchFn(ctx, o)
+		},
+	}
 }
