@@ -68,6 +68,21 @@ var badInputs = []badInput{
 	{args: []string{"drain-node"}, code: cli.ExitUsage, says: "accepts 1 arg"},
 	{args: []string{"drain-node", "worker-a", "worker-b"}, code: cli.ExitUsage, says: "accepts 1 arg"},
 	{args: []string{"drain-node", "worker-zz"}, code: cli.ExitUsage, says: `no worker "worker-zz"`},
+	// add-node, remove-node, move-member, set-role
+	{args: []string{"add-node", "Bad_Name"}, code: cli.ExitUsage, says: "not a valid node name"},
+	{args: []string{"add-node", "--groups", "payments:KING"}, code: cli.ExitUsage, says: "unknown role"},
+	{args: []string{"add-node", "--like", "axonserver-9"}, code: cli.ExitUsage, says: `no node "axonserver-9"`},
+	{args: []string{"add-node", "--axon-url", "http://127.0.0.1:1"}, code: cli.ExitUsage, says: "needs Kubernetes"},
+	{args: []string{"remove-node"}, code: cli.ExitUsage, says: "name the node"},
+	{args: []string{"remove-node", "axonserver-9"}, code: cli.ExitUsage, says: `no node "axonserver-9"`},
+	{args: []string{"remove-node", "axonserver-1", "--move-to", "axonserver-1"}, code: cli.ExitUsage, says: "cannot take over"},
+	{args: []string{"remove-node", "axonserver-1", "--move-to", "axonserver-9"}, code: cli.ExitUsage, says: `no node "axonserver-9"`},
+	{args: []string{"move-member", "payments", "--from", "axonserver-1"}, code: cli.ExitUsage, says: "--from and --to are required"},
+	{args: []string{"move-member", "payments", "--from", "axonserver-1", "--to", "axonserver-1"}, code: cli.ExitUsage, says: "the same node"},
+	{args: []string{"move-member", "nope", "--from", "axonserver-1", "--to", "axonserver-2"}, code: cli.ExitUsage, says: `no replication group "nope"`},
+	{args: []string{"move-member", "payments", "--from", "axonserver-1", "--to", "axonserver-2", "--role", "KING"}, code: cli.ExitUsage, says: "unknown role"},
+	{args: []string{"set-role", "payments", "axonserver-1"}, code: cli.ExitUsage, says: "GROUP NODE ROLE"},
+	{args: []string{"set-role", "payments", "axonserver-1", "KING"}, code: cli.ExitUsage, says: "unknown role"},
 	// doctor
 	{args: []string{"doctor", "-o", "xml"}, code: cli.ExitUsage, says: "--output must be"},
 	{args: []string{"doctor", "-n", "nope"}, code: cli.ExitError, says: `namespace "nope" not found`},
@@ -180,6 +195,10 @@ func TestFlagErrorsOpenNothing(t *testing.T) {
 		{"replace-node", "--all", "axonserver-1"},
 		{"replace-node", "--fresh-volume", "--force", "--yes", "axonserver-1"},
 		{"drain-node", "worker-a", "--eviction-retry", "1ms"},
+		{"add-node", "Bad_Name"},
+		{"remove-node", "axonserver-1", "--move-to", "axonserver-1"},
+		{"move-member", "payments", "--from", "axonserver-1"},
+		{"set-role", "payments", "axonserver-1", "KING"},
 	} {
 		opened := false
 		open := func(*connect.Flags) (*connect.Session, error) {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
@@ -310,11 +311,18 @@ func (o *ReportOptions) dryRun(ctx context.Context) error {
 
 // review asks the API server whether the user may do c (SelfSubjectAccessReview).
 func (o *ReportOptions) review(ctx context.Context, ns string, c access) (bool, string) {
+	return reviewAccess(ctx, o.session.Kube, ns, c)
+}
+
+// reviewAccess asks the API server whether the user may do c in namespace ns
+// (SelfSubjectAccessReview): allowed, and the answer in a word ("yes", "NO", "no
+// (skipped)" for an optional permission, or "unknown: why").
+func reviewAccess(ctx context.Context, kube kubernetes.Interface, ns string, c access) (bool, string) {
 	attr := &authv1.ResourceAttributes{Group: c.group, Resource: c.resource, Subresource: c.sub, Verb: c.verb}
 	if c.scope != "cluster" {
 		attr.Namespace = ns
 	}
-	r, err := o.session.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
+	r, err := kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
 		&authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attr}}, metav1.CreateOptions{})
 	switch {
 	case err != nil:

@@ -49,15 +49,24 @@ func DefaultRollingFlags() RollingFlags {
 
 // AddFlags registers the flags.
 func (r *RollingFlags) AddFlags(f *pflag.FlagSet) {
-	f.StringVarP(&r.Output, "output", "o", r.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
-	f.BoolVar(&r.DryRun, "dry-run", r.DryRun, "print the plan only; change nothing")
+	r.addRunFlags(f, "print the plan only; change nothing",
+		"how long one node may take to come back healthy",
+		"how often to ask Axon Server about the node being changed while waiting for it (about the whole cluster: every 5 intervals, at least 500ms apart)")
 	f.BoolVar(&r.Force, "force", r.Force, "proceed when a safety check still fails (loud warning and an Event); never skips waiting for a node to be healthy")
-	f.BoolVar(&r.StealLock, "steal-lock", r.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
 	f.DurationVar(&r.SafetyTimeout, "safety-timeout", r.SafetyTimeout, "how long to wait before a node for the cluster to be healthy and the node safe to stop")
-	f.DurationVar(&r.NodeTimeout, "node-timeout", r.NodeTimeout, "how long one node may take to come back healthy")
-	f.DurationVar(&r.Timeout, "timeout", r.Timeout, "time limit of the whole run (0: none)")
 	f.DurationVar(&r.Pause, "pause", r.Pause, "pause between nodes")
-	f.DurationVar(&r.Poll, "poll-interval", r.Poll, "how often to ask Axon Server about the node being changed while waiting for it (about the whole cluster: every 5 intervals, at least 500ms apart)")
+}
+
+// addRunFlags registers the flags every command that changes the cluster has (the
+// rolling ones and the shape ones), with the help of --dry-run, --node-timeout and
+// --poll-interval, which mean a little different things to each.
+func (r *RollingFlags) addRunFlags(f *pflag.FlagSet, dryRun, nodeTimeout, poll string) {
+	f.StringVarP(&r.Output, "output", "o", r.Output, "json: the plan as data with --dry-run, else one JSON event per line on stdout")
+	f.BoolVar(&r.DryRun, "dry-run", r.DryRun, dryRun)
+	f.BoolVar(&r.StealLock, "steal-lock", r.StealLock, "take the cluster's operation Lease although another run holds it (after a crash)")
+	f.DurationVar(&r.NodeTimeout, "node-timeout", r.NodeTimeout, nodeTimeout)
+	f.DurationVar(&r.Timeout, "timeout", r.Timeout, "time limit of the whole run (0: none)")
+	f.DurationVar(&r.Poll, "poll-interval", r.Poll, poll)
 	f.IntVar(&r.MinActiveBackups, "min-active-backups", r.MinActiveBackups, "the cluster's axoniq.axonserver.replication.min-active-backups; 0: each node's own setting (/actuator/env), else 1")
 	f.StringVar(&r.Progress, "progress", r.Progress, "progress display: spinner, lines or none (default: spinner on a terminal, lines otherwise)")
 	_ = f.MarkHidden("progress")

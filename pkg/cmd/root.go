@@ -53,6 +53,10 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 		NewCmdUpgrade(streams, open),
 		NewCmdReplaceNode(streams, open),
 		NewCmdDrainNode(streams, open),
+		NewCmdAddNode(streams, open),
+		NewCmdRemoveNode(streams, open),
+		NewCmdMoveMember(streams, open),
+		NewCmdSetRole(streams, open),
 		NewCmdCompletion(streams),
 	)
 	return root

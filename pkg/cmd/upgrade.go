@@ -13,13 +13,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	typedappsv1 "k8s.io/client-go/kubernetes/typed/apps/v1"
-	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
@@ -344,17 +341,7 @@ func (o *UpgradeOptions) observed(ctx context.Context, stss typedappsv1.Stateful
 	}
 	out, err := o.session.Query(false).Cache.WaitStatefulSet(ctx, sts.Namespace, sts.Name, done)
 	if errors.Is(err, discovery.ErrNotWatched) {
-		sel := fields.OneTermEqualSelector("metadata.name", sts.Name).String()
-		lw := &cache.ListWatch{
-			ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-				o.FieldSelector = sel
-				return stss.List(ctx, o)
-			},
-			WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-				o.FieldSelector = sel
-				return stss.Watch(ctx, o)
-			},
-		}
+		lw := listWatchOne(sts.Name, stss.List, stss.Watch)
 		var ev *watch.Event
 		ev, err = watchtools.UntilWithSync(ctx, lw, &appsv1.StatefulSet{}, nil, func(e watch.Event) (bool, error) {
 			s, ok := e.Object.(*appsv1.StatefulSet)

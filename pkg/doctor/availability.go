@@ -223,7 +223,7 @@ func checkPlacement(c *ctx) []Finding {
 		if len(byZone) > 1 {
 			losses(g, byZone, Warning, "availability/zone-quorum", "zone",
 				"an outage of one zone stops the group's writes although the cluster spans several",
-				"place the group's voters in different zones: reschedule a member's pod to another zone, or move the group's membership to a node there")
+				"place the group's voters in different zones: reschedule a member's pod to another zone, or move the group's membership to a node there (kubectl axon move-member GROUP --from NODE --to NODE; add-node --zone ZONE adds one)")
 		}
 	}
 	return out

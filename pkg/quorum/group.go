@@ -7,6 +7,10 @@ import (
 	"strings"
 )
 
+// EffectiveMinActiveBackups is the min-active-backups the commit rule applies to g:
+// MinActiveBackups, or Axon Server's default when it is not set.
+func (g Group) EffectiveMinActiveBackups() int { return g.minActiveBackups() }
+
 // minActiveBackups is the effective min-active-backups of the group.
 func (g Group) minActiveBackups() int {
 	if g.MinActiveBackups <= 0 {
@@ -23,6 +27,29 @@ func (g Group) Member(node string) (Member, bool) {
 		}
 	}
 	return Member{}, false
+}
+
+// Without returns g with the memberships of nodes taken out: the group as it is
+// once they have left it. A leader among them is no leader of the result (Axon
+// Server hands leadership over before a leader leaves); the member list is a copy.
+func (g Group) Without(nodes ...string) Group {
+	out := g
+	out.Members = nil
+	for _, m := range g.Members {
+		gone := false
+		for _, n := range nodes {
+			gone = gone || m.Node == n
+		}
+		if !gone {
+			out.Members = append(out.Members, m)
+		}
+	}
+	for _, n := range nodes {
+		if out.Leader == n {
+			out.Leader = ""
+		}
+	}
+	return out
 }
 
 // HasLeader reports whether g has a usable leader: Leader names a PRIMARY member

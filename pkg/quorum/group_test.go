@@ -363,3 +363,26 @@ func TestUnknownRolesAreNonVoting(t *testing.T) {
 		t.Error("role predicates")
 	}
 }
+
+func TestWithout(t *testing.T) {
+	g := Group{Name: "g", Leader: "a", Members: []Member{
+		{Node: "a", Role: Primary, Up: true, CaughtUp: true},
+		{Node: "b", Role: Primary, Up: true, CaughtUp: true},
+		{Node: "c", Role: ActiveBackup, Up: true, CaughtUp: true},
+	}}
+	w := g.Without("a", "c")
+	if w.Leader != "" || len(w.Members) != 1 || w.Members[0].Node != "b" {
+		t.Fatalf("Without(a, c) = %+v", w)
+	}
+	if len(g.Members) != 3 || g.Leader != "a" {
+		t.Fatalf("Without changed its receiver: %+v", g)
+	}
+	if w := g.Without("b"); w.Leader != "a" || len(w.Members) != 2 {
+		t.Fatalf("Without(b) = %+v: the leader stays when it does not leave", w)
+	}
+	// With its only ACTIVE_BACKUP gone the group has none, and ActiveBackupsRule
+	// holds with none: it still commits on its PRIMARY members.
+	if ok, why := g.Without("c").CanCommit(); !ok {
+		t.Fatalf("Without(c) cannot commit: %s", why)
+	}
+}

@@ -113,7 +113,7 @@ func (e *Env) repointFirst(ctx context.Context, m discovery.Member, st *State) e
 	if st.Autocluster != nil {
 		return e.setFirst(ctx, st.Autocluster.Setting, st.Autocluster.Original, st.Autocluster.Temporary)
 	}
-	ct := containerOf(m)
+	ct := ContainerOf(m)
 	if ct == nil {
 		return nil
 	}
@@ -196,7 +196,9 @@ func ownCluster(ctx context.Context, c *axonserver.Client, node string, others [
 		node, strings.Join(others, ", "), node)
 }
 
-func containerOf(m discovery.Member) *corev1.Container {
+// ContainerOf is the Axon Server container of m's pod template (the one discovery
+// named, else the first).
+func ContainerOf(m discovery.Member) *corev1.Container {
 	cs := m.StatefulSet.Spec.Template.Spec.Containers
 	for i := range cs {
 		if cs[i].Name == m.Container {

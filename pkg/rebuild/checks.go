@@ -142,16 +142,7 @@ func Removal(c quorum.Cluster, node string, recorded []Membership) (quorum.Verdi
 			role = m.Role
 		}
 		gi := GroupImpact{Group: g.Name, Role: role, FaultTolerance: g.FaultTolerance()}
-		without := g
-		without.Members = nil
-		for _, x := range g.Members {
-			if x.Node != node {
-				without.Members = append(without.Members, x)
-			}
-		}
-		if without.Leader == node {
-			without.Leader = "" // leadership moves off the node first
-		}
+		without := g.Without(node) // leadership moves off the node first
 		gi.During = without.FaultTolerance()
 		ideal := without
 		ideal.Members = append([]quorum.Member(nil), without.Members...)

@@ -410,14 +410,7 @@ func (e *Env) canLose(ctx context.Context, node string) func(axonserver.Replicat
 		if !ok {
 			return ""
 		}
-		without := qg
-		without.Members = nil
-		for _, m := range qg.Members {
-			if m.Node != node {
-				without.Members = append(without.Members, m)
-			}
-		}
-		if ok, why := without.CanCommit(); !ok {
+		if ok, why := qg.Without(node).CanCommit(); !ok {
 			return "without it the group cannot commit now: " + why
 		}
 		return ""
@@ -443,7 +436,7 @@ func (e *Env) AfterReady(ctx context.Context, m discovery.Member) error {
 	if err := e.register(ctx, node); err != nil {
 		return err
 	}
-	if err := e.restoreGroups(ctx, node, st.Groups); err != nil {
+	if err := e.restoreGroups(ctx, node, st.Groups, true); err != nil {
 		return err
 	}
 	if err := e.restoreFirst(ctx, node, &st); err != nil {
@@ -466,7 +459,7 @@ func (e *Env) register(ctx context.Context, node string) error {
 			cn, err = c.ClusterNode(ctx, node)
 			switch {
 			case err == nil && cn.Connected:
-				e.emit(node, "registered", node+" is registered in the cluster again", false, nil)
+				e.emit(node, "registered", node+" is registered in the cluster", false, nil)
 				return nil
 			case err == nil:
 				msg = "waiting for " + node + " to connect to the cluster"
@@ -560,9 +553,9 @@ func (p GroupProgress) String() string {
 // recorded role, one group change at a time, each confirmed by reading the group (a
 // member with another role, e.g. what autocluster gave it, is removed and added back:
 // a POST to a member changes nothing); remove memberships autocluster gave it that it
-// did not have; then wait until it has caught up in every group, reporting progress
-// per group.
-func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership) error {
+// did not have (only when exclusive: the rebuilt node gets back exactly what it had);
+// then wait until it has caught up in every group, reporting progress per group.
+func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership, exclusive bool) error {
 	wantRole := map[string]quorum.Role{}
 	for _, w := range want {
 		wantRole[w.Group] = w.Role
@@ -613,7 +606,7 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 			p.Index, p.Of = inspect.Position(snap.Obs, w.Group, node)
 			if p.State == "done" && !reported[w.Group] {
 				reported[w.Group] = true
-				e.emit(node, "group-restored", fmt.Sprintf("%s: %s again, caught up", w.Group, w.Role), false, p)
+				e.emit(node, "group-restored", fmt.Sprintf("%s: %s, caught up", w.Group, w.Role), false, p)
 			}
 			done = done && p.State == "done"
 			prog = append(prog, p)
@@ -622,7 +615,7 @@ func (e *Env) restoreGroups(ctx context.Context, node string, want []Membership)
 			continue
 		}
 		for _, g := range groups {
-			if _, ok := wantRole[g.Name]; ok {
+			if _, ok := wantRole[g.Name]; ok || !exclusive {
 				continue
 			}
 			if _, member := roleIn(g, node); member || g.ChangePending {

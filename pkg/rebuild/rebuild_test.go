@@ -149,7 +149,7 @@ func TestPhaseOrder(t *testing.T) {
 	if !VolumesDeleted.AtLeast(Unregistered) || Unregistered.AtLeast(Deleting) || !Phase("").AtLeast(Pending) || Phase("bogus").AtLeast(Unregistering) {
 		t.Error("phase order")
 	}
-	st := State{Run: "r", Targets: []string{"a"}, Fresh: true, Phase: Deleting, Groups: []Membership{{"g", quorum.ActiveBackup}}, Claims: []Claim{{"data-a-0", "u"}}}
+	st := State{Run: "r", Targets: []string{"a"}, Fresh: true, Phase: Deleting, Groups: []Membership{{Group: "g", Role: quorum.ActiveBackup}}, Claims: []Claim{{"data-a-0", "u"}}}
 	back, err := Parse(st.String())
 	if err != nil || back.String() != st.String() {
 		t.Errorf("round trip: %v %s", err, back)
@@ -184,7 +184,7 @@ func TestRemoval(t *testing.T) {
 		{"min-active-backups 2 of 2", quorum.Group{Name: "g", Leader: "a", MinActiveBackups: 2, Members: []quorum.Member{member("a", p), member("b", p), member("c", p), member("y", ab), member("x", ab)}}, nil, false, true, -1, "never commit"},
 		{"another primary down", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p), {Node: "b", Role: p}, member("x", p)}}, nil, false, false, -1, "cannot commit now"},
 		{"no leader", quorum.Group{Name: "g", Members: []quorum.Member{member("a", p), member("b", p), member("x", p)}}, nil, false, false, 0, "no leader"},
-		{"unregistered: judged by the record", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p), member("b", p)}}, []Membership{{"g", p}}, true, false, 0, ""},
+		{"unregistered: judged by the record", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p), member("b", p)}}, []Membership{{Group: "g", Role: p}}, true, false, 0, ""},
 		{"not a member", quorum.Group{Name: "g", Leader: "a", Members: []quorum.Member{member("a", p)}}, nil, true, false, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/membership"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
 )
@@ -61,11 +62,9 @@ func (p Phase) Rank() int { return max(slices.Index(phaseOrder, p), 0) }
 // AtLeast reports whether p is q or later.
 func (p Phase) AtLeast(q Phase) bool { return p.Rank() >= q.Rank() }
 
-// Membership is one recorded group membership.
-type Membership struct {
-	Group string      `json:"group"`
-	Role  quorum.Role `json:"role"`
-}
+// Membership is one recorded group membership (one name for the concept:
+// membership.Membership).
+type Membership = membership.Membership
 
 // Claim is a PVC deleted (or to be deleted) by step 4.
 type Claim struct {

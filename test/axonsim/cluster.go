@@ -183,7 +183,8 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 	}
 	now := time.Now()
 	for _, ns := range t.Nodes {
-		c.nodes[ns.Name] = &Node{c: c, name: ns.Name, spec: ns, registered: true, knowsCluster: true, port: 8024}
+		// A spare node is unknown to the cluster until it registers.
+		c.nodes[ns.Name] = &Node{c: c, name: ns.Name, spec: ns, registered: !ns.Spare, knowsCluster: !ns.Spare, port: 8024}
 		c.names = append(c.names, ns.Name)
 	}
 	sort.Strings(c.names)

@@ -544,7 +544,7 @@ func (c *Cluster) loadNodeData(n *Node) error {
 				g.pending.learner.logIndex = s.LogIndex[gname]
 			}
 		}
-	case !n.everStarted:
+	case !n.everStarted && !n.spec.Spare:
 		n.knowsCluster = true // initial cluster formation: the topology's memberships apply
 		for _, g := range c.groups {
 			if m := g.member(n.name); m != nil {
@@ -552,7 +552,8 @@ func (c *Cluster) loadNodeData(n *Node) error {
 			}
 		}
 	default:
-		// Lost volume: an empty controldb and no Raft logs. The node knows no cluster until it
+		// Lost volume (or a spare node's first start: a new node added to a running
+		// cluster): an empty controldb and no Raft logs. The node knows no cluster until it
 		// registers (autocluster or POST /v1/cluster); groups still listing it will copy their
 		// whole log to it from index 0.
 		n.knowsCluster = false

@@ -119,6 +119,12 @@ type NodeSpec struct {
 	// MinActiveBackups overrides the cluster's min-active-backups in this node's own
 	// configuration (nodes may disagree; the leader's value decides its group's commits).
 	MinActiveBackups *int `yaml:"minActiveBackups"`
+	// Spare: a node the cluster does not know yet, as a node added to a running
+	// cluster: not registered, an empty control DB, in no group. When it starts it
+	// registers like any node that knows no cluster (autocluster to first, with the
+	// autocluster contexts; or POST /v1/cluster). The sandbox deploys no StatefulSet
+	// for it (add-node creates one); spare nodes come after the others.
+	Spare bool `yaml:"spare"`
 }
 
 // GroupSpec is one replication group with its contexts and members.
@@ -398,6 +404,18 @@ func (v *validator) validate(t *Topology) {
 			v.errf(append(p, "worker"), "node %q: unknown worker %q", n.Name, n.Worker)
 		}
 	}
+	spare := map[string]bool{}
+	for i, n := range t.Nodes {
+		switch {
+		case n.Spare:
+			spare[n.Name] = true
+		case i > 0 && t.Nodes[i-1].Spare:
+			v.errf([]any{"nodes", i}, "node %q: spare nodes come after the others", n.Name)
+		}
+	}
+	if len(spare) == len(t.Nodes) && len(t.Nodes) > 0 {
+		v.errf(nil, "every node is spare: a cluster needs nodes it knows")
+	}
 	groups := map[string]bool{}
 	contexts := map[string]string{}
 	for i, g := range t.ReplicationGroups {
@@ -424,6 +442,9 @@ func (v *validator) validate(t *Topology) {
 			rp := append(append([]any{}, p...), "roles", node)
 			if !nodes[node] {
 				v.errf(rp, "group %q: role for unknown node %q", g.Name, node)
+			}
+			if spare[node] {
+				v.errf(rp, "group %q: role for spare node %q (the cluster does not know it yet)", g.Name, node)
 			}
 			if !validRole(role) && !(t.AllowUnknownRoles && roleNameRe.MatchString(role)) {
 				v.errf(rp, "group %q: bad role %q for %s (want one of %s, or set allowUnknownRoles)", g.Name, role, node, strings.Join(rolesFor(""), ", "))
@@ -455,6 +476,9 @@ func (v *validator) validate(t *Topology) {
 	if a := t.Autocluster; a != nil {
 		if !nodes[a.First] {
 			v.errf([]any{"autocluster", "first"}, "autocluster.first: unknown node %q", a.First)
+		}
+		if spare[a.First] {
+			v.errf([]any{"autocluster", "first"}, "autocluster.first: %q is a spare node", a.First)
 		}
 		for _, c := range a.Contexts {
 			if _, ok := contexts[c]; !ok {

@@ -254,6 +254,9 @@ func (r *chaosRun) run() {
 	for i := 0; i < nops && !t.Failed(); i++ {
 		r.operation(i)
 	}
+	if *shapeFlag && !t.Failed() {
+		r.shapeOperation(nops) // after every earlier draw, from a stream of its own
+	}
 }
 
 // op is one operation: the command and how to finish it after a stop.

@@ -348,6 +348,10 @@ type Status struct {
 		Name      string `json:"name"`
 		Leader    string `json:"leader"`
 		CanCommit bool   `json:"canCommit"`
+		Members   []struct {
+			Node string `json:"node"`
+			Role string `json:"role"`
+		} `json:"members"`
 	} `json:"groups"`
 }
 

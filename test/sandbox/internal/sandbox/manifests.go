@@ -57,25 +57,38 @@ func ptr[T any](v T) *T { return &v }
 // Probes, grace period, security context, volumes, Services, the PDB, the
 // properties and the per-node autocluster ConfigMaps are generate's, unchanged.
 
+// Deployed are the topology's nodes the sandbox deploys: every one but the spare
+// nodes (nodes the cluster does not know yet, for add-node to add).
+func Deployed(t *axonsim.Topology) []axonsim.NodeSpec {
+	var out []axonsim.NodeSpec
+	for _, n := range t.Nodes {
+		if !n.Spare {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // GenerateOptions are the options of `kubectl axon generate` for the topology.
 func GenerateOptions(t *axonsim.Topology) (generate.Options, error) {
-	if len(t.Nodes) == 0 {
+	nodes := Deployed(t)
+	if len(nodes) == 0 {
 		return generate.Options{}, fmt.Errorf("the topology has no nodes")
 	}
-	prefix, ok := strings.CutSuffix(t.Nodes[0].Name, "-1")
+	prefix, ok := strings.CutSuffix(nodes[0].Name, "-1")
 	if !ok {
-		return generate.Options{}, fmt.Errorf("node %q: the sandbox deploys kubectl axon generate's layout, whose nodes are PREFIX-1 ... PREFIX-N", t.Nodes[0].Name)
+		return generate.Options{}, fmt.Errorf("node %q: the sandbox deploys kubectl axon generate's layout, whose nodes are PREFIX-1 ... PREFIX-N", nodes[0].Name)
 	}
-	for i, n := range t.Nodes {
+	for i, n := range nodes {
 		if want := fmt.Sprintf("%s-%d", prefix, i+1); n.Name != want {
 			return generate.Options{}, fmt.Errorf("node %q: the sandbox deploys kubectl axon generate's layout: node %d must be %s", n.Name, i+1, want)
 		}
 	}
-	o := generate.Options{Name: t.Name, NodePrefix: prefix, Namespace: t.Namespace, Nodes: len(t.Nodes),
+	o := generate.Options{Name: t.Name, NodePrefix: prefix, Namespace: t.Namespace, Nodes: len(nodes),
 		Image: t.Image, StorageClass: StorageClassName, TLS: t.TLS}
 	if a := t.Autocluster; a != nil {
-		if a.First != t.Nodes[0].Name {
-			return generate.Options{}, fmt.Errorf("autocluster.first %q: in kubectl axon generate's layout the first node, %s, founds the cluster", a.First, t.Nodes[0].Name)
+		if a.First != nodes[0].Name {
+			return generate.Options{}, fmt.Errorf("autocluster.first %q: in kubectl axon generate's layout the first node, %s, founds the cluster", a.First, nodes[0].Name)
 		}
 		o.Contexts = a.Contexts
 	}

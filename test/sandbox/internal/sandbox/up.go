@@ -232,14 +232,14 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 	if err := waitWorkers(ctx, cs, topo, o.logf); err != nil {
 		return err
 	}
-	o.logf("creating namespace %s, RBAC from %s, kubectl axon generate's manifests for %d nodes", topo.Namespace, rbacPath, len(topo.Nodes))
+	o.logf("creating namespace %s, RBAC from %s, kubectl axon generate's manifests for %d nodes", topo.Namespace, rbacPath, len(Deployed(topo)))
 	if err := createObjects(ctx, cs, dyn, mapper, topo, rbacPath); err != nil {
 		return err
 	}
 	if err := WaitHealthy(ctx, s, cs, topo, o.logf); err != nil {
 		return err
 	}
-	o.logf("sandbox up in %s: %d Axon nodes healthy", time.Since(start).Round(100*time.Millisecond), len(topo.Nodes))
+	o.logf("sandbox up in %s: %d Axon nodes healthy", time.Since(start).Round(100*time.Millisecond), len(Deployed(topo)))
 	o.logf("  export KUBECONFIG=%s   (operator: %s)", s.Path("kubeconfig"), s.Path("kubeconfig-operator"))
 	o.logf("  audit log %s; stop with: axon-sandbox down --dir %s", s.Path("audit.jsonl"), o.Dir)
 	return nil
@@ -555,7 +555,7 @@ func WaitHealthy(ctx context.Context, s *State, cs kubernetes.Interface, t *axon
 				ready[x.Name] = x.Status.ReadyReplicas >= 1 && x.Status.ObservedGeneration >= x.Generation
 			}
 			reports, _ := ReadNodeReports(s)
-			for _, n := range t.Nodes {
+			for _, n := range Deployed(t) {
 				r := reports[n.Name]
 				switch {
 				case !ready[n.Name]:
@@ -576,7 +576,7 @@ func WaitHealthy(ctx context.Context, s *State, cs kubernetes.Interface, t *axon
 			// API server's pod proxy (the path kubectl axon takes), whether
 			// it is healthy: UP once the cluster has formed and every
 			// replication group has its leader.
-			for _, n := range t.Nodes {
+			for _, n := range Deployed(t) {
 				if h := proxiedHealth(ctx, cs, t, n.Name+"-0"); h != "UP" {
 					waiting = append(waiting, fmt.Sprintf("%s (health %s)", n.Name, h))
 				}
