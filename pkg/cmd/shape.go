@@ -11,9 +11,6 @@ import (
 	"github.com/spf13/pflag"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +19,7 @@ import (
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/lock"
 	"github.com/kubectl-axon/kubectl-axon/pkg/membership"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
@@ -330,7 +328,7 @@ func waitPod(ctx context.Context, kube kubernetes.Interface, ns, name string, ti
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	pods := kube.CoreV1().Pods(ns)
-	lw := listWatchOne(name, pods.List, pods.Watch)
+	lw := discovery.ListWatchOne(name, pods.List, pods.Watch)
 	judge := func(p *corev1.Pod) bool {
 		seen(p)
 		return done(p)
@@ -352,20 +350,4 @@ func waitPod(ctx context.Context, kube kubernetes.Interface, ns, name string, ti
 		return cli.Timeoutf("pod %s: not there after %s", name, timeout)
 	}
 	return err
-}
-
-// listWatchOne is a ListWatch of the one object called name, from a typed client's
-// List and Watch (a field selector on metadata.name).
-func listWatchOne[L runtime.Object](name string, list func(context.Context, metav1.ListOptions) (L, error), watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) *cache.ListWatch {
-	sel := fields.OneTermEqualSelector("metadata.name", name).String()
-	return &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.FieldSelector = sel
-			return list(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel
-			return watchFn(ctx, o)
-		},
-	}
 }

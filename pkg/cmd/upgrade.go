@@ -341,7 +341,7 @@ func (o *UpgradeOptions) observed(ctx context.Context, stss typedappsv1.Stateful
 	}
 	out, err := o.session.Query(false).Cache.WaitStatefulSet(ctx, sts.Namespace, sts.Name, done)
 	if errors.Is(err, discovery.ErrNotWatched) {
-		lw := listWatchOne(sts.Name, stss.List, stss.Watch)
+		lw := discovery.ListWatchOne(sts.Name, stss.List, stss.Watch)
 		var ev *watch.Event
 		ev, err = watchtools.UntilWithSync(ctx, lw, &appsv1.StatefulSet{}, nil, func(e watch.Event) (bool, error) {
 			s, ok := e.Object.(*appsv1.StatefulSet)
