@@ -38,10 +38,11 @@ func TestEnsureAdds(t *testing.T) {
 		if c.Name != e.Name || c.Image != e.Image || !c.VolumeMounts[0].ReadOnly || !*c.SecurityContext.ReadOnlyRootFilesystem || c.TargetContainerName != "axonserver" {
 			t.Errorf("ephemeral container %+v", c)
 		}
+		started := p.DeepCopy()
 		go func() { // the kubelet starts it
 			time.Sleep(50 * time.Millisecond)
-			p.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{Name: e.Name, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
-			if _, err := kube.CoreV1().Pods("axon").UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+			started.Status.EphemeralContainerStatuses = []corev1.ContainerStatus{{Name: e.Name, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
+			if _, err := kube.CoreV1().Pods("axon").UpdateStatus(context.Background(), started, metav1.UpdateOptions{}); err != nil {
 				t.Error(err)
 			}
 		}()
