@@ -120,8 +120,11 @@ func TestStatus(t *testing.T) {
 			{"patch", "pods", ns, "no"},
 			{"update", "pods/status", ns, "no"},
 			{"list", "nodes", "", "yes"},
-			{"create", "statefulsets", ns, "no"},
-			{"delete", "statefulsets", ns, "no"},
+			{"create", "statefulsets", ns, "yes"}, // add-node
+			{"delete", "statefulsets", ns, "yes"}, // remove-node
+			{"create", "deployments", ns, "no"},
+			{"delete", "deployments", ns, "no"},
+			{"create", "pods/exec", ns, "no"}, // backup's own Role only
 			{"list", "pods", "kube-system", "no"},
 			{"get", "secrets", "kube-system", "no"},
 			{"delete", "nodes", "", "no"},
