@@ -172,7 +172,9 @@ type backupPlan struct {
 	Container string         `json:"container"`
 
 	source, controlDB discovery.Member
-	work              string // the container's working directory
+	// work and controlDBWork are the Axon Server container's working directory on
+	// the source and on the Control DB's node.
+	work, controlDBWork string
 }
 
 // Run plans the backup, checks it, and copies the files.
@@ -222,7 +224,7 @@ func (o *BackupOptions) plan(ctx context.Context, snap *snapshot.Snapshot) (*bac
 		return nil, cli.Refusedf("node %s (whose Control DB is exported) has no running pod", src.ControlDB)
 	}
 	mounts, work := podMounts(p.source)
-	p.work = work
+	p.work, p.controlDBWork = work, work
 	env := snap.Obs.Nodes[src.Node].Env
 	if env == nil {
 		return nil, cli.Refusedf("node %s does not show its configuration (/actuator/env): the storage paths cannot be checked", src.Node)
@@ -233,6 +235,7 @@ func (o *BackupOptions) plan(ctx context.Context, snap *snapshot.Snapshot) (*bac
 	if src.ControlDB != src.Node {
 		env := snap.Obs.Nodes[src.ControlDB].Env
 		m, w := podMounts(p.controlDB)
+		p.controlDBWork = w
 		if env == nil {
 			return nil, cli.Refusedf("node %s does not show its configuration (/actuator/env): the Control DB backup location cannot be checked", src.ControlDB)
 		}
@@ -365,8 +368,8 @@ func (c *copier) copyFiles(ctx context.Context, member discovery.Member, root, s
 		if err != nil {
 			return nil, err
 		}
-		if len(got) != n {
-			return nil, fmt.Errorf("node %s: %d of %d files came through tar", member.NodeName, len(got), n)
+		if got != n {
+			return nil, fmt.Errorf("node %s: %d of %d files came through tar", member.NodeName, got, n)
 		}
 		names = names[n:]
 	}
@@ -374,8 +377,8 @@ func (c *copier) copyFiles(ctx context.Context, member discovery.Member, root, s
 }
 
 // tar streams names (relative to root) out of the member's backup container and
-// writes each under dir/sub, hashing it on the way.
-func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub string, names []string, step *backup.Step) ([]string, error) {
+// writes each under dir/sub, hashing it on the way; it returns how many came.
+func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub string, names []string, step *backup.Step) (int, error) {
 	pr, pw := io.Pipe()
 	var stderr strings.Builder
 	done := make(chan error, 1)
@@ -386,12 +389,12 @@ func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub str
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	fail := func(err error) ([]string, error) {
+	fail := func(err error) (int, error) {
 		pr.CloseWithError(err)
 		<-done
-		return nil, err
+		return 0, err
 	}
-	var out []string
+	n := 0
 	tr := tar.NewReader(pr)
 	last := time.Now()
 	for {
@@ -404,7 +407,7 @@ func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub str
 		}
 		if err != nil {
 			_, _ = fail(err)
-			return out, c.execErr(member, err, stderr.String())
+			return n, c.execErr(member, err, stderr.String())
 		}
 		if h.Typeflag != tar.TypeReg {
 			continue
@@ -425,11 +428,11 @@ func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub str
 		}
 		if err != nil {
 			_, _ = fail(err)
-			return out, c.execErr(member, err, stderr.String())
+			return n, c.execErr(member, err, stderr.String())
 		}
 		file := hs.File(rel)
 		c.m.Files = append(c.m.Files, file)
-		out = append(out, rel)
+		n++
 		step.Files++
 		step.Bytes += file.Size
 		if time.Since(last) > 500*time.Millisecond {
@@ -438,9 +441,9 @@ func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub str
 		}
 	}
 	if err := <-done; err != nil {
-		return out, c.execErr(member, err, stderr.String())
+		return n, c.execErr(member, err, stderr.String())
 	}
-	return out, nil
+	return n, nil
 }
 
 func (c *copier) execErr(m discovery.Member, err error, stderr string) error {
@@ -561,7 +564,7 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 		return fmt.Errorf("exporting the Control DB on %s: %w", p.controlDB.NodeName, err)
 	}
 	exported = time.Now()
-	_, work := podMounts(p.controlDB)
+	work := p.controlDBWork
 	if !path.IsAbs(zipPath) {
 		zipPath = path.Join(work, zipPath)
 	}

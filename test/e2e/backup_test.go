@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/backup"
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
@@ -78,17 +81,15 @@ func TestBackup(t *testing.T) {
 
 	waitClosed := func(after int64) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			out := s.Kubectl("get", "--raw", "/api/v1/namespaces/"+ns+"/pods/axonserver-1-0:8024/proxy/v1/backup/eventstore?targetContext=invoices&type=EVENT&lastClosedSegmentBackedUp=-1")
+		var out string
+		// Segments close as the group writes; there is no event to watch, so the listing is polled.
+		err := wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
+			out = s.Kubectl("get", "--raw", "/api/v1/namespaces/"+ns+"/pods/axonserver-1-0:8024/proxy/v1/backup/eventstore?targetContext=invoices&type=EVENT&lastClosedSegmentBackedUp=-1")
 			var es axonsim.JSONBackupEventStore
-			if json.Unmarshal([]byte(out), &es) == nil && es.LastClosedSegment >= after+2*perSeg {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("invoices: no two segments closed after %d within 60s: %s", after, out)
-			}
-			time.Sleep(500 * time.Millisecond) // segments close as the group writes; no event to watch
+			return json.Unmarshal([]byte(out), &es) == nil && es.LastClosedSegment >= after+2*perSeg, nil
+		})
+		if err != nil {
+			t.Fatalf("invoices: no two segments closed after %d within 60s: %s", after, out)
 		}
 	}
 	waitClosed(-1)
