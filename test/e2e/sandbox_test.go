@@ -30,8 +30,8 @@ type Sandbox struct {
 }
 
 // StartSandbox brings a sandbox up for topology (a path relative to
-// test/e2e) and tears it down when t ends, failed or not. On failure the
-// tails of its logs are printed.
+// test/e2e) and tears it down when t ends, failed or not. On failure its
+// logs are kept (keepLogs).
 func StartSandbox(t *testing.T, topology string) *Sandbox {
 	t.Helper()
 	topo, err := axonsim.LoadTopology(topology)
@@ -51,7 +51,7 @@ func StartSandbox(t *testing.T, topology string) *Sandbox {
 		delete(live, dir)
 		liveMu.Unlock()
 		if t.Failed() {
-			s.dumpLogs()
+			s.keepLogs()
 		}
 		out, err := exec.Command(filepath.Join(binDir, "axon-sandbox"), "down", "--dir", dir).CombinedOutput()
 		if err != nil {
@@ -76,24 +76,29 @@ func StartSandbox(t *testing.T, topology string) *Sandbox {
 	return s
 }
 
-func (s *Sandbox) dumpLogs() {
-	for _, name := range []string{"agent", "kube-controller-manager", "kube-scheduler", "kube-apiserver"} {
-		b, err := os.ReadFile(filepath.Join(s.Dir, "logs", name+".log"))
-		if err != nil {
-			continue
-		}
-		var lines []string
-		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-			// the control plane's errors and warnings only; all of the agent
-			if name == "agent" || strings.HasPrefix(l, "E") || strings.HasPrefix(l, "W") {
-				lines = append(lines, l)
-			}
-		}
-		if len(lines) > 40 {
-			lines = lines[len(lines)-40:]
-		}
-		s.t.Logf("--- %s.log (tail) ---\n%s", name, strings.Join(lines, "\n"))
+// keepLogs copies a failed sandbox's logs and audit log out of its directory,
+// which is removed, into a directory of its own under $AXON_E2E_LOGS (default:
+// the system's temporary directory), and says where in one line: the failure
+// stays the last thing printed before the test's FAIL line.
+func (s *Sandbox) keepLogs() {
+	root := os.Getenv("AXON_E2E_LOGS")
+	if root == "" {
+		root = os.TempDir()
 	}
+	dst, err := os.MkdirTemp(root, "axon-e2e-failed-"+strings.ReplaceAll(s.t.Name(), "/", "_")+"-")
+	if err != nil {
+		s.t.Logf("the sandbox's logs are not kept: %v", err)
+		return
+	}
+	var kept int
+	for _, src := range []string{filepath.Join(s.Dir, "logs"), filepath.Join(s.Dir, "audit.jsonl")} {
+		if err := os.CopyFS(filepath.Join(dst, filepath.Base(src)), os.DirFS(src)); err == nil {
+			kept++
+		} else if b, err := os.ReadFile(src); err == nil && os.WriteFile(filepath.Join(dst, filepath.Base(src)), b, 0o644) == nil {
+			kept++
+		}
+	}
+	s.t.Logf("the sandbox's logs (%d of logs/, audit.jsonl) are in %s", kept, dst)
 }
 
 // Kubeconfig returns the admin kubeconfig, or the operator's when operator is true.
