@@ -62,6 +62,12 @@ type Manifest struct {
 	Groups map[string][]string `json:"groups,omitempty"`
 	// Contexts maps each context and file type (EVENT, SNAPSHOT) to its segments.
 	Contexts map[string]map[string]*Segments `json:"contexts,omitempty"`
+	// Members maps every replication group of the cluster to its members and their
+	// roles when the backup was taken: a restore gives each node the files of its
+	// groups from it. Absent in backups by versions before restore existed.
+	Members map[string]map[string]string `json:"members,omitempty"`
+	// ContextGroups maps each context of the backup to its replication group.
+	ContextGroups map[string]string `json:"contextGroups,omitempty"`
 	Steps    []Step                          `json:"steps"`
 	Files    []File                          `json:"files"`
 }

@@ -68,9 +68,27 @@ func Select(groups []axonserver.ReplicationGroup, want []string) (Selection, err
 	return s, nil
 }
 
-// storesEvents: the roles whose members keep a whole event store. SECONDARY keeps
+// MembersOf records every group's members and roles, and the group of each of
+// contexts (what a restore lays the files out by).
+func MembersOf(groups []axonserver.ReplicationGroup, contexts []string) (map[string]map[string]string, map[string]string) {
+	members, groupOf := map[string]map[string]string{}, map[string]string{}
+	for _, g := range groups {
+		members[g.Name] = map[string]string{}
+		for _, r := range g.Roles {
+			members[g.Name][r.Node] = r.Role
+		}
+		for _, c := range g.Contexts {
+			if slices.Contains(contexts, c.Context) {
+				groupOf[c.Context] = g.Name
+			}
+		}
+	}
+	return members, groupOf
+}
+
+// StoresEvents: the roles whose members keep a whole event store. SECONDARY keeps
 // only older segments (tiered storage) and MESSAGING_ONLY none.
-func storesEvents(r quorum.Role) bool {
+func StoresEvents(r quorum.Role) bool {
 	return r == quorum.Primary || r == quorum.ActiveBackup || r == quorum.PassiveBackup
 }
 
@@ -125,7 +143,7 @@ func ChooseSource(c quorum.Cluster, sel Selection, given string) (Source, error)
 		}
 		for _, m := range g.Members {
 			x := nodes[m.Node]
-			if x == nil || !storesEvents(m.Role) {
+			if x == nil || !StoresEvents(m.Role) {
 				continue
 			}
 			holds[m.Node]++

@@ -487,6 +487,7 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 	if v := snap.Obs.Nodes[p.Source.Node]; v != nil && v.Info != nil {
 		m.AxonServerVersion = v.Info.App.Version
 	}
+	m.Members, m.ContextGroups = backup.MembersOf(snap.Obs.Groups, p.Contexts)
 	if o.since != nil {
 		abs, _ := filepath.Abs(o.Since)
 		m.Since = &backup.SinceRef{Dir: abs, Started: o.since.Started}
