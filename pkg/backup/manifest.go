@@ -68,8 +68,8 @@ type Manifest struct {
 	Members map[string]map[string]string `json:"members,omitempty"`
 	// ContextGroups maps each context of the backup to its replication group.
 	ContextGroups map[string]string `json:"contextGroups,omitempty"`
-	Steps    []Step                          `json:"steps"`
-	Files    []File                          `json:"files"`
+	Steps         []Step            `json:"steps"`
+	Files         []File            `json:"files"`
 }
 
 // SinceRef names the backup an incremental one continues.

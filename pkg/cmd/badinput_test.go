@@ -96,6 +96,10 @@ var badInputs = []badInput{
 	{args: []string{"backup", "--to", "/nonexistent/b", "--node", "axonserver-9"}, code: cli.ExitRefused, says: "not in the cluster"},
 	{args: []string{"backup", "verify", "/etc"}, code: cli.ExitUsage, says: "not a kubectl axon backup", noCluster: true},
 	{args: []string{"backup", "list"}, code: cli.ExitUsage, says: "requires at least 1 arg", noCluster: true},
+	// restore
+	{args: []string{"restore"}, code: cli.ExitUsage, says: "--from DIR is required"},
+	{args: []string{"restore", "--from", "/etc"}, code: cli.ExitUsage, says: "no manifest.json"},
+	{args: []string{"restore", "--from", "/etc", "-o", "yaml"}, code: cli.ExitUsage, says: "--output must be json"},
 	// generate, version, completion: no cluster
 	{args: []string{"generate", "--nodes", "0"}, code: cli.ExitUsage, says: "--nodes", noCluster: true},
 	{args: []string{"generate", "--name", "Bad_Name"}, code: cli.ExitUsage, says: "--name", noCluster: true},

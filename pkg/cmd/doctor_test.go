@@ -203,8 +203,8 @@ func TestGenerateCommand(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if n := strings.Count(out, "\n---\n"); n != 15 { // with the RBAC's three objects
-		t.Errorf("%d documents, want 15", n)
+	if n := strings.Count(out, "\n---\n"); n != 16 { // with the RBAC's four objects
+		t.Errorf("%d documents, want 16", n)
 	}
 	if !strings.HasPrefix(out, "# Axon Server cluster \"axonserver\" in namespace axon") || !strings.Contains(out, "#   kubectl -n axon create secret generic axonserver-token") ||
 		!strings.Contains(out, "&& kubectl -n axon label secret axonserver-token cluster=axonserver") {
@@ -220,7 +220,7 @@ func TestGenerateCommand(t *testing.T) {
 		t.Fatalf("--output-dir: exit %d, stderr %q", code, errOut)
 	}
 	files, _ := os.ReadDir(dir)
-	if len(files) != 9 || strings.Count(out, "\n") != 9 {
+	if len(files) != 10 || strings.Count(out, "\n") != 10 {
 		t.Errorf("%d files, stdout %q", len(files), out)
 	}
 	for _, c := range []struct {

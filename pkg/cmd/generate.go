@@ -81,6 +81,7 @@ stderr). ` + "`kubectl axon doctor`" + ` on a cluster made from them reports no 
 	f.StringSliceVar(&o.Contexts, "contexts", o.Contexts, "contexts the first node creates on a clean start")
 	f.StringVar(&o.NodePrefix, "node-prefix", "", "stem of the node names, PREFIX-1 ... PREFIX-N (default: --name)")
 	f.BoolVar(&o.Formed, "formed", o.Formed, "the cluster exists: node 1 names node 2 as autocluster.first instead of itself, so no rebuild on an empty volume can start a second cluster")
+	f.BoolVar(&o.Stopped, "stopped", o.Stopped, "every StatefulSet at replicas 0: the cluster to restore a backup into (kubectl axon restore starts it)")
 	f.StringVar(&o.OutputDir, "output-dir", o.OutputDir, "write one file per object (kind-name.yaml) to this directory instead of stdout")
 	return c
 }

@@ -49,6 +49,7 @@ Exit codes: 0 done; 1 error; 2 usage; 3 refused by a safety check (or status
 		NewCmdConfig(streams, open),
 		NewCmdReport(streams, open),
 		NewCmdBackup(streams, open),
+		NewCmdRestore(streams, open),
 		NewCmdGenerate(streams),
 		NewCmdUpgrade(streams, open),
 		NewCmdReplaceNode(streams, open),

@@ -287,6 +287,9 @@ func missingAccess(ctx context.Context, sess *connect.Session, ns string, needs 
 			continue
 		}
 		name := c.verb + " " + c.resource
+		if c.sub != "" {
+			name += "/" + c.sub
+		}
 		if c.group != "" {
 			name += "." + c.group
 		}

@@ -198,6 +198,9 @@ func (o Options) Properties() string {
 		"# Axon Server's default \".\" is the container's own filesystem, lost on restart and out\n" +
 		"# of reach of a backup that copies the volumes.\n")
 	p("axoniq.axonserver.controldb-backup-location", Base+"/data/backup")
+	b.WriteString("# recovery.json (new host names for a restored cluster: kubectl axon restore) on the\n" +
+		"# data volume; Axon Server's default ./recovery.json is the container's own filesystem.\n")
+	p("axoniq.axonserver.recoveryfile", Base+"/data/recovery.json")
 	p("axoniq.axonserver.enterprise.licenseDirectory", Base+"/license")
 	b.WriteString("# Access control: the system token is Secret " + o.TokenSecretName() + ", key " + TokenKey + ";\n# the internal token comes from the same Secret through the environment.\n")
 	p("axoniq.axonserver.accesscontrol.enabled", "true")
@@ -268,6 +271,14 @@ func (o Options) headlessService(node string) *corev1.Service {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// replicas is 1, the singleton, or 0 for a stopped cluster.
+func (o Options) replicas() int32 {
+	if o.Stopped {
+		return 0
+	}
+	return 1
+}
 
 func (o Options) probe(initial, period, failures int32) *corev1.Probe {
 	scheme := corev1.URISchemeHTTP
@@ -384,7 +395,7 @@ func (o Options) statefulSet(i int) *appsv1.StatefulSet {
 		ObjectMeta: o.meta(node, labels),
 		Spec: appsv1.StatefulSetSpec{
 			// A singleton: never scale it; add a node with `kubectl axon generate --only`.
-			Replicas:    ptr(int32(1)),
+			Replicas:    ptr(o.replicas()),
 			ServiceName: node,
 			Selector:    &metav1.LabelSelector{MatchLabels: labels},
 			PersistentVolumeClaimRetentionPolicy: &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{

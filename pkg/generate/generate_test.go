@@ -39,7 +39,7 @@ func TestManifestsLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"role-kubectl-axon.yaml", "clusterrole-kubectl-axon.yaml", "role-kubectl-axon-backup.yaml",
+		"role-kubectl-axon.yaml", "clusterrole-kubectl-axon.yaml", "role-kubectl-axon-backup.yaml", "role-kubectl-axon-restore.yaml",
 		"configmap-orders-properties.yaml",
 		"service-orders-http.yaml", "poddisruptionbudget-orders.yaml",
 		"configmap-orders-1-autocluster.yaml", "service-orders-1.yaml", "statefulset-orders-1.yaml",
@@ -110,7 +110,7 @@ func TestManifestsLayout(t *testing.T) {
 				t.Errorf("ssl properties without --tls")
 			}
 		case *rbacv1.Role:
-			if v.Namespace != "axon" || (v.Name != "kubectl-axon" && v.Name != "kubectl-axon-backup") {
+			if v.Namespace != "axon" || (v.Name != "kubectl-axon" && v.Name != "kubectl-axon-backup" && v.Name != "kubectl-axon-restore") {
 				t.Errorf("role %s/%s", v.Namespace, v.Name)
 			}
 		}
@@ -272,7 +272,7 @@ func TestRBACMatchesDocs(t *testing.T) {
 		t.Fatal("pkg/generate/rbac.yaml differs from docs/rbac.yaml: run `go generate ./pkg/generate`")
 	}
 	objs, err := RBAC("ns")
-	if err != nil || len(objs) != 3 { // kubectl-axon's Role and ClusterRole, and the optional kubectl-axon-backup Role
+	if err != nil || len(objs) != 4 { // kubectl-axon's Role and ClusterRole, and the optional kubectl-axon-backup and kubectl-axon-restore Roles
 		t.Fatalf("RBAC: %v, %d objects", err, len(objs))
 	}
 }
@@ -436,5 +436,37 @@ func TestDataPathsOnVolumes(t *testing.T) {
 	}
 	if !strings.Contains(props, "axoniq.axonserver.controldb-backup-location=/axonserver/data/backup\n") {
 		t.Errorf("controldb-backup-location: want the data volume's backup directory:\n%s", props)
+	}
+}
+
+// TestStopped: --stopped lays every StatefulSet out at replicas 0 (a cluster to
+// restore into), and every layout puts recovery.json on the data volume.
+func TestStopped(t *testing.T) {
+	for _, stopped := range []bool{false, true} {
+		objs, err := Manifests(Options{Namespace: "axon", Nodes: 3, Formed: true, Stopped: stopped})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int32(1)
+		if stopped {
+			want = 0
+		}
+		n := 0
+		for _, o := range objs {
+			switch v := o.(type) {
+			case *appsv1.StatefulSet:
+				n++
+				if *v.Spec.Replicas != want {
+					t.Errorf("stopped %v: %s has replicas %d", stopped, v.Name, *v.Spec.Replicas)
+				}
+			case *corev1.ConfigMap:
+				if p, ok := v.Data[PropertiesKey]; ok && !strings.Contains(p, "axoniq.axonserver.recoveryfile=/axonserver/data/recovery.json\n") {
+					t.Errorf("no recovery file on the data volume:\n%s", p)
+				}
+			}
+		}
+		if n != 3 {
+			t.Errorf("%d StatefulSets", n)
+		}
 	}
 }

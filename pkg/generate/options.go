@@ -60,6 +60,9 @@ type Options struct {
 	// (node 1 names node 2). Without it node 1 names itself, which a new cluster
 	// needs once, to form (see FirstOf).
 	Formed bool
+	// Stopped lays every StatefulSet out at replicas 0: the objects of a cluster to
+	// restore a backup into (kubectl axon restore starts it).
+	Stopped bool
 }
 
 // WithDefaults returns o with its empty fields set.

@@ -24,7 +24,7 @@ var rbacYAML []byte
 func RBACYAML() []byte { return bytes.Clone(rbacYAML) }
 
 // RBAC returns kubectl axon's Roles (in namespace: kubectl-axon, and the optional
-// kubectl-axon-backup) and ClusterRole.
+// kubectl-axon-backup and kubectl-axon-restore) and ClusterRole.
 func RBAC(namespace string) ([]runtime.Object, error) {
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(rbacYAML), 4096)
 	var out []runtime.Object
