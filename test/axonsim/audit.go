@@ -48,6 +48,10 @@ type Event struct {
 	Context  string `json:"context,omitempty"`
 	Events   int64  `json:"events,omitempty"`
 	Checksum string `json:"checksum,omitempty"`
+	// Namespace is the cluster's Options.Namespace: "" for the main cluster (the
+	// sandbox's topology), the Kubernetes namespace of any other cluster writing to the
+	// same audit log.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // MarshalJSON writes time as RFC3339Nano in UTC.
@@ -95,6 +99,18 @@ func Filter(events []Event, event, group, node string) []Event {
 	var out []Event
 	for _, e := range events {
 		if (event == "" || e.Event == event) && (group == "" || e.Group == group) && (node == "" || e.Node == node) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// InNamespace returns the events of the cluster of namespace ns ("": the main cluster,
+// whose events carry no namespace).
+func InNamespace(events []Event, ns string) []Event {
+	out := make([]Event, 0, len(events))
+	for _, e := range events {
+		if e.Namespace == ns {
 			out = append(out, e)
 		}
 	}

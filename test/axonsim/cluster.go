@@ -49,6 +49,13 @@ type Options struct {
 	// SegmentBytes is the size at which event, snapshot and replication-log segments close
 	// (0: the topology's storage.segmentBytes, else $AXONSIM_SEGMENT_BYTES, else DefaultSegmentBytes).
 	SegmentBytes int
+	// Namespace, when set, is written into every audit event of this cluster
+	// (Event.Namespace): several clusters that share one audit log (the sandbox runs a
+	// cluster per Kubernetes namespace) are told apart by it. "" for the main cluster.
+	Namespace string
+	// CAOf, with TLS, makes this cluster sign its nodes' certificates with that cluster's
+	// CA instead of a new one, so one CA file serves clients of both.
+	CAOf *Cluster
 }
 
 // NodeConfig is how one node process is started.
@@ -177,7 +184,9 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 		segmentBytes: opts.SegmentBytes,
 	}
 	if t.TLS {
-		if c.ca, err = newCA(t.Name); err != nil {
+		if opts.CAOf != nil && opts.CAOf.ca != nil {
+			c.ca = opts.CAOf.ca
+		} else if c.ca, err = newCA(t.Name); err != nil {
 			return nil, err
 		}
 	}
@@ -270,6 +279,7 @@ func (c *Cluster) logf(format string, args ...any) {
 // emit records an event. Caller holds c.mu.
 func (c *Cluster) emit(e Event) {
 	e.Time = time.Now()
+	e.Namespace = c.opts.Namespace
 	c.events = append(c.events, e)
 	if c.opts.Audit != nil {
 		b, _ := json.Marshal(e)

@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -21,7 +22,9 @@ type certAuthority struct {
 	cert    *x509.Certificate
 	key     *ecdsa.PrivateKey
 	certPEM []byte
-	serial  int64
+
+	mu     sync.Mutex // clusters sharing the CA (Options.CAOf) issue under their own locks
+	serial int64
 }
 
 func newCA(name string) (*certAuthority, error) {
@@ -51,15 +54,18 @@ func newCA(name string) (*certAuthority, error) {
 }
 
 // issue signs a server certificate valid for the advertised host name and the listen IP.
-// Caller holds the cluster lock (serial numbers).
+// Safe for concurrent use (clusters may share a CA).
 func (ca *certAuthority) issue(host string, ip net.IP) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
 	}
+	ca.mu.Lock()
 	ca.serial++
+	serial := ca.serial
+	ca.mu.Unlock()
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(ca.serial),
+		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: host},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(365 * 24 * time.Hour),

@@ -220,7 +220,9 @@ type AuditMark int
 // AuditMark returns the current end of the audit log.
 func (s *Sandbox) AuditMark() AuditMark { return AuditMark(len(s.Audit())) }
 
-// Audit returns every event of DIR/audit.jsonl.
+// Audit returns every event of DIR/audit.jsonl of the topology's cluster (an Axon
+// cluster the sandbox runs in another namespace writes events with its namespace:
+// AuditOf).
 func (s *Sandbox) Audit() []axonsim.Event {
 	s.t.Helper()
 	f, err := os.Open(filepath.Join(s.Dir, "audit.jsonl"))
@@ -232,7 +234,7 @@ func (s *Sandbox) Audit() []axonsim.Event {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return ev
+	return axonsim.InNamespace(ev, "")
 }
 
 // AuditSince returns the events after mark.

@@ -307,14 +307,16 @@ func (s *Sandbox) Kubectl(args ...string) (string, error) {
 	return r.Stdout, nil
 }
 
-// Audit reads DIR/audit.jsonl.
+// Audit reads DIR/audit.jsonl: the events of the topology's cluster (not those of an
+// Axon cluster the sandbox runs in another namespace, which carry that namespace).
 func (s *Sandbox) Audit() ([]axonsim.Event, error) {
 	f, err := os.Open(filepath.Join(s.Dir, "audit.jsonl"))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return axonsim.ReadAudit(f)
+	ev, err := axonsim.ReadAudit(f)
+	return axonsim.InNamespace(ev, ""), err
 }
 
 // AuditLen is the number of events so far (a mark).

@@ -7,9 +7,9 @@
 //	axon-sandbox exec --dir DIR -- CMD [ARGS...]
 //	axon-sandbox env  --dir DIR        (prints KUBECONFIG=..., API server, namespace)
 //	axon-sandbox restart --dir DIR [--down 0s] PROCESS  (stop by pid, start with the same arguments)
-//	axon-sandbox partition --dir DIR [--for 0s] NODE    (cut an Axon node off from the others; 0s: until heal)
-//	axon-sandbox heal --dir DIR NODE                    (end its partition)
-//	axon-sandbox log --dir DIR NODE TEXT                (write TEXT as a line of the node's log)
+//	axon-sandbox partition --dir DIR [--namespace NS] [--for 0s] NODE  (cut an Axon node off from the others; 0s: until heal)
+//	axon-sandbox heal --dir DIR [--namespace NS] NODE                  (end its partition)
+//	axon-sandbox log --dir DIR [--namespace NS] NODE TEXT              (write TEXT as a line of the node's log)
 //	axon-sandbox supervise --name NAME -- CMD [ARGS...]  (started by up: runs CMD, restarts it when it exits)
 //	axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 package main
@@ -34,9 +34,10 @@ func usage() {
   axon-sandbox exec --dir DIR -- CMD [ARGS...]
   axon-sandbox env  --dir DIR
   axon-sandbox restart --dir DIR [--down 0s] etcd|kube-apiserver|kube-controller-manager|kube-scheduler|agent
-  axon-sandbox partition --dir DIR [--for 0s] NODE   (cut Axon node NODE off from the others; 0s: until heal)
-  axon-sandbox heal --dir DIR NODE
-  axon-sandbox log --dir DIR NODE TEXT    (write TEXT as a line of Axon node NODE's log)
+  axon-sandbox partition --dir DIR [--namespace NS] [--for 0s] NODE   (cut Axon node NODE off from the others; 0s: until heal)
+  axon-sandbox heal --dir DIR [--namespace NS] NODE
+  axon-sandbox log --dir DIR [--namespace NS] NODE TEXT    (write TEXT as a line of Axon node NODE's log)
+  (--namespace: the Axon cluster of another namespace; default the topology's)
   axon-sandbox gc                    (removes network namespaces axsb-* in which nothing runs)
 `)
 	os.Exit(2)
@@ -49,6 +50,9 @@ func main() {
 	cmd, args := os.Args[1], os.Args[2:]
 	fs := flag.NewFlagSet(cmd, flag.ExitOnError)
 	dir := fs.String("dir", "", "sandbox directory (state, logs, kubeconfigs, volumes)")
+	namespace := func() *string {
+		return fs.String("namespace", "", "partition, heal, log: the Axon cluster of this namespace (default: the topology's)")
+	}
 	var err error
 	switch cmd {
 	case "up":
@@ -103,6 +107,7 @@ func main() {
 		}
 	case "partition", "heal":
 		dur := fs.Duration("for", 0, "partition: how long until it heals by itself (0: until axon-sandbox heal)")
+		ns := namespace()
 		_ = fs.Parse(args)
 		if *dir == "" || fs.NArg() != 1 {
 			usage()
@@ -110,19 +115,20 @@ func main() {
 		var s *sandbox.State
 		if s, err = sandbox.LoadState(*dir); err == nil {
 			if cmd == "partition" {
-				err = sandbox.Partition(context.Background(), s, fs.Arg(0), *dur)
+				err = sandbox.PartitionIn(context.Background(), s, *ns, fs.Arg(0), *dur)
 			} else {
-				err = sandbox.Heal(context.Background(), s, fs.Arg(0))
+				err = sandbox.HealIn(context.Background(), s, *ns, fs.Arg(0))
 			}
 		}
 	case "log":
+		ns := namespace()
 		_ = fs.Parse(args)
 		if *dir == "" || fs.NArg() != 2 {
 			usage()
 		}
 		var s *sandbox.State
 		if s, err = sandbox.LoadState(*dir); err == nil {
-			err = sandbox.Log(context.Background(), s, fs.Arg(0), fs.Arg(1))
+			err = sandbox.LogIn(context.Background(), s, *ns, fs.Arg(0), fs.Arg(1))
 		}
 	case "supervise": // started by up, inside the network namespace
 		name := fs.String("name", "", "the component's name (in the log)")

@@ -1,14 +1,21 @@
 // Package agent plays the parts of a Kubernetes cluster that need a machine:
 // one kubelet per worker of the topology (Node registration with its zone,
-// heartbeats, running each bound pod as an axonsim node with an IP of its own,
-// probes, restarts, graceful termination) and a volume provisioner (a local PV
-// per PVC, in the zone of its first pod, whose directory holds the node's data).
+// heartbeats, running each bound pod with an IP of its own: an Axon Server pod as an
+// axonsim node, any other pod as a plain container that runs nothing but serves exec;
+// probes, restarts, graceful termination) and a volume provisioner (a local PV per
+// PVC, in the zone of its first pod, whose directory holds the node's data).
+//
+// The Axon pods of the topology's namespace are the nodes of the topology's axonsim
+// cluster; those of any other namespace are the nodes of a cluster of that namespace
+// (the same topology), created with its first pod: a restore into a new namespace runs
+// beside the original. Everything kept per Axon node is kept per (namespace, node).
 package agent
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"os"
@@ -41,8 +48,17 @@ type Agent struct {
 	st     *sandbox.State
 	topo   *axonsim.Topology
 	cs     kubernetes.Interface
-	sim    *axonsim.Cluster
+	sim    *axonsim.Cluster // the topology's cluster (its namespace)
 	logger *log.Logger
+	audit  io.Writer // the audit log every cluster writes to
+
+	simMu sync.Mutex
+	sims  map[string]*axonsim.Cluster // the clusters of other namespaces, by namespace
+
+	// addAddr and delAddr put a pod's address on the namespace's lo and take it off
+	// (nil: the real ones; tests replace them).
+	addAddr func(ip string) error
+	delAddr func(ip string)
 
 	workers  map[string]axonsim.Worker // by name
 	workerIP map[string]string
@@ -53,10 +69,10 @@ type Agent struct {
 
 	mu       sync.Mutex
 	podRuns  map[string]*podRun       // by pod UID
-	axonLock map[string]chan struct{} // one running pod per Axon node
+	axonLock map[string]chan struct{} // one running pod per Axon node, by NAMESPACE/NODE
 	ips      *ipPool
-	reports  map[string]sandbox.NodeReport
-	podIPs   map[string]podAddr // ns/pod -> address, while its container may run
+	reports  map[string]sandbox.NodeReport // by reportKey
+	podIPs   map[string]podAddr            // ns/pod -> address, while its container may run
 	logs     podLogs
 	stopping atomic.Bool       // shutting down: start no more containers
 	kept     map[string]string // pod UID -> address it had before the agent (re)started
@@ -92,27 +108,12 @@ func Run(ctx context.Context, dir string) error {
 		return err
 	}
 	defer audit.Close()
-	a.sim, err = axonsim.NewCluster(topo, axonsim.Options{
-		Audit: audit,
-		Logf: func(f string, args ...any) {
-			msg := fmt.Sprintf(f, args...)
-			a.logger.Printf("axonsim: %s", msg)
-			// and into the log of the pod running that node (kubectl logs)
-			if m := nodeRe.FindStringSubmatch(msg); m != nil {
-				a.mu.Lock()
-				pod := a.reports[m[1]].Pod
-				a.mu.Unlock()
-				if pod != "" {
-					a.logs.add(topo.Namespace+"/"+pod, "[axonsim] "+msg)
-				}
-			}
-		},
-		Seed: time.Now().UnixNano(),
-	})
+	a.audit = audit
+	a.sim, err = a.newSim(topo.Namespace)
 	if err != nil {
 		return err
 	}
-	defer a.sim.Close()
+	defer a.closeSims()
 	if err := os.MkdirAll(st.Path("agent"), 0o755); err != nil {
 		return err
 	}
@@ -224,16 +225,116 @@ func (a *Agent) watch(ctx context.Context) {
 	g.WaitForCacheSync(ctx.Done())
 }
 
-// stopAll stops every running Axon node cleanly (in parallel, bounded).
+// newSim makes the axonsim cluster of namespace ns: the topology's (its own namespace:
+// events without a namespace, as always) or a cluster of the same topology for another
+// namespace, whose audit events carry that namespace and whose nodes' certificates the
+// topology cluster's CA signs. Its log lines go to the agent's log and, for a node, to
+// the log of the pod running it in ns (kubectl logs).
+func (a *Agent) newSim(ns string) (*axonsim.Cluster, error) {
+	topo := *a.topo
+	topo.Namespace = ns
+	opts := axonsim.Options{
+		Audit: a.audit,
+		Logf: func(f string, args ...any) {
+			msg := fmt.Sprintf(f, args...)
+			if ns != a.topo.Namespace {
+				msg = "[" + ns + "] " + msg
+			}
+			a.logger.Printf("axonsim: %s", msg)
+			if m := nodeRe.FindStringSubmatch(msg); m != nil {
+				a.mu.Lock()
+				pod := a.reports[a.reportKey(ns, m[1])].Pod
+				a.mu.Unlock()
+				if pod != "" {
+					a.logs.add(ns+"/"+pod, "[axonsim] "+msg)
+				}
+			}
+		},
+		Seed: time.Now().UnixNano(),
+	}
+	if ns != a.topo.Namespace {
+		opts.Namespace, opts.CAOf = ns, a.sim
+	}
+	return axonsim.NewCluster(&topo, opts)
+}
+
+// simFor is the cluster the Axon pods of namespace ns run in, made with the first of them.
+func (a *Agent) simFor(ns string) (*axonsim.Cluster, error) {
+	if ns == a.topo.Namespace {
+		return a.sim, nil
+	}
+	a.simMu.Lock()
+	defer a.simMu.Unlock()
+	if c := a.sims[ns]; c != nil {
+		return c, nil
+	}
+	c, err := a.newSim(ns)
+	if err != nil {
+		return nil, err
+	}
+	if a.sims == nil {
+		a.sims = map[string]*axonsim.Cluster{}
+	}
+	a.sims[ns] = c
+	a.logf("namespace %s: its Axon pods are the nodes of a cluster of their own (the topology's, namespace %s)", ns, ns)
+	return c, nil
+}
+
+// simIn is the cluster of namespace ns ("": the topology's) if one runs there.
+func (a *Agent) simIn(ns string) (*axonsim.Cluster, error) {
+	if ns == "" || ns == a.topo.Namespace {
+		return a.sim, nil
+	}
+	a.simMu.Lock()
+	defer a.simMu.Unlock()
+	if c := a.sims[ns]; c != nil {
+		return c, nil
+	}
+	return nil, fmt.Errorf("no Axon cluster runs in namespace %s", ns)
+}
+
+// allSims are the topology's cluster and then the others', by namespace.
+func (a *Agent) allSims() (nss []string, sims []*axonsim.Cluster) {
+	if a.sim != nil {
+		nss, sims = append(nss, a.topo.Namespace), append(sims, a.sim)
+	}
+	a.simMu.Lock()
+	defer a.simMu.Unlock()
+	for _, ns := range sortedNames(a.sims) {
+		nss, sims = append(nss, ns), append(sims, a.sims[ns])
+	}
+	return nss, sims
+}
+
+func (a *Agent) closeSims() {
+	_, sims := a.allSims()
+	for _, c := range sims {
+		_ = c.Close()
+	}
+}
+
+// reportKey is an Axon node's key in the reports (DIR/agent/nodes.json): its name for the
+// topology's namespace (what every reader of the file expects), NAMESPACE/NAME otherwise.
+func (a *Agent) reportKey(ns, node string) string {
+	if ns == a.topo.Namespace {
+		return node
+	}
+	return ns + "/" + node
+}
+
+// stopAll stops every running Axon node of every cluster cleanly (in parallel, bounded).
 func (a *Agent) stopAll() {
 	var wg sync.WaitGroup
-	for _, n := range a.topo.Nodes {
-		if nd := a.sim.Node(n.Name); nd != nil && nd.State() != axonsim.Stopped {
-			wg.Add(1)
-			go func(name string) {
-				defer wg.Done()
-				_ = a.sim.StopNode(name, 20*time.Second)
-			}(n.Name)
+	_, sims := a.allSims()
+	for _, c := range sims {
+		for _, name := range c.NodeNames() {
+			if nd := c.Node(name); nd != nil && nd.State() != axonsim.Stopped {
+				wg.Add(1)
+				go func(c *axonsim.Cluster, name string) {
+					defer wg.Done()
+					_ = c.StopNode(name, 20*time.Second)
+				}(c, name)
+			}
 		}
 	}
 	wg.Wait()
@@ -284,8 +385,8 @@ func (a *Agent) forget(uid string) {
 	a.mu.Unlock()
 }
 
-// lockAxon waits until no other pod runs the Axon node name (a StatefulSet
-// pod recreated after a force delete must not run beside its predecessor).
+// lockAxon waits until no other pod runs the Axon node name (NAMESPACE/NODE: a
+// StatefulSet pod recreated after a force delete must not run beside its predecessor).
 func (a *Agent) lockAxon(ctx context.Context, name string) bool {
 	for {
 		a.mu.Lock()
@@ -313,9 +414,13 @@ func (a *Agent) unlockAxon(name string) {
 	a.mu.Unlock()
 }
 
-func (a *Agent) setReport(name string, r sandbox.NodeReport) {
+// setReport records the pod running Axon node (ns, name).
+func (a *Agent) setReport(ns, name string, r sandbox.NodeReport) {
+	if ns != a.topo.Namespace {
+		r.Namespace = ns
+	}
 	a.mu.Lock()
-	a.reports[name] = r
+	a.reports[a.reportKey(ns, name)] = r
 	a.mu.Unlock()
 }
 
@@ -339,15 +444,22 @@ func (a *Agent) writeReportsOnce() {
 		out[k] = v
 	}
 	a.mu.Unlock()
-	for _, n := range a.topo.Nodes {
-		r := out[n.Name]
-		st := axonsim.Stopped
-		if nd := a.sim.Node(n.Name); nd != nil {
-			st = nd.State()
+	nss, sims := a.allSims()
+	for i, c := range sims {
+		for _, name := range c.NodeNames() {
+			key := a.reportKey(nss[i], name)
+			r, ok := out[key]
+			if !ok && nss[i] != a.topo.Namespace {
+				r.Namespace = nss[i]
+			}
+			st := axonsim.Stopped
+			if nd := c.Node(name); nd != nil {
+				st = nd.State()
+			}
+			r.State = st.String()
+			r.Healthy = st == axonsim.Running
+			out[key] = r
 		}
-		r.State = st.String()
-		r.Healthy = st == axonsim.Running
-		out[n.Name] = r
 	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	tmp := a.st.Path("agent", "nodes.json.tmp")
@@ -422,6 +534,22 @@ func (p *ipPool) release(ip string) {
 	p.mu.Lock()
 	delete(p.used, int(x[3])-int(p.base[3]))
 	p.mu.Unlock()
+}
+
+// assignAddr puts a pod's address on the namespace's lo; releaseAddr takes it off.
+func (a *Agent) assignAddr(ip string) error {
+	if a.addAddr != nil {
+		return a.addAddr(ip)
+	}
+	return addAddr(ip)
+}
+
+func (a *Agent) releaseAddr(ip string) {
+	if a.delAddr != nil {
+		a.delAddr(ip)
+		return
+	}
+	delAddr(ip)
 }
 
 // addAddr puts ip on the namespace's lo (the agent runs inside the namespace).

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 	"github.com/kubectl-axon/kubectl-axon/test/sandbox/internal/sandbox"
 )
 
@@ -35,6 +36,18 @@ func (a *Agent) serveControl(ctx context.Context) error {
 	return nil
 }
 
+// Every request names an Axon node (?node=) of the cluster of ?namespace= (default: the
+// topology's).
+
+// controlCluster is the cluster a request names, or an answer saying there is none.
+func (a *Agent) controlCluster(w http.ResponseWriter, r *http.Request) *axonsim.Cluster {
+	c, err := a.simIn(r.URL.Query().Get("namespace"))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+	}
+	return c
+}
+
 // controlPartition cuts ?node= off from the other Axon nodes for ?for= (0: until healed).
 func (a *Agent) controlPartition(w http.ResponseWriter, r *http.Request) {
 	node := r.URL.Query().Get("node")
@@ -43,17 +56,25 @@ func (a *Agent) controlPartition(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "for: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	if err := a.sim.Partition(node, d); err != nil {
+	c := a.controlCluster(w, r)
+	if c == nil {
+		return
+	}
+	if err := c.Partition(node, d); err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	a.logf("fault: Axon node %s cut off from the others for %s (0s: until healed)", node, d)
+	a.logf("fault: Axon node %s%s cut off from the others for %s (0s: until healed)", node, inNamespace(r), d)
 	w.WriteHeader(http.StatusOK)
 }
 
 // controlLog writes ?text= as a line of ?node='s log (the pod's log too).
 func (a *Agent) controlLog(w http.ResponseWriter, r *http.Request) {
-	if err := a.sim.AppendLog(r.URL.Query().Get("node"), "INFO", r.URL.Query().Get("text")); err != nil {
+	c := a.controlCluster(w, r)
+	if c == nil {
+		return
+	}
+	if err := c.AppendLog(r.URL.Query().Get("node"), "INFO", r.URL.Query().Get("text")); err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
@@ -63,10 +84,21 @@ func (a *Agent) controlLog(w http.ResponseWriter, r *http.Request) {
 // controlHeal ends ?node='s partition.
 func (a *Agent) controlHeal(w http.ResponseWriter, r *http.Request) {
 	node := r.URL.Query().Get("node")
-	if err := a.sim.Heal(node); err != nil {
+	c := a.controlCluster(w, r)
+	if c == nil {
+		return
+	}
+	if err := c.Heal(node); err != nil {
 		http.Error(w, err.Error(), http.StatusNotFound)
 		return
 	}
-	a.logf("fault: partition of Axon node %s healed", node)
+	a.logf("fault: partition of Axon node %s%s healed", node, inNamespace(r))
 	w.WriteHeader(http.StatusOK)
+}
+
+func inNamespace(r *http.Request) string {
+	if ns := r.URL.Query().Get("namespace"); ns != "" {
+		return " (namespace " + ns + ")"
+	}
+	return ""
 }

@@ -38,6 +38,20 @@ import (
 // distroless reports whether image has no shell and no tar: AxonIQ's Axon Server images
 // (distroless Java images, -nonroot or not) and Google's distroless images.
 func distroless(image string) bool {
+	return axonServerImage(image) || strings.Contains(repository(image), "distroless")
+}
+
+// axonServerImage reports whether image is an Axon Server image, whose containers the
+// sandbox runs as axonsim nodes: a repository named axonserver* (axoniq/axonserver, in
+// any registry, -nonroot or not, axoniq/axonserver-enterprise) or holding
+// axonserver-enterprise. Any other image is a plain container.
+func axonServerImage(image string) bool {
+	repo := repository(image)
+	return strings.HasPrefix(path.Base(repo), "axonserver") || strings.Contains(repo, "axonserver-enterprise")
+}
+
+// repository is image without its tag and digest.
+func repository(image string) string {
 	repo := image
 	if i := strings.IndexAny(repo, "@"); i >= 0 {
 		repo = repo[:i]
@@ -45,7 +59,7 @@ func distroless(image string) bool {
 	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
 		repo = repo[:i]
 	}
-	return path.Base(repo) == "axonserver" || strings.Contains(repo, "axonserver-enterprise") || strings.Contains(repo, "distroless")
+	return repo
 }
 
 // notFound is containerd's error for an executable the image does not have (kubectl shows
@@ -282,7 +296,7 @@ func (r *podRun) setExecMain(ct corev1.Container, running bool, id string) {
 }
 
 func (r *podRun) ephemeralID(name string) string {
-	return fmt.Sprintf("axonsim://%s-%s-%s", r.axon, string(r.uid)[:8], name)
+	return fmt.Sprintf("axonsim://%s-%s-%s", r.idStem(), string(r.uid)[:8], name)
 }
 
 // startEphemeral starts the ephemeral containers the pod's spec has and the kubelet has not

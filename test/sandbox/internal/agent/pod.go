@@ -23,14 +23,23 @@ import (
 )
 
 // podRun is the simulated kubelet's work for one pod (by UID): wait for its
-// volumes, give it an address, start its container as an axonsim node, run
-// its probes, restart it, and stop it when the pod is deleted.
+// volumes, give it an address, start its container (an axonsim node, or a plain
+// container), run its probes, restart it, and stop it when the pod is deleted.
+//
+// A pod whose first container's image is not an Axon Server image (axonServerImage) is
+// plain: no axonsim node, nothing runs (its command is never run: it is reported running
+// until the pod is deleted, whatever the command would do), its probes count as
+// successes (nothing listens on its address), exec runs in it as in any busybox-like
+// image (exec.go), and on deletion it stops at once. Whether a pod is plain is decided
+// once, by the image it was created with.
 type podRun struct {
 	a         *Agent
 	uid       types.UID
 	ns, name  string
 	node      string
-	axon      string
+	axon      string // the Axon node it runs; "" for a plain pod
+	plain     bool
+	sim       *axonsim.Cluster // the cluster of its namespace (nil: plain)
 	image     string
 	container corev1.Container
 	spec      corev1.PodSpec
@@ -76,10 +85,13 @@ func newPodRun(a *Agent, pod *corev1.Pod) *podRun {
 	if len(pod.Spec.Containers) > 0 {
 		r.container = pod.Spec.Containers[0]
 		r.image = r.container.Image
-		for _, e := range r.container.Env {
-			if e.Name == "AXONIQ_AXONSERVER_NAME" && e.Value != "" {
-				r.axon = e.Value
-			}
+	}
+	if r.plain = !axonServerImage(r.image); r.plain {
+		return r
+	}
+	for _, e := range r.container.Env {
+		if e.Name == "AXONIQ_AXONSERVER_NAME" && e.Value != "" {
+			r.axon = e.Value
 		}
 	}
 	if r.axon == "" {
@@ -104,7 +116,11 @@ func (r *podRun) notify() {
 
 func (r *podRun) logf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
-	r.a.logf("%s/%s (%s on %s): %s", r.ns, r.name, r.axon, r.node, msg)
+	what := r.axon
+	if r.plain {
+		what = "plain"
+	}
+	r.a.logf("%s/%s (%s on %s): %s", r.ns, r.name, what, r.node, msg)
 	r.a.logs.add(r.ns+"/"+r.name, "[axon-sandbox kubelet] "+msg)
 }
 
@@ -153,16 +169,35 @@ func (r *podRun) run() {
 		r.sleep(500 * time.Millisecond)
 	}
 
-	// 2. at most one running pod per Axon node.
-	for !r.lockAxonWhileAlive() {
-		if p := r.current(); p == nil || p.DeletionTimestamp != nil {
-			if p != nil {
-				r.forceDelete(ctx)
+	// 2. an Axon pod: the cluster of its namespace, and at most one running pod per
+	// Axon node of it.
+	if !r.plain {
+		for {
+			var err error
+			if r.sim, err = r.a.simFor(r.ns); err == nil {
+				break
 			}
-			return
+			r.logf("axonsim cluster of namespace %s: %v", r.ns, err)
+			r.setWaiting("CreateContainerError", err.Error())
+			r.patch(ctx)
+			r.sleep(5 * time.Second)
+			if p := r.current(); p == nil || p.DeletionTimestamp != nil {
+				if p != nil {
+					r.forceDelete(ctx)
+				}
+				return
+			}
 		}
+		for !r.lockAxonWhileAlive() {
+			if p := r.current(); p == nil || p.DeletionTimestamp != nil {
+				if p != nil {
+					r.forceDelete(ctx)
+				}
+				return
+			}
+		}
+		defer r.a.unlockAxon(r.lockKey())
 	}
-	defer r.a.unlockAxon(r.axon)
 
 	// 3. sandbox: an address of its own on the namespace's lo (the one it
 	// has if the agent restarted under a running pod).
@@ -174,7 +209,7 @@ func (r *podRun) run() {
 			return
 		}
 	}
-	if err := addAddr(ip); err != nil {
+	if err := r.a.assignAddr(ip); err != nil {
 		r.logf("%v", err)
 		r.a.ips.release(ip)
 		return
@@ -191,7 +226,7 @@ func (r *podRun) run() {
 		}
 		r.a.mu.Unlock()
 		r.a.logs.drop(key)
-		delAddr(ip)
+		r.a.releaseAddr(ip)
 		r.a.ips.release(ip)
 	}()
 	r.startTime = metav1.Now()
@@ -203,9 +238,11 @@ func (r *podRun) run() {
 	}
 	defer os.RemoveAll(r.a.st.Path("agent", "emptydir", string(r.uid)))
 	r.setExecVolumes(volDirs)
-	r.a.setReport(r.axon, sandbox.NodeReport{Pod: r.name, PodIP: ip, Worker: r.node})
 	ephemeral := ""
-	if dataDir == "" {
+	if !r.plain {
+		r.a.setReport(r.ns, r.axon, sandbox.NodeReport{Pod: r.name, PodIP: ip, Worker: r.node})
+	}
+	if dataDir == "" && !r.plain {
 		ephemeral = r.a.st.Path("agent", "ephemeral", string(r.uid))
 		dataDir = ephemeral
 	}
@@ -217,7 +254,7 @@ func (r *podRun) run() {
 		p := r.current()
 		if p == nil {
 			r.logf("pod gone (force deleted): killing")
-			_ = r.a.sim.KillNode(r.axon)
+			r.kill()
 			break
 		}
 		if p.DeletionTimestamp != nil {
@@ -252,7 +289,7 @@ func (r *podRun) run() {
 			r.restartAt = time.Now()
 			continue
 		}
-		if r.running {
+		if r.running && !r.plain {
 			if st := r.state(); st == axonsim.Stopped {
 				r.logf("container exited (process stopped)")
 				r.exited("Error", 137)
@@ -278,14 +315,32 @@ func (r *podRun) run() {
 func (r *podRun) lockAxonWhileAlive() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	return r.a.lockAxon(ctx, r.axon)
+	return r.a.lockAxon(ctx, r.lockKey())
 }
 
+// lockKey is the Axon node's key among every namespace's: NAMESPACE/NODE.
+func (r *podRun) lockKey() string { return r.ns + "/" + r.axon }
+
+// state is the container's process state: the axonsim node's, or a plain container's
+// (running from its start to its stop).
 func (r *podRun) state() axonsim.NodeState {
-	if n := r.a.sim.Node(r.axon); n != nil {
+	if r.plain {
+		if r.running {
+			return axonsim.Running
+		}
+		return axonsim.Stopped
+	}
+	if n := r.sim.Node(r.axon); n != nil {
 		return n.State()
 	}
 	return axonsim.Stopped
+}
+
+// kill ends the container at once (the pod was force deleted).
+func (r *podRun) kill() {
+	if !r.plain {
+		_ = r.sim.KillNode(r.axon)
+	}
 }
 
 // volumes checks that each PVC of the pod is bound and returns the directory
@@ -341,18 +396,25 @@ func (r *podRun) startContainer(dataDir string) {
 	if r.a.stopping.Load() {
 		return
 	}
-	_, err := r.a.sim.StartNode(r.axon, axonsim.NodeConfig{
-		Listen: net.JoinHostPort(r.ip, "8024"), AdvertiseHost: r.advertiseHost(),
-		Image: r.image, DataDir: dataDir, Autocluster: r.autocluster(), PathRoot: "/axonserver",
-		Mounts: r.axonMounts(), Properties: r.storageProperties(),
-	})
+	var err error
+	if !r.plain {
+		_, err = r.sim.StartNode(r.axon, axonsim.NodeConfig{
+			Listen: net.JoinHostPort(r.ip, "8024"), AdvertiseHost: r.advertiseHost(),
+			Image: r.image, DataDir: dataDir, Autocluster: r.autocluster(), PathRoot: "/axonserver",
+			Mounts: r.axonMounts(), Properties: r.storageProperties(),
+		})
+	}
 	if err != nil {
 		r.logf("start: %v", err)
 		r.setWaiting("CreateContainerError", err.Error())
 		r.restartAt = time.Now().Add(10 * time.Second)
 		return
 	}
-	r.logf("started container (restart %d) at %s, data in %s", r.restarts, r.ip, dataDir)
+	if r.plain {
+		r.logf("started container %s (restart %d, image %s) at %s: a plain container, nothing runs", r.container.Name, r.restarts, r.image, r.ip)
+	} else {
+		r.logf("started container (restart %d) at %s, data in %s", r.restarts, r.ip, dataDir)
+	}
 	r.running, r.started, r.ready = true, false, false
 	r.waitingReason, r.waitingMsg = "", ""
 	r.containerAt = metav1.Now()
@@ -376,13 +438,18 @@ func (r *podRun) startContainer(dataDir string) {
 
 // stopContainer stops the node cleanly with grace (the axonsim node is killed
 // if it has not stopped by then); a force delete meanwhile kills it at once.
+// A plain container stops at once (as a process that exits on SIGTERM).
 func (r *podRun) stopContainer(grace time.Duration, reason string, code int32) {
 	if !r.running {
 		return
 	}
+	if r.plain {
+		r.exited(reason, code)
+		return
+	}
 	done := make(chan struct{})
 	go func() {
-		_ = r.a.sim.StopNode(r.axon, grace)
+		_ = r.sim.StopNode(r.axon, grace)
 		close(done)
 	}()
 	for waiting := true; waiting; {
@@ -391,11 +458,11 @@ func (r *podRun) stopContainer(grace time.Duration, reason string, code int32) {
 			waiting = false
 		case <-r.wake:
 			if r.current() == nil {
-				_ = r.a.sim.KillNode(r.axon)
+				r.kill()
 			}
 		case <-time.After(time.Second):
 			if r.current() == nil {
-				_ = r.a.sim.KillNode(r.axon)
+				r.kill()
 			}
 		}
 	}
@@ -501,10 +568,13 @@ var probeClient = &http.Client{
 }
 
 // probe runs one HTTP GET probe against the pod's address as the kubelet does
-// (2xx and 3xx succeed). Only httpGet and tcpSocket handlers are simulated.
+// (2xx and 3xx succeed). Only httpGet and tcpSocket handlers are simulated. A plain
+// container's probes succeed: nothing runs in it that could answer.
 func (r *podRun) probe(p *corev1.Probe) error {
 	timeout := time.Duration(max(p.TimeoutSeconds, 1)) * time.Second
 	switch {
+	case r.plain:
+		return nil
 	case p.HTTPGet != nil:
 		g := p.HTTPGet
 		port, err := r.port(g.Port)
@@ -563,7 +633,15 @@ func (r *podRun) port(p intstr.IntOrString) (int, error) {
 }
 
 func (r *podRun) containerID() string {
-	return fmt.Sprintf("axonsim://%s-%s-%d", r.axon, string(r.uid)[:8], r.restarts)
+	return fmt.Sprintf("axonsim://%s-%s-%d", r.idStem(), string(r.uid)[:8], r.restarts)
+}
+
+// idStem names the pod's containers: the Axon node, or a plain pod's name.
+func (r *podRun) idStem() string {
+	if r.plain {
+		return r.name
+	}
+	return r.axon
 }
 
 func (r *podRun) cond(t corev1.PodConditionType, ok bool) corev1.PodCondition {

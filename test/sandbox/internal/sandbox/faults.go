@@ -19,18 +19,31 @@ const ControlSocket = "agent/control.sock"
 // Partition asks the sandbox's agent to cut Axon node off from every other Axon node for d
 // (0: until Heal). Its process, HTTP API and pod stay up; a restart does not heal it.
 func Partition(ctx context.Context, s *State, node string, d time.Duration) error {
-	return s.control(ctx, "partition", url.Values{"node": {node}, "for": {d.String()}})
+	return PartitionIn(ctx, s, "", node, d)
+}
+
+// PartitionIn is Partition of a node of the Axon cluster of namespace ns ("": the topology's).
+func PartitionIn(ctx context.Context, s *State, ns, node string, d time.Duration) error {
+	return s.control(ctx, "partition", url.Values{"namespace": {ns}, "node": {node}, "for": {d.String()}})
 }
 
 // Heal asks the agent to end node's partition now.
-func Heal(ctx context.Context, s *State, node string) error {
-	return s.control(ctx, "heal", url.Values{"node": {node}})
+func Heal(ctx context.Context, s *State, node string) error { return HealIn(ctx, s, "", node) }
+
+// HealIn is Heal of a node of the Axon cluster of namespace ns ("": the topology's).
+func HealIn(ctx context.Context, s *State, ns, node string) error {
+	return s.control(ctx, "heal", url.Values{"namespace": {ns}, "node": {node}})
 }
 
 // Log asks the agent to write text as a line of Axon node's log (its pod's log): a test
 // plants text there.
 func Log(ctx context.Context, s *State, node, text string) error {
-	return s.control(ctx, "log", url.Values{"node": {node}, "text": {text}})
+	return LogIn(ctx, s, "", node, text)
+}
+
+// LogIn is Log for a node of the Axon cluster of namespace ns ("": the topology's).
+func LogIn(ctx context.Context, s *State, ns, node, text string) error {
+	return s.control(ctx, "log", url.Values{"namespace": {ns}, "node": {node}, "text": {text}})
 }
 
 // control POSTs one request to the agent's control socket and returns its error, if any.

@@ -522,16 +522,20 @@ func proxiedHealth(ctx context.Context, cs kubernetes.Interface, t *axonsim.Topo
 	return "unknown"
 }
 
-// NodeReport is what the agent writes to DIR/agent/nodes.json.
+// NodeReport is what the agent writes to DIR/agent/nodes.json, per Axon node: keyed by
+// the node's name for the topology's namespace, by NAMESPACE/NAME for the cluster of
+// another namespace (whose reports name their Namespace).
 type NodeReport struct {
-	Pod     string `json:"pod"`
-	PodIP   string `json:"podIP"`
-	Worker  string `json:"worker"`
-	State   string `json:"state"`
-	Healthy bool   `json:"healthy"`
+	Pod       string `json:"pod"`
+	PodIP     string `json:"podIP"`
+	Worker    string `json:"worker"`
+	State     string `json:"state"`
+	Healthy   bool   `json:"healthy"`
+	Namespace string `json:"namespace,omitempty"` // "" for the topology's namespace
 }
 
-// ReadNodeReports reads the agent's view of the simulated Axon nodes.
+// ReadNodeReports reads the agent's view of the simulated Axon nodes: the topology's by
+// name, those of other namespaces by NAMESPACE/NAME (ReadNamespaceReports).
 func ReadNodeReports(s *State) (map[string]NodeReport, error) {
 	b, err := os.ReadFile(s.Path("agent", "nodes.json"))
 	if err != nil {
@@ -539,6 +543,24 @@ func ReadNodeReports(s *State) (map[string]NodeReport, error) {
 	}
 	out := map[string]NodeReport{}
 	return out, json.Unmarshal(b, &out)
+}
+
+// ReadNamespaceReports reads the agent's view of the Axon nodes of namespace ns (the
+// topology's or another), by node name.
+func ReadNamespaceReports(s *State, ns string) (map[string]NodeReport, error) {
+	all, err := ReadNodeReports(s)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]NodeReport{}
+	for k, r := range all {
+		if ns == s.Namespace && r.Namespace == "" {
+			out[k] = r
+		} else if node, ok := strings.CutPrefix(k, ns+"/"); ok && r.Namespace == ns {
+			out[node] = r
+		}
+	}
+	return out, nil
 }
 
 // WaitHealthy waits until every StatefulSet of the topology has its pod Ready
