@@ -231,6 +231,10 @@ func (o *RestoreOptions) plan(ctx context.Context, ns, id string) (restore.Plan,
 	m := o.chain.Newest()
 	found, err := discovery.Discover(ctx, kube, discovery.Query{Namespace: ns, Cluster: m.Cluster})
 	var nf *discovery.NotFoundError
+	var nsf *discovery.NamespaceNotFoundError
+	if errors.As(err, &nsf) {
+		return restore.Plan{}, nil, cli.Refusedf("namespace %s does not exist: create it and the cluster's StatefulSets with replicas 0 first (kubectl axon generate --stopped)", ns)
+	}
 	if errors.As(err, &nf) {
 		return restore.Plan{}, nil, cli.Refusedf("namespace %s has no StatefulSets of cluster %s: create them first with replicas 0 (kubectl axon generate --stopped)", ns, m.Cluster)
 	}
@@ -268,6 +272,9 @@ func (o *RestoreOptions) plan(ctx context.Context, ns, id string) (restore.Plan,
 	if err != nil {
 		return restore.Plan{}, nil, cli.Refusedf("%v", err)
 	}
+	if missing := missingAccess(ctx, o.session, ns, restoreNeeds()); len(missing) > 0 {
+		return restore.Plan{}, nil, cli.Refusedf("restore needs %s in namespace %s (Role kubectl-axon-restore in docs/rbac.yaml)", strings.Join(missing, " and "), ns)
+	}
 	var nodes []*restoreNode
 	var taken []string
 	for _, np := range plan.Nodes {
@@ -291,15 +298,13 @@ func (o *RestoreOptions) plan(ctx context.Context, ns, id string) (restore.Plan,
 	if len(taken) > 0 {
 		return restore.Plan{}, nil, cli.Refusedf("PersistentVolumeClaim %s in namespace %s exists: restore fills fresh volumes only (delete the claims if their data may go)", strings.Join(taken, ", "), ns)
 	}
-	if missing := missingAccess(ctx, o.session, ns, restoreNeeds()); len(missing) > 0 {
-		return restore.Plan{}, nil, cli.Refusedf("restore needs %s in namespace %s (Role kubectl-axon-restore in docs/rbac.yaml)", strings.Join(missing, " and "), ns)
-	}
 	return plan, nodes, nil
 }
 
 // restoreNeeds are the permissions a restore needs beyond reading.
 func restoreNeeds() []access {
 	return []access{
+		{resource: "persistentvolumeclaims", verb: "get"},
 		{resource: "persistentvolumeclaims", verb: "create"},
 		{resource: "pods", verb: "create"},
 		{resource: "pods", verb: "delete"},

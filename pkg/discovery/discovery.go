@@ -192,6 +192,11 @@ func (e *NotFoundError) Error() string {
 	return fmt.Sprintf("no Axon Server StatefulSets with labels %q in %s (use -n, --axon-cluster or -l to point at them)", e.Selector, where)
 }
 
+// NamespaceNotFoundError says the namespace looked in does not exist.
+type NamespaceNotFoundError struct{ Namespace string }
+
+func (e *NamespaceNotFoundError) Error() string { return fmt.Sprintf("namespace %q not found", e.Namespace) }
+
 // Discover lists the StatefulSets, their pods and the workers they run on.
 func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, error) {
 	sel := q.Selector
@@ -218,7 +223,7 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 		wg.Go(func() {
 			_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
-				nsErr = fmt.Errorf("namespace %q not found", ns)
+				nsErr = &NamespaceNotFoundError{Namespace: ns}
 			}
 			// Other errors (Forbidden for a namespaced Role) are fine: the list tells.
 			if err == nil {
