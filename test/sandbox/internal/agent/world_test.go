@@ -237,6 +237,15 @@ func TestAxonPodsPerNamespace(t *testing.T) {
 		b, _ := os.ReadFile(a.st.Path("audit.jsonl"))
 		t.Fatalf("one election per cluster, told apart by namespace:\n%s", b)
 	}
+	// axonsim's lines go to the log of the pod running the node, in its namespace.
+	mine := strings.Join(a.logs.get("axon/axonserver-1-0"), "\n")
+	theirs := strings.Join(a.logs.get("axon-restored/axonserver-1-0"), "\n")
+	if !strings.Contains(mine, "Started AxonServer") || strings.Contains(mine, "[axon-restored]") {
+		t.Errorf("log of axon/axonserver-1-0:\n%s", mine)
+	}
+	if !strings.Contains(theirs, "[axon-restored]") || !strings.Contains(theirs, "Started AxonServer") {
+		t.Errorf("log of axon-restored/axonserver-1-0:\n%s", theirs)
+	}
 	// Control requests name the namespace; the topology's is the default.
 	dir, err := os.MkdirTemp("", "axsb-ctl-") // a unix socket path is limited to 108 bytes
 	if err != nil {
