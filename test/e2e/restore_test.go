@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +81,22 @@ func (s *Sandbox) copyStopped(dst string) []appsv1.StatefulSet {
 	}
 	s.createAll(objs)
 	return stss.Items
+}
+
+// createAll writes objs to files and creates them with kubectl.
+func (s *Sandbox) createAll(objs []any) {
+	s.t.Helper()
+	dir := s.t.TempDir()
+	for i, o := range objs {
+		b, err := json.Marshal(o)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%03d.json", i)), b, 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.Kubectl("create", "-f", dir)
 }
 
 // TestRestore: kubectl axon restore of an incremental backup (and the full one it
