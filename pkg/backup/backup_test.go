@@ -270,3 +270,26 @@ func TestSize(t *testing.T) {
 		}
 	}
 }
+
+func TestPastWindow(t *testing.T) {
+	at := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name     string
+		exported time.Time
+		finished time.Time
+		past     bool
+	}{
+		{"before the export", time.Time{}, at, false},
+		{"not finished", at, time.Time{}, false},
+		{"within", at, at.Add(29 * time.Minute), false},
+		{"exactly the window", at, at.Add(Window), false},
+		{"a second past", at, at.Add(Window + time.Second), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, past := Step{Finished: tc.finished}.PastWindow(tc.exported)
+			if past != tc.past || (past && d != tc.finished.Sub(tc.exported)) {
+				t.Errorf("PastWindow = %s, %v; want past %v", d, past, tc.past)
+			}
+		})
+	}
+}

@@ -110,6 +110,16 @@ type File struct {
 // (AxonIQ's backup procedure: within 30 minutes).
 const Window = 30 * time.Minute
 
+// PastWindow says how long after the Control DB export (zero: not yet exported)
+// step s ended, and whether that is past the Window: the backup is then incomplete.
+func (s Step) PastWindow(exported time.Time) (time.Duration, bool) {
+	if exported.IsZero() || s.Finished.IsZero() {
+		return 0, false
+	}
+	d := s.Finished.Sub(exported)
+	return d, d > Window
+}
+
 // Bytes is the sum of the files' sizes.
 func (m *Manifest) Bytes() int64 {
 	var n int64

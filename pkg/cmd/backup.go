@@ -545,8 +545,8 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 	end := func(s *backup.Step) error {
 		s.Finished = time.Now().UTC()
 		c.progress(s, false)
-		if !exported.IsZero() && s.Finished.Sub(exported) > backup.Window {
-			m.Incomplete = fmt.Sprintf("step %s ended %s after the Control DB export, past AxonIQ's %s window", s.Name, s.Finished.Sub(exported).Round(time.Second), backup.Window)
+		if d, past := s.PastWindow(exported); past {
+			m.Incomplete = fmt.Sprintf("step %s ended %s after the Control DB export, past AxonIQ's %s window", s.Name, d.Round(time.Second), backup.Window)
 			return cli.Timeoutf("%s", m.Incomplete)
 		}
 		return nil
