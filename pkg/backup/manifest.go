@@ -70,6 +70,12 @@ type Manifest struct {
 	ContextGroups map[string]string `json:"contextGroups,omitempty"`
 	Steps         []Step            `json:"steps"`
 	Files         []File            `json:"files"`
+	// BackupID (method volume-snapshot) is the value of LabelBackup on its snapshots;
+	// Snapshots are those snapshots, one per PVC of the node; NodeStopped says the
+	// node was stopped while they were taken (--stop-node).
+	BackupID    string           `json:"backupId,omitempty"`
+	Snapshots   []VolumeSnapshot `json:"snapshots,omitempty"`
+	NodeStopped bool             `json:"nodeStopped,omitempty"`
 }
 
 // SinceRef names the backup an incremental one continues.

@@ -66,6 +66,9 @@ type BackupOptions struct {
 	Image    string
 	DryRun   bool
 	Output   string
+	// StopNode and SnapshotClass are --method volume-snapshot's.
+	StopNode      bool
+	SnapshotClass string
 
 	since *backup.Manifest
 	clients
@@ -76,7 +79,7 @@ func NewCmdBackup(streams genericiooptions.IOStreams, open connect.Opener) *cobr
 	flags := connect.NewFlags()
 	o := &BackupOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), Method: "files", Image: DefaultBackupImage}
 	c := &cobra.Command{
-		Use:   "backup --to DIR [--node NODE] [--contexts C,...] [--since DIR]",
+		Use:   "backup --to DIR [--node NODE] [--contexts C,...] [--since DIR] [--method files|volume-snapshot [--stop-node]]",
 		Short: "Copy the Control DB, replication logs and event stores of a cluster into a directory, in AxonIQ's documented order",
 		Long: `backup takes an off-line copy of an Axon Server cluster in the order AxonIQ documents:
 the Control DB first (exported on an _admin node), then within 30 minutes the
@@ -92,6 +95,13 @@ restart, no change to the StatefulSet. An ephemeral container cannot be removed;
 backup reuses it. DIR gets the files in the event store's layout and manifest.json
 (sizes, SHA-256, segments, the steps' times, complete or not).
 
+--method volume-snapshot (where the cluster serves snapshot.storage.k8s.io/v1): the
+Control DB is exported and copied into DIR as above, then one VolumeSnapshot is taken
+of every PVC of the source node, all labelled ` + backup.LabelBackup + `=<backup id>, and
+waited for until ready to use. --stop-node stops the node for the snapshots (its
+StatefulSet scaled to 0, only when stopping it keeps every group's quorum) and brings it
+back healthy. manifest.json names the snapshots.
+
 Exit codes: 0 complete; 1 error or interrupted (the manifest says incomplete); 2 bad
 input; 3 refused (storage off the volumes, no healthy node stores the contexts,
 permission missing); 4 a step ended past the 30-minute window (incomplete).`,
@@ -106,11 +116,13 @@ permission missing); 4 a step ended past the 30-minute window (incomplete).`,
 	c.Flags().StringVar(&o.Node, "node", o.Node, "the node to copy from (default: the one the backup disturbs least)")
 	c.Flags().StringSliceVar(&o.Contexts, "contexts", o.Contexts, "the contexts to back up (default: every context)")
 	c.Flags().StringVar(&o.Since, "since", o.Since, "a previous backup of this cluster: copy only the segments closed after it, and the active ones")
-	c.Flags().StringVar(&o.Method, "method", o.Method, "how the files are read: files (an ephemeral container, tar over pods/exec)")
+	c.Flags().StringVar(&o.Method, "method", o.Method, "how the files are read: files (an ephemeral container, tar over pods/exec) or volume-snapshot (one VolumeSnapshot per PVC of the node)")
+	c.Flags().BoolVar(&o.StopNode, "stop-node", o.StopNode, "volume-snapshot: stop the node for the snapshots (only when that keeps every group's quorum) and bring it back healthy")
+	c.Flags().StringVar(&o.SnapshotClass, "snapshot-class", o.SnapshotClass, "volume-snapshot: the VolumeSnapshotClass (default: the cluster's default class for the volumes' driver)")
 	c.Flags().StringVar(&o.Image, "image", o.Image, "the image of the ephemeral container; it needs sh-free tar (busybox, alpine)")
 	c.Flags().BoolVar(&o.DryRun, "dry-run", o.DryRun, "say which node, which contexts and groups, and check the storage paths and permissions; copy nothing")
 	c.Flags().StringVarP(&o.Output, "output", "o", o.Output, "json: progress as JSON lines on stdout and the manifest at the end")
-	c.AddCommand(newCmdBackupVerify(streams), newCmdBackupList(streams))
+	c.AddCommand(newCmdBackupVerify(streams, open), newCmdBackupList(streams))
 	return c
 }
 
@@ -129,11 +141,16 @@ func (o *BackupOptions) Validate() error {
 		return cli.Usagef("--to DIR is required: the directory the backup is written to")
 	}
 	switch o.Method {
-	case "files":
-	case "volume-snapshot":
-		return cli.Usagef("--method volume-snapshot is not available in this version; use --method files")
+	case backup.MethodFiles:
+		if o.StopNode || o.SnapshotClass != "" {
+			return cli.Usagef("--stop-node and --snapshot-class belong to --method volume-snapshot")
+		}
+	case backup.MethodVolumeSnapshot:
+		if o.Since != "" {
+			return cli.Usagef("--since: a volume snapshot is a whole copy of each volume; incremental backups are --method files")
+		}
 	default:
-		return cli.Usagef("--method must be files, not %q", o.Method)
+		return cli.Usagef("--method must be files or volume-snapshot, not %q", o.Method)
 	}
 	if o.Output != "" && o.Output != "json" {
 		return cli.Usagef("--output must be json, not %q", o.Output)
@@ -170,6 +187,11 @@ type backupPlan struct {
 	Since     string         `json:"since,omitempty"`
 	Image     string         `json:"image"`
 	Container string         `json:"container"`
+	Method    string         `json:"method"`
+	// Claims, StopNode and SnapshotClass: --method volume-snapshot.
+	Claims        []backup.Claim `json:"claims,omitempty"`
+	StopNode      bool           `json:"stopNode,omitempty"`
+	SnapshotClass string         `json:"snapshotClass,omitempty"`
 
 	source, controlDB discovery.Member
 	// work and controlDBWork are the Axon Server container's working directory on
@@ -215,7 +237,7 @@ func (o *BackupOptions) plan(ctx context.Context, snap *snapshot.Snapshot) (*bac
 		return nil, cli.Refusedf("%v", err)
 	}
 	p := &backupPlan{Cluster: snap.Cluster, Namespace: snap.Namespace, Source: src, Contexts: sel.Contexts, Groups: sel.Groups,
-		Since: o.Since, Image: o.Image, Container: BackupContainer}
+		Since: o.Since, Image: o.Image, Container: BackupContainer, Method: o.Method}
 	var ok bool
 	if p.source, ok = snap.Member(src.Node); !ok || p.source.Pod == nil {
 		return nil, cli.Refusedf("node %s has no running pod to copy from", src.Node)
@@ -244,6 +266,11 @@ func (o *BackupOptions) plan(ctx context.Context, snap *snapshot.Snapshot) (*bac
 			return nil, cli.Refusedf("node %s: %v", src.ControlDB, err)
 		}
 		p.Storage.ControlDBBackup = st.ControlDBBackup
+	}
+	if o.Method == backup.MethodVolumeSnapshot {
+		if err := o.planSnapshots(snap, p); err != nil {
+			return nil, err
+		}
 	}
 	if missing := o.missingAccess(ctx, snap.Namespace); len(missing) > 0 {
 		return nil, cli.Refusedf("backup needs %s in namespace %s (Role kubectl-axon-backup in docs/rbac.yaml)", strings.Join(missing, " and "), snap.Namespace)
@@ -300,12 +327,12 @@ var backupAccess = []authv1.ResourceAttributes{
 // missingAccess names the permissions the user lacks (SelfSubjectAccessReview).
 func (o *BackupOptions) missingAccess(ctx context.Context, ns string) []string {
 	var out []string
-	for _, a := range backupAccess {
+	for _, a := range o.access() {
 		a.Namespace = ns
 		r, err := o.session.Kube.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
 			&authv1.SelfSubjectAccessReview{Spec: authv1.SelfSubjectAccessReviewSpec{ResourceAttributes: &a}}, metav1.CreateOptions{})
 		if err == nil && !r.Status.Allowed {
-			out = append(out, a.Verb+" "+a.Resource+"/"+a.Subresource)
+			out = append(out, accessName(a))
 		}
 	}
 	return out
@@ -324,6 +351,10 @@ func (o *BackupOptions) printPlan(p *backupPlan) error {
 	fmt.Fprintf(o.Out, "  events %s, snapshots %s, replication log %s\n", p.Storage.Events, p.Storage.Snapshots, p.Storage.Log)
 	if p.Since != "" {
 		fmt.Fprintf(o.Out, "  only what is new since %s\n", p.Since)
+	}
+	if p.Method == backup.MethodVolumeSnapshot {
+		printSnapshotPlan(o.Out, p)
+		return nil
 	}
 	fmt.Fprintf(o.Out, "  read in ephemeral container %s (image %s) of pod %s, over pods/exec\n", p.Container, p.Image, p.source.Pod.Name)
 	return nil
@@ -521,7 +552,11 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 		}
 		return out
 	}
-	for _, mem := range uniqueMembers(p.source, p.controlDB) {
+	members := uniqueMembers(p.source, p.controlDB)
+	if o.Method == backup.MethodVolumeSnapshot {
+		members = []discovery.Member{p.controlDB} // only the Control DB zip is read over exec
+	}
+	for _, mem := range members {
 		e := podexec.Ephemeral{Name: BackupContainer, Image: o.Image, Mounts: mounts(mem), Target: mem.Container}
 		added, err := podexec.Ensure(ctx, o.session.Kube, mem.Namespace, mem.Pod.Name, e)
 		if err != nil {
@@ -576,6 +611,9 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 	m.ControlDB = got[0]
 	if err := end(s); err != nil {
 		return err
+	}
+	if o.Method == backup.MethodVolumeSnapshot {
+		return o.takeSnapshots(ctx, snap, p, m, sink, step, exported)
 	}
 
 	// 2. The replication log of every group involved, a full set each time: the
@@ -674,20 +712,27 @@ func uniqueMembers(ms ...discovery.Member) []discovery.Member {
 	return out
 }
 
-func newCmdBackupVerify(streams genericiooptions.IOStreams) *cobra.Command {
-	return &cobra.Command{
+func newCmdBackupVerify(streams genericiooptions.IOStreams, open connect.Opener) *cobra.Command {
+	flags := connect.NewFlags()
+	c := &cobra.Command{
 		Use:   "verify DIR",
 		Short: "Re-check a backup: every checksum, segment continuity, and that the Control DB zip reads",
 		Long: `verify re-reads every file of a backup against its manifest (size and SHA-256),
 checks that per context the segments are continuous as their names say (each closed
 segment with its index, none missing up to the last closed one, after the previous
 backup's), that an incremental backup continues the one it names, and that the
-Control DB zip reads. Exit codes: 0 sound; 2 DIR is not a backup; 3 problems found.`,
+Control DB zip reads. For a --method volume-snapshot backup it asks the cluster
+(the kubeconfig's, or --kubeconfig/--context) whether each VolumeSnapshot still exists,
+is ready to use and bound to the content the backup recorded. Exit codes: 0 sound;
+2 DIR is not a backup; 3 problems found.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(c *cobra.Command, args []string) error {
 			m, problems, err := backup.Verify(args[0])
 			if err != nil {
 				return cli.Usagef("%v", err)
+			}
+			if m.Method == backup.MethodVolumeSnapshot {
+				problems = append(problems, verifySnapshots(c.Context(), open, flags, m)...)
 			}
 			if len(problems) > 0 {
 				for _, p := range problems {
@@ -695,11 +740,18 @@ Control DB zip reads. Exit codes: 0 sound; 2 DIR is not a backup; 3 problems fou
 				}
 				return cli.Refusedf("%s: %d problem(s)", args[0], len(problems))
 			}
+			if m.Method == backup.MethodVolumeSnapshot {
+				fmt.Fprintf(streams.Out, "%s: sound: Control DB %s, %d VolumeSnapshots ready in namespace %s (%s=%s)\n",
+					args[0], m.ControlDB, len(m.Snapshots), m.Namespace, backup.LabelBackup, m.BackupID)
+				return nil
+			}
 			fmt.Fprintf(streams.Out, "%s: sound: %d files, %s, Control DB %s, %d contexts, %d new closed segments\n",
 				args[0], len(m.Files), backup.Size(m.Bytes()), m.ControlDB, len(m.Contexts), m.NewClosedSegments())
 			return nil
 		},
 	}
+	flags.AddFlags(c.Flags())
+	return c
 }
 
 func newCmdBackupList(streams genericiooptions.IOStreams) *cobra.Command {
@@ -731,10 +783,10 @@ func newCmdBackupList(streams genericiooptions.IOStreams) *cobra.Command {
 				e.SetIndent("", "  ")
 				return e.Encode(rows)
 			}
-			t := table.New(streams.Out, "DIR", "CLUSTER", "NODE", "STARTED", "COMPLETE", "SINCE", "FILES", "SIZE", "NEW CLOSED SEGMENTS")
+			t := table.New(streams.Out, "DIR", "CLUSTER", "NODE", "METHOD", "STARTED", "COMPLETE", "SINCE", "FILES", "SIZE", "NEW CLOSED SEGMENTS")
 			for _, r := range rows {
 				if r.Manifest == nil {
-					t.Row(r.Dir, "-", "-", "-", "-", "-", "-", "-", r.Error)
+					t.Row(r.Dir, "-", "-", "-", "-", "-", "-", "-", "-", r.Error)
 					continue
 				}
 				m := r.Manifest
@@ -745,7 +797,11 @@ func newCmdBackupList(streams genericiooptions.IOStreams) *cobra.Command {
 				if !m.Complete {
 					complete = "NO: " + m.Incomplete
 				}
-				t.Row(r.Dir, m.Namespace+"/"+m.Cluster, m.Node, m.Started.Format(time.RFC3339), complete, since,
+				method := m.Method
+				if m.Method == backup.MethodVolumeSnapshot {
+					method = fmt.Sprintf("%s (%d snapshots)", m.Method, len(m.Snapshots))
+				}
+				t.Row(r.Dir, m.Namespace+"/"+m.Cluster, m.Node, method, m.Started.Format(time.RFC3339), complete, since,
 					fmt.Sprint(len(m.Files)), backup.Size(m.Bytes()), fmt.Sprint(m.NewClosedSegments()))
 			}
 			return t.Flush()

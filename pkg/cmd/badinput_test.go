@@ -88,7 +88,8 @@ var badInputs = []badInput{
 	{args: []string{"doctor", "-n", "nope"}, code: cli.ExitError, says: `namespace "nope" not found`},
 	// backup
 	{args: []string{"backup"}, code: cli.ExitUsage, says: "--to DIR is required"},
-	{args: []string{"backup", "--to", "/nonexistent/b", "--method", "volume-snapshot"}, code: cli.ExitUsage, says: "not available"},
+	{args: []string{"backup", "--to", "/nonexistent/b", "--method", "volume-snapshot", "--since", "/etc"}, code: cli.ExitUsage, says: "incremental backups are --method files"},
+	{args: []string{"backup", "--to", "/nonexistent/b", "--stop-node"}, code: cli.ExitUsage, says: "belong to --method volume-snapshot"},
 	{args: []string{"backup", "--to", "/nonexistent/b", "--method", "ftp"}, code: cli.ExitUsage, says: "--method must be files"},
 	{args: []string{"backup", "--to", "/etc"}, code: cli.ExitUsage, says: "exists and is not empty"},
 	{args: []string{"backup", "--to", "/nonexistent/b", "--since", "/etc"}, code: cli.ExitUsage, says: "no manifest.json"},

@@ -76,6 +76,7 @@ type Agent struct {
 	logs     podLogs
 	stopping atomic.Bool       // shutting down: start no more containers
 	kept     map[string]string // pod UID -> address it had before the agent (re)started
+	snaps    *snapshots        // the snapshot controller (snapshot.go)
 }
 
 func (a *Agent) logf(format string, args ...any) { a.logger.Printf(format, args...) }
@@ -165,6 +166,7 @@ func Run(ctx context.Context, dir string) error {
 		}
 	}
 
+	a.snaps = a.startSnapshots(ctx)
 	a.watch(ctx)
 	a.logf("running: %d workers, %d Axon nodes, pod addresses from %s", len(topo.Workers), len(topo.Nodes), st.PodCIDR)
 

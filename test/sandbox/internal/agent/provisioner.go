@@ -77,6 +77,13 @@ func (p *provisioner) pvcChanged(ctx context.Context, o any) {
 			return
 		}
 		_ = os.WriteFile(filepath.Join(dir, ".claim"), []byte(pvc.Namespace+"/"+pvc.Name+"\n"), 0o644)
+		// A claim restored from a VolumeSnapshot gets the snapshot's copy first.
+		if from, err := p.a.snaps.fill(ctx, pvc, dir); err != nil {
+			p.a.logf("provision %s/%s: %v (retried at the next sync)", pvc.Namespace, pvc.Name, err)
+			return
+		} else if from != "" {
+			p.a.logf("filled %s for %s/%s from its data source, VolumeSnapshot %s", pvName, pvc.Namespace, pvc.Name, from)
+		}
 		// The volume lives in the zone (all workers of a zone reach it), or on
 		// the worker itself when the topology has no zones.
 		key, val := zoneLabel, w.Zone

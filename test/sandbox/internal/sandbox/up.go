@@ -107,7 +107,7 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 	}
 	// A sandbox starts afresh: remove what an earlier one left in DIR (only
 	// the sandbox's own entries; DIR may hold other things).
-	for _, sub := range []string{"etcd", "volumes", "agent", "logs", "pki", "audit.jsonl",
+	for _, sub := range []string{"etcd", "volumes", "snapshots", "agent", "logs", "pki", "audit.jsonl",
 		"kubeconfig", "kubeconfig-operator", stateFile} {
 		if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
 			return err
@@ -199,6 +199,9 @@ func Up(ctx context.Context, o UpOptions) (err error) {
 		return err
 	}
 	o.logf("kube-apiserver ready after %s", time.Since(start).Round(100*time.Millisecond))
+	if err := installSnapshotAPI(ctx, s.Path("kubeconfig")); err != nil {
+		return err
+	}
 
 	if _, err := s.startInNS("kube-controller-manager", bins["kube-controller-manager"],
 		"--kubeconfig="+s.Path("pki", "kube-controller-manager.kubeconfig"),
