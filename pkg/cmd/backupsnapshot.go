@@ -120,7 +120,11 @@ func (o *BackupOptions) planSnapshots(snap *snapshot.Snapshot, p *backupPlan) er
 			return cli.Refusedf("--stop-node: node %s has no StatefulSet to scale", p.Source.Node)
 		}
 		if ok, why := stepper.SafeToStop(snap.Quorum(), p.Source.Node); !ok {
-			return cli.Refusedf("--stop-node: node %s cannot be stopped now: %s; nothing was changed", p.Source.Node, strings.Join(why, "; "))
+			hint := ""
+			if o.Node == "" {
+				hint = " (--node chooses another source)"
+			}
+			return cli.Refusedf("--stop-node: node %s cannot be stopped now: %s; nothing was changed%s", p.Source.Node, strings.Join(why, "; "), hint)
 		}
 	}
 	return nil

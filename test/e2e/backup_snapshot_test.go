@@ -108,6 +108,7 @@ func TestBackupSnapshot(t *testing.T) {
 	// --stop-node of axonserver-3 (a PASSIVE_BACKUP of orders, one of three PRIMARY
 	// members of _admin): stopped, snapshotted, back and healthy.
 	stopped := filepath.Join(tmp, "stopped")
+	mark := s.AuditMark()
 	start = time.Now()
 	r = axon(admin, "--to", stopped, "--method", "volume-snapshot", "--node", "axonserver-3", "--stop-node")
 	if r.Code != 0 || !strings.Contains(r.Stderr+r.Stdout, "scaled to 0") {
@@ -122,6 +123,19 @@ func TestBackupSnapshot(t *testing.T) {
 	if !allHealthy(st) {
 		t.Fatalf("after --stop-node the cluster is not healthy: %+v", st)
 	}
+	// The node stopped cleanly, and every snapshot was taken while it was down.
+	ev := s.AuditSince(mark)
+	stops, starts := FindEvents(ev, "node-stopped", "", "axonserver-3"), FindEvents(ev, "node-started", "", "axonserver-3")
+	if len(stops) != 1 || len(starts) != 1 || len(FindEvents(ev, "node-killed", "", "axonserver-3")) > 0 {
+		t.Fatalf("axonserver-3 during --stop-node:\n%s", fmtEvents(ev))
+	}
+	for _, v := range m2.Snapshots {
+		// creationTime has whole seconds
+		if v.CreationTime.Before(stops[0].Time.Truncate(time.Second)) || v.CreationTime.After(starts[0].Time) {
+			t.Errorf("snapshot %s taken at %s, not between the stop (%s) and the start (%s)", v.Name, v.CreationTime, stops[0].Time, starts[0].Time)
+		}
+	}
+	noQuorumLost(t, s, mark)
 	t.Logf("--stop-node backup of axonserver-3: %d snapshots, node back and every node healthy, in %s", len(m2.Snapshots), took.Round(time.Millisecond))
 	if r := s.Run(admin, "kubectl", "axon", "backup", "list", live, stopped); r.Code != 0 || strings.Count(r.Stdout, "volume-snapshot") != 2 {
 		t.Errorf("list: %s", r)
