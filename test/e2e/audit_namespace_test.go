@@ -3,14 +3,8 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"time"
 
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 )
@@ -47,27 +41,4 @@ func (s *Sandbox) StoreLoaded(ns string) map[string]map[string]axonsim.Event {
 		out[e.Node][e.Context] = e
 	}
 	return out
-}
-
-// RunInput is Run with stdin (kubectl exec -i ... tar -x).
-func (s *Sandbox) RunInput(kubeconfig string, stdin []byte, args ...string) Result {
-	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	r := Result{Args: args, Stdout: stdout.String(), Stderr: stderr.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
-		s.t.Fatalf("%s: %v", strings.Join(args, " "), err)
-	}
-	return r
 }
