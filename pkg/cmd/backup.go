@@ -532,7 +532,11 @@ func (o *BackupOptions) take(ctx context.Context, snap *snapshot.Snapshot, p *ba
 				m.Incomplete = firstLine(err.Error())
 			}
 			if ctx.Err() != nil {
-				m.Incomplete = "interrupted: " + m.Incomplete
+				during := "the preparation"
+				if len(m.Steps) > 0 {
+					during = "step " + m.Steps[len(m.Steps)-1].Name
+				}
+				m.Incomplete = "interrupted (Ctrl-C or SIGTERM) during " + during
 			}
 		}
 		if werr := m.Write(o.To); werr != nil && err == nil {

@@ -3,10 +3,13 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -203,5 +206,46 @@ func TestBackup(t *testing.T) {
 	}
 	if r := axon(admin, "--to", filepath.Join(tmp, "x"), "--since", other); r.Code != 2 || !strings.Contains(r.Stderr, "elsewhere") {
 		t.Errorf("--since of another cluster: %s", r)
+	}
+
+	// Ctrl-C as soon as the plan is out (the copy takes seconds after it): exit 1, and a
+	// manifest that says the backup is incomplete because it was interrupted.
+	intr := filepath.Join(tmp, "interrupted")
+	cmd := exec.Command("kubectl", "axon", "backup", "-n", ns, "--to", intr)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+admin)
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(errPipe)
+	var seen []string
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+		if strings.Contains(sc.Text(), "backup of "+s.Topology.Name) {
+			_ = cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	for sc.Scan() {
+		seen = append(seen, sc.Text())
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	mi, rerr := backup.Read(intr)
+	switch {
+	case !errors.As(err, &ee) || ee.ExitCode() != 1:
+		t.Errorf("interrupted backup: %v\n%s", err, strings.Join(seen, "\n"))
+	case rerr != nil:
+		t.Errorf("interrupted backup left no manifest: %v", rerr)
+	case mi.Complete || !strings.HasPrefix(mi.Incomplete, "interrupted"):
+		t.Errorf("interrupted backup's manifest: complete %v, %q", mi.Complete, mi.Incomplete)
+	default:
+		t.Logf("interrupted: %q after %d files", mi.Incomplete, len(mi.Files))
+	}
+	if r := s.Run(admin, "kubectl", "axon", "backup", "verify", intr); r.Code == 0 {
+		t.Errorf("verify passes an interrupted backup: %s", r)
 	}
 }

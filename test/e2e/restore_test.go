@@ -169,6 +169,19 @@ func TestRestore(t *testing.T) {
 	}
 	s.Kubectl("-n", dst, "create", "rolebinding", "operator-restore", "--role=kubectl-axon-restore", "--user=axon-operator")
 
+	// A target that already has a volume: refused, the claim left as it was.
+	tpl := stss[0].Spec.VolumeClaimTemplates[0]
+	stray := tpl.Name + "-" + stss[0].Name + "-0"
+	s.createAll([]any{corev1.PersistentVolumeClaim{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+		ObjectMeta: metav1.ObjectMeta{Name: stray, Namespace: dst}, Spec: tpl.Spec}})
+	if r := restoreAs(op, "--from", inc, "--to-namespace", dst); r.Code != 3 || !strings.Contains(r.Stderr, stray+" in namespace "+dst+" exists") || !oneLine(r) {
+		t.Errorf("a claim that exists: %s", r)
+	}
+	if claims := strings.Fields(s.Kubectl("-n", dst, "get", "pvc", "-o", "name")); len(claims) != 1 {
+		t.Errorf("a refused restore changed the claims: %v", claims)
+	}
+	s.Kubectl("-n", dst, "delete", "pvc", stray, "--wait=true")
+
 	// The plan.
 	r = restoreAs(op, "--from", inc, "--to-namespace", dst, "--dry-run", "-o", "json")
 	var plan restore.Plan
