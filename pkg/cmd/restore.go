@@ -16,10 +16,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -187,14 +189,26 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// the nodes' volumes are independent: filled side by side, a few at a time
 	var files int
 	var bytes int64
+	errOut := o.ErrOut
+	o.ErrOut = &lockedWriter{w: errOut} // the fills report side by side
+	defer func() { o.ErrOut = errOut }()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(restoreConcurrency)
 	for _, n := range nodes {
-		if err := o.fill(ctx, ns, n, plan, zipEntries); err != nil {
-			return fmt.Errorf("node %s: %w (a rerun of the same restore takes up what this one created)", n.plan.Node, err)
-		}
 		files += len(n.plan.Files)
 		bytes += n.plan.Bytes
+		g.Go(func() error {
+			if err := o.fill(gctx, ns, n, plan, zipEntries); err != nil {
+				return fmt.Errorf("node %s: %w (a rerun of the same restore takes up what this one created)", n.plan.Node, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	for _, n := range nodes {
 		patch := []byte(`{"spec":{"replicas":1}}`)
@@ -385,6 +399,21 @@ func claimFor(sts *appsv1.StatefulSet, t corev1.PersistentVolumeClaim, id string
 	}
 	return c
 }
+
+// lockedWriter lets goroutines write whole lines to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// restoreConcurrency is how many nodes' volumes are filled at once.
+const restoreConcurrency = 4
 
 // LoaderContainer is the container of a restore's loader pod.
 const LoaderContainer = "restore"
