@@ -417,6 +417,9 @@ func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub str
 		cmd := append([]string{"tar", "-c", "-f", "-", "-C", root, "--"}, names...)
 		err := podexec.Exec(ctx, c.o.session.RESTConfig, c.o.session.Kube, member.Namespace, member.Pod.Name, BackupContainer,
 			nil, pw, &stderr, cmd...)
+		if grewWhileRead(err, stderr.String()) {
+			err = nil
+		}
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -475,6 +478,29 @@ func (c *copier) tar(ctx context.Context, member discovery.Member, root, sub str
 		return n, c.execErr(member, err, stderr.String())
 	}
 	return n, nil
+}
+
+// grewWhileRead: GNU tar's exit 1 when files grew while it read them (the active
+// segment of a store being written), and nothing else went wrong. Its archive is
+// whole: each file as long as its header says, the size when tar reached it, and a
+// restore drops a torn record at the end of an active segment. BusyBox's tar does
+// not check; GNU tar (Debian or Ubuntu images as --image) does.
+func grewWhileRead(err error, stderr string) bool {
+	if code, ok := podexec.ExitCode(err); !ok || code != 1 {
+		return false
+	}
+	grew := false
+	for _, l := range strings.Split(stderr, "\n") {
+		switch l = strings.TrimSpace(l); {
+		case l == "":
+		case strings.HasSuffix(l, "file changed as we read it"):
+			grew = true
+		case strings.HasSuffix(l, "Exiting with failure status due to previous errors"):
+		default:
+			return false
+		}
+	}
+	return grew
 }
 
 func (c *copier) execErr(m discovery.Member, err error, stderr string) error {

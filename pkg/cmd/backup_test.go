@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
+	utilexec "k8s.io/client-go/util/exec"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/backup"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
@@ -223,5 +225,29 @@ func TestSnapshotClaims(t *testing.T) {
 	_, err = o.snapshotClaims(ctx, dyn, p, "axonserver-20261127-090000", progress.Discard)
 	if err == nil || !strings.Contains(err.Error(), "the PVC broken is not yet bound") || ctx.Err() != nil {
 		t.Fatalf("a snapshot with an error: %v", err)
+	}
+}
+
+func TestGrewWhileRead(t *testing.T) {
+	exit := func(code int) error { return utilexec.CodeExitError{Err: errors.New("command terminated"), Code: code} }
+	for _, tc := range []struct {
+		name   string
+		err    error
+		stderr string
+		want   bool
+	}{
+		{"GNU tar, a segment grew", exit(1), "tar: events/orders/00000000000000000063.events: file changed as we read it\ntar: Exiting with failure status due to previous errors\n", true},
+		{"two files grew", exit(1), "tar: a: file changed as we read it\ntar: b: file changed as we read it\n", true},
+		{"a file is gone as well", exit(1), "tar: a: file changed as we read it\ntar: b: Cannot stat: No such file or directory\n", false},
+		{"exit 1, nothing said", exit(1), "", false},
+		{"exit 2", exit(2), "tar: a: file changed as we read it\n", false},
+		{"not an exit", errors.New("connection reset"), "tar: a: file changed as we read it\n", false},
+		{"success", nil, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := grewWhileRead(tc.err, tc.stderr); got != tc.want {
+				t.Errorf("grewWhileRead = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

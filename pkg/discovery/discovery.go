@@ -195,7 +195,9 @@ func (e *NotFoundError) Error() string {
 // NamespaceNotFoundError says the namespace looked in does not exist.
 type NamespaceNotFoundError struct{ Namespace string }
 
-func (e *NamespaceNotFoundError) Error() string { return fmt.Sprintf("namespace %q not found", e.Namespace) }
+func (e *NamespaceNotFoundError) Error() string {
+	return fmt.Sprintf("namespace %q not found", e.Namespace)
+}
 
 // Discover lists the StatefulSets, their pods and the workers they run on.
 func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, error) {

@@ -6,6 +6,7 @@ package podexec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	watchtools "k8s.io/client-go/tools/watch"
+	utilexec "k8s.io/client-go/util/exec"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 )
@@ -41,6 +43,16 @@ func Exec(ctx context.Context, cfg *rest.Config, kube kubernetes.Interface, ns, 
 		return err
 	}
 	return ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// ExitCode is the exit code of the command when err is its non-zero exit (ok
+// false for any other error).
+func ExitCode(err error) (int, bool) {
+	var ee utilexec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitStatus(), true
+	}
+	return 0, false
 }
 
 // Ephemeral is an ephemeral container to run commands in.
