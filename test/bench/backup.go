@@ -622,13 +622,18 @@ func writeBackup(b *strings.Builder, r *backupResult) {
 		float64(in.Bytes)/1e6, in.Wall.Seconds(), mbps(in.Bytes, in.Wall), in.FirstFile.Seconds(), in.Stream.Seconds(), mbps(in.StreamB, in.Stream))
 	fmt.Fprintf(b, "kubectl axon backup against the plain tar, run by run: %.2f× the MB/s (median; %s). The full backups copied %d files\n",
 		medianF(ratio), span(ratio), r.Full[len(r.Full)-1].Files)
-	fmt.Fprintf(b, "each (the last one); the incremental one %d files, %.1f MB (%d new closed segments and the active ones, and the whole\n",
+	fmt.Fprintf(b, "each (the last one); the incremental one %d files, %.1f MB: the closed segments since (%d) and the active ones, and the\n",
 		in.Files, float64(in.Bytes)/1e6, in.NewClosed)
-	b.WriteString("replication log, which every backup copies in full).")
-	if r.Retried > 0 || r.PlainChanged > 0 {
-		fmt.Fprintf(b, "\n\n**Backups that failed: %d of %d**, with tar's `%s` (the sandbox's tar is GNU tar, which exits 1\n", r.Retried, len(r.Full)+2, changedAsRead)
-		b.WriteString("when a file grows while it is read: the active segments and the replication log do, every second); each was taken again\n")
-		fmt.Fprintf(b, "and the figures are the second attempt's. Plain tars that said the same: %d of %d (counted: their output is complete).", r.PlainChanged, len(r.Plain))
+	b.WriteString("whole replication log, which every backup copies in full (axonsim keeps every log file: it models no log compaction, so\n")
+	b.WriteString("here the log is as big as the events and an incremental backup more than half a full one).")
+	if r.Retried > 0 {
+		fmt.Fprintf(b, "\n\n**%d of the %d backups failed** with tar's `%s` (the sandbox's tar is GNU tar, which exits 1\n", r.Retried, len(r.Full)+2, changedAsRead)
+		b.WriteString("when a file grows while it is read: the active segments and the replication log do, every second); each was taken\n")
+		b.WriteString("again and the figures are the second attempt's.")
+	}
+	if r.PlainChanged > 0 {
+		fmt.Fprintf(b, "\n\n%d of the %d plain tars exited 1 with GNU tar's `%s` (a segment grew while it was read); they are\n", r.PlainChanged, len(r.Plain), changedAsRead)
+		b.WriteString("counted: their output is complete, as an operator's would be.")
 	}
 	b.WriteString("\n\n")
 
