@@ -5,8 +5,8 @@
 #                        plain runbook; leader elections; backup (full, --since)
 #                        and restore throughput against a plain kubectl exec tar.
 #                        Writes docs/benchmarks.md, docs/benchmarks-*.svg (about
-#                        25 min on 2 cores; root). BENCH_FLAGS=-quick for a smoke
-#                        run, -only status|rolling|backup (one section, about 6 min
+#                        20 min on 2 cores; root). BENCH_FLAGS=-quick for a smoke
+#                        run, -only status|rolling|backup (one section, about 5 min
 #                        for backup; the file's other sections are kept).
 #   make chaos           the randomized reliability suite: N runs (default 3) from
 #                        seed SEED (default 1), PARALLEL sandboxes at once; run i
@@ -30,7 +30,7 @@ BENCH_LIMIT ?= 45m
 
 .PHONY: bench-sandbox chaos chaos-ci
 
-## bench-sandbox: sandbox benchmarks into docs/benchmarks.md (root; ~25 min; BENCH_FLAGS=-quick, -only backup)
+## bench-sandbox: sandbox benchmarks into docs/benchmarks.md (root; ~20 min; BENCH_FLAGS=-quick, -only backup)
 bench-sandbox: build sandbox-bins axon-sandbox
 	$(GO) run ./test/bench -bin $(abspath $(BIN)) -limit $(BENCH_LIMIT) $(BENCH_FLAGS)
 

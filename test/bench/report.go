@@ -130,7 +130,7 @@ func (r *report) write(path, jsonPath string) error {
 	if r.Backup != nil {
 		writeBackup(&b, r.Backup)
 	}
-	b.WriteString("\n## Reproduce\n\n```sh\nmake bench-sandbox                     # everything, about 25 minutes on 2 cores\n")
+	b.WriteString("\n## Reproduce\n\n```sh\nmake bench-sandbox                     # everything, about 20 minutes on 2 cores\n")
 	b.WriteString("make bench-sandbox BENCH_FLAGS='-only backup'   # one section (the file's other sections are kept)\n")
 	b.WriteString("go run ./test/bench -only status -quick # a smoke run (root; bin/ built)\n```\n")
 	doc := b.String()
