@@ -2,9 +2,12 @@
 #
 #   make bench-sandbox   status against kubectl get, API requests and memory per
 #                        call; rolling upgrade and replace-node --all against a
-#                        plain runbook; leader elections. Writes docs/benchmarks.md,
-#                        docs/benchmarks-*.svg (about 15 min on 2 cores; root).
-#                        BENCH_FLAGS=-quick for a smoke run, -only status|rolling.
+#                        plain runbook; leader elections; backup (full, --since)
+#                        and restore throughput against a plain kubectl exec tar.
+#                        Writes docs/benchmarks.md, docs/benchmarks-*.svg (about
+#                        20 min on 2 cores; root). BENCH_FLAGS=-quick for a smoke
+#                        run, -only status|rolling|backup (one section, about 5 min
+#                        for backup; the file's other sections are kept).
 #   make chaos           the randomized reliability suite: N runs (default 3) from
 #                        seed SEED (default 1), PARALLEL sandboxes at once; run i
 #                        uses seed SEED+i and a failure prints the seed to replay
@@ -27,7 +30,7 @@ BENCH_LIMIT ?= 45m
 
 .PHONY: bench-sandbox chaos chaos-ci
 
-## bench-sandbox: sandbox benchmarks into docs/benchmarks.md (root; ~15 min; BENCH_FLAGS=-quick)
+## bench-sandbox: sandbox benchmarks into docs/benchmarks.md (root; ~20 min; BENCH_FLAGS=-quick, -only backup)
 bench-sandbox: build sandbox-bins axon-sandbox
 	$(GO) run ./test/bench -bin $(abspath $(BIN)) -limit $(BENCH_LIMIT) $(BENCH_FLAGS)
 

@@ -1,7 +1,8 @@
 // Command bench measures kubectl axon on the Kubernetes sandbox and writes
 // docs/benchmarks.md (and its SVG plots): status against `kubectl get`, API
 // server requests and memory per call; rolling upgrade and replace-node --all
-// against a plain runbook script; leader elections from the audit log.
+// against a plain runbook script; leader elections from the audit log; backup
+// and restore throughput against a plain `kubectl exec tar`.
 //
 //	go run ./test/bench                 # everything (make bench-sandbox)
 //	go run ./test/bench -only status    # one section; -quick for a smoke run
@@ -36,7 +37,7 @@ func main() {
 	gen := flag.Bool("gen", false, "regenerate examples/topologies/bench-*.yaml and exit")
 	bin := flag.String("bin", "", "directory of the binaries (default REPO/bin)")
 	limit := flag.Duration("limit", 45*time.Minute, "tear down and give up after this long")
-	flag.StringVar(&o.only, "only", "", "status or rolling (default both)")
+	flag.StringVar(&o.only, "only", "", "status, rolling or backup (default all)")
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: 3 nodes only, 3 repetitions")
 	flag.IntVar(&o.reps, "reps", 7, "status calls per configuration (the median is reported)")
 	flag.StringVar(&o.out, "out", "docs/benchmarks.md", "the report (relative to the repository)")
@@ -100,7 +101,20 @@ func run(env *harness.Env, o options) int {
 			}
 		}
 	}
+	if o.only == "" || o.only == "backup" {
+		sz := backupFull
+		if o.quick {
+			sz = backupQuick
+		}
+		b, err := benchBackup(env, sz, o.quick)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: backup: %v\n", err)
+			return 1
+		}
+		rep.Backup = b
+	}
 	rep.Elapsed = time.Since(start)
+	rep.Partial = o.only != ""
 	out := o.out
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(env.Repo, out)

@@ -18,6 +18,9 @@ type report struct {
 	Reps    int
 	Status  []statusResult
 	Rolling []rollingResult
+	Backup  *backupResult
+	// Partial: a run of some sections (-only): the file's other sections are kept.
+	Partial bool
 }
 
 func ms(d time.Duration) string   { return fmt.Sprintf("%d ms", d.Milliseconds()) }
@@ -124,9 +127,17 @@ func (r *report) write(path, jsonPath string) error {
 		b.WriteString("\nThe plugin orders the nodes so each group's leader moves as few times as possible (followers first,\n")
 		b.WriteString("leaders last); the runbook's name order moves some leaders more than once.\n")
 	}
-	b.WriteString("\n## Reproduce\n\n```sh\nmake bench-sandbox                     # everything, about 15 minutes on 2 cores\n")
+	if r.Backup != nil {
+		writeBackup(&b, r.Backup)
+	}
+	b.WriteString("\n## Reproduce\n\n```sh\nmake bench-sandbox                     # everything, about 20 minutes on 2 cores\n")
+	b.WriteString("make bench-sandbox BENCH_FLAGS='-only backup'   # one section (the file's other sections are kept)\n")
 	b.WriteString("go run ./test/bench -only status -quick # a smoke run (root; bin/ built)\n```\n")
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+	doc := b.String()
+	if old, err := os.ReadFile(path); err == nil && r.Partial {
+		doc = splice(string(old), doc)
+	}
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
 		return err
 	}
 	if jsonPath != "" {
@@ -134,4 +145,46 @@ func (r *report) write(path, jsonPath string) error {
 		return os.WriteFile(jsonPath, j, 0o644)
 	}
 	return nil
+}
+
+// splice keeps old's header and the sections ("## ") a partial run did not
+// measure; the sections of doc replace their namesakes, new ones go before
+// the last section of doc (Reproduce).
+func splice(old, doc string) string {
+	split := func(s string) (string, []string) {
+		parts := strings.Split(s, "\n## ")
+		secs := parts[1:]
+		for i := range secs {
+			secs[i] = "## " + secs[i]
+		}
+		return parts[0], secs
+	}
+	title := func(sec string) string { t, _, _ := strings.Cut(sec, "\n"); return t }
+	head, oldSecs := split(old)
+	_, newSecs := split(doc)
+	byTitle := map[string]string{}
+	for _, x := range newSecs {
+		byTitle[title(x)] = x
+	}
+	var out []string
+	used := map[string]bool{}
+	for _, x := range oldSecs {
+		if n, ok := byTitle[title(x)]; ok {
+			x, used[title(x)] = n, true
+		}
+		out = append(out, x)
+	}
+	for i, x := range newSecs {
+		if used[title(x)] {
+			continue
+		}
+		at := len(out)
+		if i == len(newSecs)-1 {
+			at = len(out) // the last one (Reproduce) stays last
+		} else if len(out) > 0 && strings.HasPrefix(title(out[len(out)-1]), "## Reproduce") {
+			at = len(out) - 1
+		}
+		out = append(out[:at], append([]string{x}, out[at:]...)...)
+	}
+	return strings.TrimRight(head, "\n") + "\n\n" + strings.Join(out, "\n")
 }
