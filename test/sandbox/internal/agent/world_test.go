@@ -274,4 +274,3 @@ func TestAxonPodsPerNamespace(t *testing.T) {
 		t.Errorf("a namespace without a cluster: %v", err)
 	}
 }
-
