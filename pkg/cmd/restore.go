@@ -302,15 +302,22 @@ func (o *RestoreOptions) plan(ctx context.Context, ns, id string) (restore.Plan,
 			case err != nil:
 				return restore.Plan{}, nil, snapshot.ExplainKube(err)
 			case old.Annotations[restoreAnnotation] != id:
-				taken = append(taken, claim.Name)
+				taken = append(taken, "PersistentVolumeClaim "+claim.Name)
 			}
 			n.claims = append(n.claims, claim)
 		}
 		n.loader = loaderPod(mem, n.claims, o.Image, id)
+		switch old, err := kube.CoreV1().Pods(ns).Get(ctx, n.loader.Name, metav1.GetOptions{}); {
+		case apierrors.IsNotFound(err):
+		case err != nil:
+			return restore.Plan{}, nil, snapshot.ExplainKube(err)
+		case old.Annotations[restoreAnnotation] != id:
+			taken = append(taken, "pod "+n.loader.Name)
+		}
 		nodes = append(nodes, n)
 	}
 	if len(taken) > 0 {
-		return restore.Plan{}, nil, cli.Refusedf("PersistentVolumeClaim %s in namespace %s exists: restore fills fresh volumes only (delete the claims if their data may go)", strings.Join(taken, ", "), ns)
+		return restore.Plan{}, nil, cli.Refusedf("%s in namespace %s exists and is not this restore's: restore fills fresh volumes only (delete what is named if its data may go)", strings.Join(taken, ", "), ns)
 	}
 	return plan, nodes, nil
 }

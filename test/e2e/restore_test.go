@@ -174,7 +174,7 @@ func TestRestore(t *testing.T) {
 	stray := tpl.Name + "-" + stss[0].Name + "-0"
 	s.createAll([]any{corev1.PersistentVolumeClaim{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: metav1.ObjectMeta{Name: stray, Namespace: dst}, Spec: tpl.Spec}})
-	if r := restoreAs(op, "--from", inc, "--to-namespace", dst); r.Code != 3 || !strings.Contains(r.Stderr, stray+" in namespace "+dst+" exists") || !oneLine(r) {
+	if r := restoreAs(op, "--from", inc, "--to-namespace", dst); r.Code != 3 || !strings.Contains(r.Stderr, "PersistentVolumeClaim "+stray+" in namespace "+dst+" exists") || !oneLine(r) {
 		t.Errorf("a claim that exists: %s", r)
 	}
 	if claims := strings.Fields(s.Kubectl("-n", dst, "get", "pvc", "-o", "name")); len(claims) != 1 {
