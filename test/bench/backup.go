@@ -13,9 +13,7 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/backup"
 	"github.com/kubectl-axon/kubectl-axon/pkg/restore"
@@ -407,57 +405,15 @@ func dirsSize(dirs []string) int64 {
 }
 
 // stoppedCopy is the cluster's objects as an operator lays them out in a new
-// namespace before a restore: ConfigMaps (host names moved to the namespace),
-// Secrets, Services and the StatefulSets at replicas 0. NAMESPACE stands for the
-// target namespace.
+// namespace before a restore (harness.StoppedCopy); NAMESPACE stands for the target
+// namespace.
 func stoppedCopy(s *harness.Sandbox) ([]byte, error) {
-	const dst = "NAMESPACE"
-	src := s.Namespace
-	rehost := func(v string) string { return strings.ReplaceAll(v, "."+src+".svc", "."+dst+".svc") }
-	meta := func(o metav1.ObjectMeta) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: o.Name, Namespace: dst, Labels: o.Labels}
-	}
-	var (
-		stss appsv1.StatefulSetList
-		svcs corev1.ServiceList
-		cms  corev1.ConfigMapList
-		secs corev1.SecretList
-	)
 	sel := "cluster=" + s.Topo.Name
-	for _, x := range []struct {
-		res  string
-		into any
-	}{{"statefulsets", &stss}, {"services", &svcs}, {"configmaps", &cms}, {"secrets", &secs}} {
-		out, err := s.Kubectl("get", x.res, "-l", sel, "-o", "json")
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(out), x.into); err != nil {
-			return nil, fmt.Errorf("%s: %v", x.res, err)
-		}
-	}
-	var items []any
-	for _, x := range cms.Items {
-		for k, v := range x.Data {
-			x.Data[k] = rehost(v)
-		}
-		items = append(items, corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, ObjectMeta: meta(x.ObjectMeta), Data: x.Data})
-	}
-	for _, x := range secs.Items {
-		items = append(items, corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"}, ObjectMeta: meta(x.ObjectMeta), Type: x.Type, Data: x.Data})
-	}
-	for _, x := range svcs.Items {
-		if x.Spec.ClusterIP != corev1.ClusterIPNone {
-			x.Spec.ClusterIP, x.Spec.ClusterIPs = "", nil
-		}
-		items = append(items, corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"}, ObjectMeta: meta(x.ObjectMeta), Spec: x.Spec})
-	}
-	for _, x := range stss.Items {
-		x.Spec.Replicas = new(int32)
-		items = append(items, appsv1.StatefulSet{TypeMeta: metav1.TypeMeta{APIVersion: "apps/v1", Kind: "StatefulSet"}, ObjectMeta: meta(x.ObjectMeta), Spec: x.Spec})
-	}
-	if len(stss.Items) == 0 {
-		return nil, fmt.Errorf("no StatefulSet of cluster %s in %s", s.Topo.Name, src)
+	items, _, err := harness.StoppedCopy(s.Namespace, "NAMESPACE", func(res string) (string, error) {
+		return s.Kubectl("get", res, "-l", sel, "-o", "json")
+	})
+	if err != nil {
+		return nil, err
 	}
 	return json.Marshal(map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/backup"
 	"github.com/kubectl-axon/kubectl-axon/pkg/restore"
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
+	"github.com/kubectl-axon/kubectl-axon/test/bench/harness"
 )
 
 // waitClosed waits until context c of the sandbox's cluster has closed segments up to
@@ -37,50 +38,19 @@ func (s *Sandbox) waitClosed(c string, from int64) {
 	}
 }
 
-// copyStopped copies the cluster's objects (ConfigMaps with the host names moved to
-// namespace dst, Secrets, Services, StatefulSets at replicas 0) into dst: what an
-// operator lays out before a restore (kubectl axon generate --stopped, or their own).
+// copyStopped copies the cluster's objects into dst as an operator lays them out
+// before a restore (harness.StoppedCopy: StatefulSets at replicas 0).
 func (s *Sandbox) copyStopped(dst string) []appsv1.StatefulSet {
 	s.t.Helper()
-	src := s.Namespace
-	rehost := func(v string) string { return strings.ReplaceAll(v, "."+src+".svc", "."+dst+".svc") }
-	meta := func(o metav1.ObjectMeta) metav1.ObjectMeta {
-		return metav1.ObjectMeta{Name: o.Name, Namespace: dst, Labels: o.Labels}
-	}
-	var (
-		stss appsv1.StatefulSetList
-		svcs corev1.ServiceList
-		cms  corev1.ConfigMapList
-		secs corev1.SecretList
-	)
 	sel := "cluster=" + s.Topology.Name
-	for res, into := range map[string]any{"statefulsets": &stss, "services": &svcs, "configmaps": &cms, "secrets": &secs} {
-		if err := json.Unmarshal([]byte(s.Kubectl("-n", src, "get", res, "-l", sel, "-o", "json")), into); err != nil {
-			s.t.Fatalf("%s: %v", res, err)
-		}
-	}
-	var objs []any
-	for _, x := range cms.Items {
-		for k, v := range x.Data {
-			x.Data[k] = rehost(v)
-		}
-		objs = append(objs, corev1.ConfigMap{TypeMeta: x.TypeMeta, ObjectMeta: meta(x.ObjectMeta), Data: x.Data})
-	}
-	for _, x := range secs.Items {
-		objs = append(objs, corev1.Secret{TypeMeta: x.TypeMeta, ObjectMeta: meta(x.ObjectMeta), Type: x.Type, Data: x.Data})
-	}
-	for _, x := range svcs.Items {
-		if x.Spec.ClusterIP != corev1.ClusterIPNone {
-			x.Spec.ClusterIP, x.Spec.ClusterIPs = "", nil
-		}
-		objs = append(objs, corev1.Service{TypeMeta: x.TypeMeta, ObjectMeta: meta(x.ObjectMeta), Spec: x.Spec})
-	}
-	for _, x := range stss.Items {
-		x.Spec.Replicas = new(int32)
-		objs = append(objs, appsv1.StatefulSet{TypeMeta: x.TypeMeta, ObjectMeta: meta(x.ObjectMeta), Spec: x.Spec})
+	objs, stss, err := harness.StoppedCopy(s.Namespace, dst, func(res string) (string, error) {
+		return s.Kubectl("-n", s.Namespace, "get", res, "-l", sel, "-o", "json"), nil
+	})
+	if err != nil {
+		s.t.Fatal(err)
 	}
 	s.createAll(objs)
-	return stss.Items
+	return stss
 }
 
 // createAll writes objs to files and creates them with kubectl.
