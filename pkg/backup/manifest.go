@@ -240,7 +240,7 @@ func Verify(dir string) (*Manifest, []string, error) {
 	}
 	if m.ControlDB == "" {
 		bad("no Control DB zip")
-	} else if err := readZip(filepath.Join(dir, filepath.FromSlash(m.ControlDB))); err != nil {
+	} else if _, err := ZipEntries(filepath.Join(dir, filepath.FromSlash(m.ControlDB))); err != nil {
 		bad("%s: %v", m.ControlDB, err)
 	}
 	for _, c := range slices.Sorted(maps.Keys(m.Contexts)) {
@@ -330,28 +330,33 @@ func hashFile(p string) (File, error) {
 	return h.File(p), nil
 }
 
-// readZip reads every entry of a zip, so its CRCs are checked.
-func readZip(p string) error {
+// ZipEntries reads every entry of a zip (each checked against its CRC as it is
+// read) and returns the files' contents by name. An empty zip is an error.
+func ZipEntries(p string) (map[string][]byte, error) {
 	r, err := zip.OpenReader(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer r.Close()
 	if len(r.File) == 0 {
-		return fmt.Errorf("the zip is empty")
+		return nil, fmt.Errorf("the zip is empty")
 	}
+	out := map[string][]byte{}
 	for _, f := range r.File {
 		rc, err := f.Open()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		_, err = io.Copy(io.Discard, rc)
+		b, err := io.ReadAll(rc)
 		rc.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %v", f.Name, err)
+			return nil, fmt.Errorf("%s: %v", f.Name, err)
+		}
+		if !f.FileInfo().IsDir() {
+			out[f.Name] = b
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // NewClosedSegments counts, per context and type, the closed segments a backup copied.

@@ -296,14 +296,25 @@ func storageOf(env *axonserver.Env) backup.Storage {
 // podMounts are the Axon Server container's volume mounts that an ephemeral
 // container can mount too (no subPath), and its working directory.
 func podMounts(m discovery.Member) ([]backup.Mount, string) {
+	return containerMounts(&m.Pod.Spec, m.Container, nil)
+}
+
+// containerMounts are the volume mounts of container in spec that another container
+// can mount too (no subPath), each persistent when its volume is a claim: one of
+// the pod's, or of claimTemplates (a StatefulSet's, for its template); and the
+// container's working directory.
+func containerMounts(spec *corev1.PodSpec, container string, claimTemplates []corev1.PersistentVolumeClaim) ([]backup.Mount, string) {
 	pvc := map[string]bool{}
-	for _, v := range m.Pod.Spec.Volumes {
-		pvc[v.Name] = v.PersistentVolumeClaim != nil
+	for _, t := range claimTemplates {
+		pvc[t.Name] = true
+	}
+	for _, v := range spec.Volumes {
+		pvc[v.Name] = pvc[v.Name] || v.PersistentVolumeClaim != nil
 	}
 	work := nodeconfig.WorkDir
 	var out []backup.Mount
-	for _, c := range m.Pod.Spec.Containers {
-		if c.Name != m.Container {
+	for _, c := range spec.Containers {
+		if c.Name != container {
 			continue
 		}
 		if c.WorkingDir != "" {

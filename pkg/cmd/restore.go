@@ -2,10 +2,8 @@ package cmd
 
 import (
 	"archive/tar"
-	"archive/zip"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +32,6 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
-	"github.com/kubectl-axon/kubectl-axon/pkg/nodeconfig"
 	"github.com/kubectl-axon/kubectl-axon/pkg/podconfig"
 	"github.com/kubectl-axon/kubectl-axon/pkg/podexec"
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
@@ -185,7 +182,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	for _, w := range plan.Warnings {
 		fmt.Fprintf(o.ErrOut, "warning: %s\n", w)
 	}
-	zipEntries, err := readZip(plan.ControlDB)
+	zipEntries, err := controlDBEntries(plan.ControlDB)
 	if err != nil {
 		return err
 	}
@@ -222,19 +219,13 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	took := time.Since(start).Round(100 * time.Millisecond)
 	if o.Output == "json" {
-		return writeJSON(o.Out, map[string]any{"kind": "AxonRestore", "cluster": m.Cluster, "namespace": ns, "backups": plan.Backups,
-			"nodes": len(nodes), "files": files, "bytes": bytes, "seconds": took.Seconds(), "healthy": true})
+		return writeData(o.Out, map[string]any{"kind": "AxonRestore", "cluster": m.Cluster, "namespace": ns, "backups": plan.Backups,
+			"nodes": len(nodes), "files": files, "bytes": bytes, "seconds": took.Seconds(), "healthy": true}, "json")
 	}
 	fmt.Fprintf(o.Out, "cluster %s restored into namespace %s from %s: %d nodes, %d files, %s in %s; every node healthy\n",
 		m.Cluster, ns, o.chain[0].Dir, len(nodes), files, backup.Size(bytes), took)
 	fmt.Fprintln(o.Out, "client applications whose token stores are ahead of the restored event store must reset their tokens")
 	return nil
-}
-
-func writeJSON(w io.Writer, v any) error {
-	e := json.NewEncoder(w)
-	e.SetIndent("", "  ")
-	return e.Encode(v)
 }
 
 // plan reads the cluster restored into and checks it: its StatefulSets at replicas
@@ -337,28 +328,12 @@ func restoreNeeds() []access {
 // targetOf reads where a StatefulSet's Axon Server keeps its files, and its names.
 func targetOf(mem discovery.Member, configMap func(string) (*corev1.ConfigMap, error)) restore.Target {
 	spec := mem.StatefulSet.Spec.Template.Spec
-	claims := map[string]bool{}
-	for _, t := range mem.StatefulSet.Spec.VolumeClaimTemplates {
-		claims[t.Name] = true
-	}
-	for _, v := range spec.Volumes {
-		if v.PersistentVolumeClaim != nil {
-			claims[v.Name] = true
-		}
-	}
-	t := restore.Target{Node: mem.NodeName, WorkDir: nodeconfig.WorkDir}
+	t := restore.Target{Node: mem.NodeName}
+	t.Mounts, t.WorkDir = containerMounts(&spec, mem.Container, mem.StatefulSet.Spec.VolumeClaimTemplates)
 	var ct corev1.Container
 	for _, c := range spec.Containers {
 		if c.Name == mem.Container {
 			ct = c
-		}
-	}
-	if ct.WorkingDir != "" {
-		t.WorkDir = ct.WorkingDir
-	}
-	for _, vm := range ct.VolumeMounts {
-		if vm.SubPath == "" && vm.SubPathExpr == "" {
-			t.Mounts = append(t.Mounts, backup.Mount{Volume: vm.Name, Path: vm.MountPath, Persistent: claims[vm.Name]})
 		}
 	}
 	get := func(prop, def string) string {
@@ -563,34 +538,19 @@ func writeRestoreTar(w io.Writer, np restore.NodePlan, plan restore.Plan, zipEnt
 	return tw.Close()
 }
 
-// readZip reads the entries of the Control DB zip (what Axon Server's H2 backup
-// holds: the database file).
-func readZip(p string) (map[string][]byte, error) {
-	zr, err := zip.OpenReader(p)
+// controlDBEntries reads the Control DB zip (what Axon Server's H2 backup holds:
+// the database file); an entry must stay inside the directory it is unzipped into.
+func controlDBEntries(p string) (map[string][]byte, error) {
+	entries, err := backup.ZipEntries(p)
 	if err != nil {
 		return nil, fmt.Errorf("the Control DB backup %s: %v", p, err)
 	}
-	defer zr.Close()
-	out := map[string][]byte{}
-	for _, f := range zr.File {
-		if f.FileInfo().IsDir() {
-			continue
+	for name := range entries {
+		if strings.Contains(name, "..") || path.IsAbs(name) {
+			return nil, fmt.Errorf("the Control DB backup %s: entry %q leaves the directory", p, name)
 		}
-		if strings.Contains(f.Name, "..") || path.IsAbs(f.Name) {
-			return nil, fmt.Errorf("the Control DB backup %s: entry %q leaves the directory", p, f.Name)
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, err
-		}
-		b, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("the Control DB backup %s: %v", p, err)
-		}
-		out[f.Name] = b
 	}
-	return out, nil
+	return entries, nil
 }
 
 // waitHealthy looks at the restored cluster until every node is healthy.
@@ -626,7 +586,7 @@ func (o *RestoreOptions) waitHealthy(ctx context.Context, ns, cluster string, no
 
 func (o *RestoreOptions) printPlan(p restore.Plan) error {
 	if o.Output == "json" {
-		return writeJSON(o.Out, p)
+		return writeData(o.Out, p, "json")
 	}
 	fmt.Fprintf(o.Out, "Restore of cluster %s (from namespace %s) into namespace %s (dry run: nothing changed)\n", p.Cluster, p.FromNamespace, p.Namespace)
 	fmt.Fprintf(o.Out, "  backups %s\n", strings.Join(p.Backups, " <- "))
