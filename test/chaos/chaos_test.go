@@ -375,9 +375,10 @@ func (r *chaosRun) operation(i int) {
 		t.Fatalf("before operation %d: %v", i, err)
 	}
 	st, _ := s.Status()
-	on := map[string]bool{}
+	on, onRecover := map[string]bool{}, map[string]bool{}
 	for _, n := range st.Nodes {
 		on[n.Worker] = true
+		onRecover[n.Name] = n.Image == recoverImage
 	}
 	o := pickOp(r.rng, r.sc, s.Namespace, &r.ver, on)
 	p := drawFault(r.rng, r.later, r.sc, s.Namespace, &o)
@@ -413,7 +414,7 @@ func (r *chaosRun) operation(i int) {
 		r.rerun(i, o, fault)
 	}
 	if fault == "crash-then-recover" {
-		r.waitCrashesOver(mark, 4*time.Minute)
+		r.waitCrashesOver(mark, onRecover, 4*time.Minute)
 	}
 	if o.worker != "" {
 		if _, err := s.Kubectl("uncordon", o.worker); err != nil {
@@ -544,10 +545,13 @@ func (r *chaosRun) inject(p plan, px *harness.CountingProxy) {
 // recoverCrashes is the crashCount of recoverImage's fault (topology.go).
 const recoverCrashes = 2
 
-// waitCrashesOver waits (up to limit) until the audit log since mark shows every node's last
-// crash on recoverImage: a node that crashes 10 s after it is ready may do so after the plugin
-// has finished, and the operation is judged only once its crashes are over.
-func (r *chaosRun) waitCrashesOver(mark int, limit time.Duration) {
+// waitCrashesOver waits (up to limit) until the audit log since mark shows the last crash on
+// recoverImage of every node the operation moved to it: a node that crashes 10 s after it is
+// ready may do so after the plugin has finished, and the operation is judged only once its
+// crashes are over. A node that ran recoverImage before the operation (onRecover) has had its
+// crashes (axonsim counts them per image), and one that did not start since mark was not moved:
+// neither will crash.
+func (r *chaosRun) waitCrashesOver(mark int, onRecover map[string]bool, limit time.Duration) {
 	last := fmt.Sprintf("crash %d of %d", recoverCrashes, recoverCrashes)
 	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(time.Second)
@@ -556,6 +560,9 @@ func (r *chaosRun) waitCrashesOver(mark int, limit time.Duration) {
 		var pending []string
 		ev := r.s.AuditSince(mark)
 		for i := 1; i <= r.sc.nodes; i++ {
+			if onRecover[nodeName(i)] || len(axonsim.Filter(ev, axonsim.EvNodeStarted, "", nodeName(i))) == 0 {
+				continue
+			}
 			done := false
 			for _, e := range axonsim.Filter(ev, axonsim.EvNodeKilled, "", nodeName(i)) {
 				done = done || strings.Contains(e.Reason, last)
