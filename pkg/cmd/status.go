@@ -58,8 +58,16 @@ func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobr
 	flags := connect.NewFlags()
 	o := &StatusOptions{IOStreams: streams, Flags: flags, clients: newClients(open, flags, streams.ErrOut), Interval: 2 * time.Second, MinActiveBackups: 0}
 	c := &cobra.Command{
-		Use:     "status",
-		Short:   "Show nodes, replication groups, and which nodes are safe to stop now",
+		Use:   "status",
+		Short: "Show nodes, replication groups, and which nodes are safe to stop now",
+		Long: `Show the cluster's nodes, replication groups, and which nodes are safe to stop now.
+
+status keeps, in kubectl's cache directory (--cache-dir, default ~/.kube/cache, under
+kubectl-axon/), what its next run can start from: the clusters' names, the node that
+answered for the cluster, the workers' zones (for 10 minutes), and each running Axon
+Server process's version and min-active-backups setting (which do not change while it
+runs). The next run asks less. No token and no other configuration is kept; deleting the
+directory only costs the next run those questions.`,
 		Example: statusExample,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -136,7 +144,11 @@ func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
 	}
 	r := snap.Report()
 	if r.License != nil { // Axon Server 4.5+ reports its license: its expiry date from one node
-		if info, _, err := askLicense(ctx, o.session, snap); err == nil {
+		info := snap.License // asked alongside the look
+		if info == nil {
+			info, _, _ = askLicense(ctx, o.session, snap)
+		}
+		if info != nil {
 			r.License.AddInfo(info, time.Now())
 		}
 	}
@@ -144,7 +156,8 @@ func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
 }
 
 func (o *StatusOptions) snapshotOptions(all bool) snapshot.Options {
-	return snapshot.Options{Query: o.session.Query(all), Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups}
+	return snapshot.Options{Query: o.session.Query(all), Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups,
+		Remember: true, License: true}
 }
 
 // runAll lists every cluster in every namespace, one line each (or all reports as data).

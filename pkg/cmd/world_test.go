@@ -158,7 +158,7 @@ func statefulSetAndPod(ns, cluster, name, image, worker, ip string) []runtime.Ob
 	podLabels := map[string]string{"app": name, "cluster": cluster, appsv1.StatefulSetRevisionLabel: name + "-rev1"}
 	yes := true
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name + "-0", Namespace: ns, Labels: podLabels,
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-0", Namespace: ns, Labels: podLabels, UID: types.UID("uid-" + name + "-0"),
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: name, UID: uid, Controller: &yes}}},
 		Spec: corev1.PodSpec{NodeName: worker, Containers: sts.Spec.Template.Spec.Containers},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip,

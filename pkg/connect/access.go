@@ -108,6 +108,7 @@ func (s *Session) resolveExplicit(f *Flags) error {
 type clusterToken struct {
 	cred   Credentials
 	tokens axonserver.TokenSource
+	said   bool // the notice of its use was written
 }
 
 // autoTokens caches the per-cluster lookups of a session.
@@ -127,22 +128,42 @@ func (s *Session) tokenFor(ctx context.Context, ns, cluster string) (axonserver.
 	if s.Kube == nil || cluster == "" {
 		return axonserver.NoToken, Credentials{Looked: "no token was given"}
 	}
+	ct := s.clusterToken(ctx, ns, cluster)
+	s.auto.mu.Lock()
+	defer s.auto.mu.Unlock()
+	if ct.cred.Sent && !ct.said && s.Notices != nil {
+		fmt.Fprintf(s.Notices, "using the access token in Secret %s/%s, key %s (labelled %s=%s); --token-secret, --token-file or $%s choose another\n",
+			ns, ct.cred.Secret, ct.cred.Key, generate.ClusterLabel, cluster, TokenEnv)
+	}
+	ct.said = true
+	return ct.tokens, ct.cred
+}
+
+// clusterToken looks up the cluster's own Secret once per session.
+func (s *Session) clusterToken(ctx context.Context, ns, cluster string) *clusterToken {
 	key := ns + "/" + cluster
 	s.auto.mu.Lock()
 	defer s.auto.mu.Unlock()
 	if ct, ok := s.auto.seen[key]; ok {
-		return ct.tokens, ct.cred
+		return ct
 	}
 	if s.auto.seen == nil {
 		s.auto.seen = map[string]*clusterToken{}
 	}
 	ct := s.lookupClusterSecret(ctx, ns, cluster)
 	s.auto.seen[key] = ct
-	if ct.cred.Sent && s.Notices != nil {
-		fmt.Fprintf(s.Notices, "using the access token in Secret %s/%s, key %s (labelled %s=%s); --token-secret, --token-file or $%s choose another\n",
-			ns, ct.cred.Secret, ct.cred.Key, generate.ClusterLabel, cluster, TokenEnv)
+	return ct
+}
+
+// PrefetchToken starts reading the token Secret of a cluster the session may look at
+// next (a cluster an earlier run found in ns), in the background and without a word:
+// the first use of the token says where it came from, and a cluster never looked at
+// costs one GET.
+func (s *Session) PrefetchToken(ctx context.Context, ns, cluster string) {
+	if s.explicit != nil || s.Kube == nil || cluster == "" {
+		return
 	}
-	return ct.tokens, ct.cred
+	go s.clusterToken(ctx, ns, cluster)
 }
 
 func (s *Session) lookupClusterSecret(ctx context.Context, ns, cluster string) *clusterToken {

@@ -21,6 +21,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/lastlook"
 	"github.com/kubectl-axon/kubectl-axon/pkg/transport"
 	"github.com/kubectl-axon/kubectl-axon/pkg/version"
 )
@@ -142,6 +143,15 @@ func (s *Session) Query(allNamespaces bool) discovery.Query {
 // InspectOptions are the flags' bounds for talking to Axon Server.
 func (s *Session) InspectOptions() inspect.Options {
 	return inspect.Options{Concurrency: s.flags.Concurrency, Timeout: s.flags.AxonTimeout, Cache: &s.answers}
+}
+
+// LastLookPath is the file in which what a look at namespace ns learned is kept for the
+// next run (package lastlook), under kubectl's --cache-dir; "" without Kubernetes.
+func (s *Session) LastLookPath(ns string) string {
+	if s.RESTConfig == nil || s.flags.Kube.CacheDir == nil {
+		return ""
+	}
+	return lastlook.Path(*s.flags.Kube.CacheDir, s.RESTConfig.Host, ns)
 }
 
 // Session holds the clients of one command run.

@@ -86,6 +86,10 @@ func (c *Cache) sawNamespace(ns string) {
 	c.namespace[ns] = true
 }
 
+// SetZone makes worker's zone known, as a GET of the worker would: a caller that
+// learned it earlier (lastlook) saves the GET.
+func (c *Cache) SetZone(worker, zone string) { c.setZone(worker, zone) }
+
 func (c *Cache) zone(worker string) (string, bool) {
 	if c == nil {
 		return "", false
@@ -209,10 +213,10 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 		return nil, fmt.Errorf("bad label selector %q: %v", sel, err)
 	}
 	ns := q.Namespace
-	// The namespace check and the two lists are independent: made at once.
+	// The two lists are made at once. Whether the namespace exists is asked only when
+	// they find nothing, to tell a missing namespace from an empty one.
 	var (
 		wg             sync.WaitGroup
-		nsErr          error
 		stsItems       []appsv1.StatefulSet
 		podItems       []corev1.Pod
 		stsErr, podErr error
@@ -221,17 +225,6 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 	)
 	if q.AllNamespaces {
 		ns = metav1.NamespaceAll
-	} else if ns != "" && !q.Cache.namespaceSeen(ns) {
-		wg.Go(func() {
-			_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				nsErr = &NamespaceNotFoundError{Namespace: ns}
-			}
-			// Other errors (Forbidden for a namespaced Role) are fine: the list tells.
-			if err == nil {
-				q.Cache.sawNamespace(ns)
-			}
-		})
 	}
 	// Pods carry the template's labels, which the default selector matches; a custom
 	// selector may name StatefulSet labels only, so then list every pod of the namespace.
@@ -241,8 +234,7 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 	if q.Watch && q.Cache != nil && ns != "" {
 		w, err := q.Cache.watch(ctx, cs, ns, sel, podSel)
 		if err != nil {
-			wg.Wait()
-			if nsErr != nil {
+			if nsErr := namespaceMissing(ctx, cs, ns, q.Cache); nsErr != nil {
 				return nil, nsErr
 			}
 			return nil, err
@@ -264,9 +256,12 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 	})
 	wg.Go(func() { podItems, podErr = src.pods(ctx, ns, podSel) })
 	wg.Wait()
+	if stsErr == nil && len(stsItems) == 0 && !q.AllNamespaces {
+		if nsErr := namespaceMissing(ctx, cs, ns, q.Cache); nsErr != nil {
+			return nil, nsErr
+		}
+	}
 	switch {
-	case nsErr != nil:
-		return nil, nsErr
 	case stsErr != nil:
 		return nil, fmt.Errorf("listing StatefulSets: %w", stsErr)
 	case len(stsItems) == 0:
@@ -328,6 +323,22 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 		return a.NodeName < b.NodeName
 	})
 	return found, nil
+}
+
+// namespaceMissing is a NamespaceNotFoundError when ns does not exist. Other errors
+// (Forbidden for a namespaced Role) are nil: the lists tell.
+func namespaceMissing(ctx context.Context, cs kubernetes.Interface, ns string, cache *Cache) error {
+	if ns == "" || cache.namespaceSeen(ns) {
+		return nil
+	}
+	_, err := cs.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &NamespaceNotFoundError{Namespace: ns}
+	}
+	if err == nil {
+		cache.sawNamespace(ns)
+	}
+	return nil
 }
 
 func replicas(sts *appsv1.StatefulSet) int32 {

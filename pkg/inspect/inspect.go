@@ -123,7 +123,9 @@ func (c *Cache) viewFrom() string {
 	return c.from
 }
 
-func (c *Cache) keepViewFrom(node string) {
+// KeepViewFrom makes node the one the next look asks for the cluster-wide views
+// alongside its round (Options.ViewFrom's default); "" is ignored.
+func (c *Cache) KeepViewFrom(node string) {
 	if c == nil || node == "" {
 		return
 	}
@@ -151,8 +153,9 @@ func (c *Cache) envOf(instance string) *axonserver.Env {
 	return c.env[instance]
 }
 
-// keep remembers instance's answers (nil ones are not kept).
-func (c *Cache) keep(instance string, info *axonserver.Info, env *axonserver.Env) {
+// Keep remembers instance's answers (nil ones are not kept): the next looks of the
+// command take them instead of asking.
+func (c *Cache) Keep(instance string, info *axonserver.Info, env *axonserver.Env) {
 	if c == nil || instance == "" {
 		return
 	}
@@ -224,7 +227,7 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 	if !early.use(obs) {
 		observeCluster(ctx, obs, targets, o.Timeout)
 	}
-	o.Cache.keepViewFrom(obs.From)
+	o.Cache.KeepViewFrom(obs.From)
 	if focus != nil {
 		for _, t := range leadersLeftOut(obs, targets, focus) {
 			v := &NodeView{Node: t.Node}
@@ -290,7 +293,7 @@ func (q *asker) node(v *NodeView, t Target) {
 			v.Reachable = v.Reachable || err == nil
 			mu.Unlock()
 			if err == nil {
-				cache.keep(instance, info, nil)
+				cache.Keep(instance, info, nil)
 			}
 			return err
 		})
@@ -322,7 +325,7 @@ func (q *asker) node(v *NodeView, t Target) {
 			}
 			mu.Unlock()
 			if err == nil {
-				cache.keep(instance, nil, env)
+				cache.Keep(instance, nil, env)
 			}
 			return nil
 		})

@@ -14,10 +14,12 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
 	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/lastlook"
 	"github.com/kubectl-axon/kubectl-axon/pkg/quorum"
 	"github.com/kubectl-axon/kubectl-axon/pkg/status"
 )
@@ -27,6 +29,14 @@ type Options struct {
 	Query            discovery.Query
 	Inspect          inspect.Options
 	MinActiveBackups int
+	// Remember starts the look from what the last run's look at the namespace learned
+	// and keeps what this one learns for the next (package lastlook). Only for a look
+	// that reads nothing from /actuator/env but min-active-backups (status).
+	Remember bool
+	// License asks GET /v1/public/license of the node the last look took the
+	// cluster-wide views from, alongside the look, when that look saw a license
+	// (with Remember): Snapshot.License.
+	License bool
 }
 
 // Snapshot is one look at one cluster.
@@ -40,6 +50,9 @@ type Snapshot struct {
 	// Model is the safety model's view: use it for CanStop and NodeHealth.
 	Model *inspect.Model
 	Taken time.Time
+	// License is what GET /v1/public/license answered alongside the look
+	// (Options.License), nil when it was not asked or failed.
+	License *axonserver.LicenseInfo
 
 	in     status.Input
 	report *status.Report
@@ -71,6 +84,14 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 		}
 		return build(ctx, sess, o, sess.AxonURL(), "", nil, nil, targets)
 	}
+	var last *lastlook.File
+	if o.Remember {
+		last = lastlook.Load(sess.LastLookPath(o.Query.Namespace))
+		last.SeedZones(o.Query.Cache, time.Now())
+		if names := last.Names(); len(names) == 1 && (o.Query.Cluster == "" || o.Query.Cluster == names[0]) {
+			sess.PrefetchToken(ctx, o.Query.Namespace, names[0])
+		}
+	}
 	found, err := discovery.Discover(ctx, sess.Kube, prefetchToken(ctx, sess, o.Query))
 	if err != nil {
 		return nil, ExplainKube(err)
@@ -83,7 +104,52 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 		}
 		return nil, cli.Usagef("namespace %s holds several Axon Server clusters (%s): choose one with --axon-cluster", o.Query.Namespace, strings.Join(names, ", "))
 	}
-	return takeOne(ctx, sess, o, found, clusters[0][0], clusters[0][1])
+	ns, cluster := clusters[0][0], clusters[0][1]
+	if last == nil {
+		return takeOne(ctx, sess, o, found, ns, cluster)
+	}
+	return takeRemembering(ctx, sess, o, found, ns, cluster, last)
+}
+
+// takeRemembering is takeOne starting from what the last run learned (Options.Remember),
+// which it updates with what this look learns.
+func takeRemembering(ctx context.Context, sess *connect.Session, o Options, found *discovery.Found, ns, cluster string, last *lastlook.File) (*Snapshot, error) {
+	members := found.Only(ns, cluster)
+	targets := sess.Targets(ctx, members)
+	last.Seed(cluster, targets, o.Inspect.Cache)
+	var license chan *axonserver.LicenseInfo
+	if kc := last.Of(cluster); o.License && kc != nil && kc.License {
+		if m, ok := discovery.Find(members, kc.ViewFrom); ok {
+			license = make(chan *axonserver.LicenseInfo, 1)
+			go func() { license <- askLicense(ctx, sess, m, o.Inspect.Timeout) }()
+		}
+	}
+	s, err := build(ctx, sess, o, cluster, ns, members, found.Warnings, targets)
+	if license != nil {
+		s.License = <-license
+	}
+	last.Learn(cluster, targets, s.Obs, status.LicenseOf(s.Obs) != nil)
+	last.LearnZones(members, time.Now())
+	_ = last.Save(sess.LastLookPath(ns)) // a file not written costs the next run some questions, no more
+	return s, err
+}
+
+// askLicense is m's GET /v1/public/license, nil when it fails.
+func askLicense(ctx context.Context, sess *connect.Session, m discovery.Member, timeout time.Duration) *axonserver.LicenseInfo {
+	c, err := sess.Client(ctx, m)
+	if err != nil {
+		return nil
+	}
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	info, err := c.License(cctx)
+	if err != nil {
+		return nil
+	}
+	return info
 }
 
 // TakeAll looks at every cluster the query finds (with AllNamespaces: in every

@@ -1,0 +1,236 @@
+// Package lastlook keeps on disk, between runs of `kubectl axon status`, what a look at
+// a namespace's Axon Server clusters learned that the next run can start from, as
+// kubectl keeps its discovery cache (~/.kube/cache):
+//
+//   - the clusters' names, so that a cluster's token Secret is read while the
+//     StatefulSets and pods are still being listed;
+//   - the admin node that gave the cluster-wide views, asked for them (and for the
+//     license) alongside the round of questions to every node instead of after it;
+//   - the zones of the workers the cluster's pods run on, for ZoneTTL;
+//   - each running Axon Server process's build (/actuator/info) and its
+//     min-active-backups setting (from /actuator/env): neither changes while the
+//     process runs, so they are keyed by the process (pod UID and restarts) and not
+//     asked again.
+//
+// Nothing secret is kept: no token, and of the configuration only min-active-backups.
+// A file that cannot be read or written only costs the questions it would have saved.
+package lastlook
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
+	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
+)
+
+// format is the file's version; a file of another version is ignored.
+const format = 1
+
+// File is what the last looks at one namespace's clusters learned.
+type File struct {
+	Format   int                 `json:"format"`
+	Clusters map[string]*Cluster `json:"clusters,omitempty"`
+	// Zones are the workers' zones (label topology.kubernetes.io/zone) by worker.
+	Zones map[string]Zone `json:"zones,omitempty"`
+
+	seeded map[string]bool // the workers whose zones SeedZones gave
+}
+
+// Zone is a worker's zone and when it was read.
+type Zone struct {
+	Zone string    `json:"zone"`
+	Read time.Time `json:"read"`
+}
+
+// ZoneTTL is how long a worker's zone is taken from the file before it is read again.
+const ZoneTTL = 10 * time.Minute
+
+// Cluster is what the last look at one cluster learned.
+type Cluster struct {
+	// ViewFrom is the node that gave the cluster-wide views.
+	ViewFrom string `json:"viewFrom,omitempty"`
+	// License is true when the nodes' health reported a license (Axon Server 4.5+),
+	// so GET /v1/public/license answers.
+	License bool `json:"license,omitempty"`
+	// Processes are the running processes' answers, by inspect.Target.Instance.
+	Processes map[string]Process `json:"processes,omitempty"`
+}
+
+// Process is what one Axon Server process answered that does not change while it runs.
+type Process struct {
+	Info *axonserver.Info `json:"info,omitempty"`
+	// MinActiveBackups is the process's own min-active-backups setting and its
+	// source, from its /actuator/env; nil: the env was not read.
+	MinActiveBackups *Setting `json:"minActiveBackups,omitempty"`
+}
+
+// Setting is one property as /actuator/env showed it; Set false: no source sets it.
+type Setting struct {
+	Set    bool   `json:"set"`
+	Value  string `json:"value,omitempty"`
+	Source string `json:"source,omitempty"`
+}
+
+// Path is the file for namespace on the API server at host, under cacheDir (kubectl's
+// --cache-dir, default ~/.kube/cache); "" when cacheDir is "".
+func Path(cacheDir, host, namespace string) string {
+	if cacheDir == "" || namespace == "" {
+		return ""
+	}
+	return filepath.Join(cacheDir, "kubectl-axon", unsafeChars.ReplaceAllString(host, "_"), namespace+".json")
+}
+
+// unsafeChars are replaced in a server's address to make it one directory name, as
+// kubectl does for its discovery cache.
+var unsafeChars = regexp.MustCompile(`[^(\w/.)]|/`)
+
+// Load reads the file at path; a missing, unreadable or foreign file is an empty one.
+func Load(path string) *File {
+	f := &File{Format: format}
+	if path == "" {
+		return f
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f
+	}
+	var read File
+	if json.Unmarshal(b, &read) != nil || read.Format != format {
+		return f
+	}
+	return &read
+}
+
+// Save writes the file at path (readable by its owner only), through a temporary
+// file renamed into place so that concurrent runs never read half a file.
+func (f *File) Save(path string) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".lastlook-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Names are the clusters the file knows, sorted.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Clusters))
+	for n := range f.Clusters {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Of is what the file knows of cluster (nil: nothing).
+func (f *File) Of(cluster string) *Cluster { return f.Clusters[cluster] }
+
+// SeedZones gives c the zones read less than ZoneTTL before now.
+func (f *File) SeedZones(c *discovery.Cache, now time.Time) {
+	f.seeded = map[string]bool{}
+	for w, z := range f.Zones {
+		if now.Sub(z.Read) < ZoneTTL && !z.Read.After(now) {
+			c.SetZone(w, z.Zone)
+			f.seeded[w] = true
+		}
+	}
+}
+
+// LearnZones keeps the zones of members' workers: the ones SeedZones gave with the
+// time they were read, the others as read at now. Workers no member runs on, and
+// workers without a zone (none, or it could not be read) are not kept: they are
+// asked again.
+func (f *File) LearnZones(members []discovery.Member, now time.Time) {
+	zones := map[string]Zone{}
+	for _, m := range members {
+		if m.Worker == "" || m.Zone == "" {
+			continue
+		}
+		if z, ok := f.Zones[m.Worker]; ok && f.seeded[m.Worker] {
+			zones[m.Worker] = z
+			continue
+		}
+		zones[m.Worker] = Zone{Zone: m.Zone, Read: now}
+	}
+	f.Zones = zones
+}
+
+// Seed gives c what the file knows of cluster's running processes, for targets, and
+// the node to ask for the cluster-wide views. A process's env becomes one that sets
+// min-active-backups only: seed only the cache of a look that reads nothing else
+// from /actuator/env (status).
+func (f *File) Seed(cluster string, targets []inspect.Target, c *inspect.Cache) {
+	kc := f.Clusters[cluster]
+	if kc == nil || c == nil {
+		return
+	}
+	for _, t := range targets {
+		p, ok := kc.Processes[t.Instance]
+		if !ok || t.Instance == "" {
+			continue
+		}
+		c.Keep(t.Instance, p.Info, p.MinActiveBackups.env())
+	}
+	c.KeepViewFrom(kc.ViewFrom)
+}
+
+func (s *Setting) env() *axonserver.Env {
+	if s == nil {
+		return nil
+	}
+	e := &axonserver.Env{PropertySources: []axonserver.PropertySource{}}
+	if s.Set {
+		e.PropertySources = append(e.PropertySources, axonserver.PropertySource{Name: s.Source,
+			Properties: map[string]axonserver.PropertyValue{inspect.MinActiveBackupsKey: {Value: s.Value}}})
+	}
+	return e
+}
+
+// Learn replaces what the file knows of cluster with what obs saw of targets:
+// processes no longer running are forgotten. license says whether the nodes reported
+// a license.
+func (f *File) Learn(cluster string, targets []inspect.Target, obs *inspect.Observation, license bool) {
+	if obs == nil {
+		return
+	}
+	kc := &Cluster{ViewFrom: obs.From, License: license, Processes: map[string]Process{}}
+	for _, t := range targets {
+		v := obs.Nodes[t.Node]
+		if t.Instance == "" || v == nil || v.Info == nil {
+			continue
+		}
+		p := Process{Info: v.Info}
+		if v.Env != nil {
+			val, src, ok := v.Env.Property(inspect.MinActiveBackupsKey)
+			p.MinActiveBackups = &Setting{Set: ok, Value: val, Source: src}
+		}
+		kc.Processes[t.Instance] = p
+	}
+	if f.Clusters == nil {
+		f.Clusters = map[string]*Cluster{}
+	}
+	f.Clusters[cluster] = kc
+}
