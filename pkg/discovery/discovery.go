@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -61,6 +62,8 @@ type Cache struct {
 	mu        sync.Mutex
 	namespace map[string]bool
 	zones     map[string]string
+	// zoneOfPod are zones learned earlier (SetZoneOfPod), by worker, then pod UID.
+	zoneOfPod map[string]map[types.UID]string
 	watches   map[string]*watched
 	stops     []func()
 }
@@ -86,9 +89,42 @@ func (c *Cache) sawNamespace(ns string) {
 	c.namespace[ns] = true
 }
 
-// SetZone makes worker's zone known, as a GET of the worker would: a caller that
-// learned it earlier (lastlook) saves the GET.
-func (c *Cache) SetZone(worker, zone string) { c.setZone(worker, zone) }
+// SetZoneOfPod says that worker was in zone while the pod of UID uid ran on it (what an
+// earlier run read: lastlook). A look that finds that pod on that worker still takes the
+// zone without a GET of the worker: a pod stays bound to one Node object for its life,
+// so the worker is the one that was read.
+func (c *Cache) SetZoneOfPod(worker string, uid types.UID, zone string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.zoneOfPod == nil {
+		c.zoneOfPod = map[string]map[types.UID]string{}
+	}
+	if c.zoneOfPod[worker] == nil {
+		c.zoneOfPod[worker] = map[types.UID]string{}
+	}
+	c.zoneOfPod[worker][uid] = zone
+}
+
+// zoneOfPods takes into the zones the ones SetZoneOfPod gave for pods still running on
+// the same worker.
+func (c *Cache) zoneOfPods(pods map[string]*corev1.Pod) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range pods {
+		if z, ok := c.zoneOfPod[p.Spec.NodeName][p.UID]; ok && p.UID != "" {
+			if c.zones == nil {
+				c.zones = map[string]string{}
+			}
+			c.zones[p.Spec.NodeName] = z
+		}
+	}
+}
 
 func (c *Cache) zone(worker string) (string, bool) {
 	if c == nil {
@@ -277,6 +313,7 @@ func Discover(ctx context.Context, cs kubernetes.Interface, q Query) (*Found, er
 			podsByOwner[string(owner.UID)] = p
 		}
 	}
+	q.Cache.zoneOfPods(podsByOwner)
 	var workers []string
 	for _, p := range podsByOwner {
 		if p.Spec.NodeName != "" {

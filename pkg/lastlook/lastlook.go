@@ -6,7 +6,8 @@
 //     StatefulSets and pods are still being listed;
 //   - the admin node that gave the cluster-wide views, asked for them (and for the
 //     license) alongside the round of questions to every node instead of after it;
-//   - the zones of the workers the cluster's pods run on, for ZoneTTL;
+//   - the zones of the workers the cluster's pods run on, taken again while the
+//     same pods run on them;
 //   - each running Axon Server process's build (/actuator/info) and its
 //     min-active-backups setting (from /actuator/env): neither changes while the
 //     process runs, so they are keyed by the process (pod UID and restarts) and not
@@ -22,7 +23,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
@@ -38,18 +40,14 @@ type File struct {
 	Clusters map[string]*Cluster `json:"clusters,omitempty"`
 	// Zones are the workers' zones (label topology.kubernetes.io/zone) by worker.
 	Zones map[string]Zone `json:"zones,omitempty"`
-
-	seeded map[string]bool // the workers whose zones SeedZones gave
 }
 
-// Zone is a worker's zone and when it was read.
+// Zone is a worker's zone and the pods (UIDs) that ran on it when it was read: the
+// zone is taken again only for a worker that still runs one of them.
 type Zone struct {
-	Zone string    `json:"zone"`
-	Read time.Time `json:"read"`
+	Zone string      `json:"zone"`
+	Pods []types.UID `json:"pods"`
 }
-
-// ZoneTTL is how long a worker's zone is taken from the file before it is read again.
-const ZoneTTL = 10 * time.Minute
 
 // Cluster is what the last look at one cluster learned.
 type Cluster struct {
@@ -148,32 +146,27 @@ func (f *File) Names() []string {
 // Of is what the file knows of cluster (nil: nothing).
 func (f *File) Of(cluster string) *Cluster { return f.Clusters[cluster] }
 
-// SeedZones gives c the zones read less than ZoneTTL before now.
-func (f *File) SeedZones(c *discovery.Cache, now time.Time) {
-	f.seeded = map[string]bool{}
+// SeedZones gives c the zones of the workers, for the pods that ran on them.
+func (f *File) SeedZones(c *discovery.Cache) {
 	for w, z := range f.Zones {
-		if now.Sub(z.Read) < ZoneTTL && !z.Read.After(now) {
-			c.SetZone(w, z.Zone)
-			f.seeded[w] = true
+		for _, uid := range z.Pods {
+			c.SetZoneOfPod(w, uid, z.Zone)
 		}
 	}
 }
 
-// LearnZones keeps the zones of members' workers: the ones SeedZones gave with the
-// time they were read, the others as read at now. Workers no member runs on, and
-// workers without a zone (none, or it could not be read) are not kept: they are
-// asked again.
-func (f *File) LearnZones(members []discovery.Member, now time.Time) {
+// LearnZones keeps the zones of members' workers, with the pods on them. Workers no
+// member runs on, and workers without a zone (none, or it could not be read) are not
+// kept: they are asked again.
+func (f *File) LearnZones(members []discovery.Member) {
 	zones := map[string]Zone{}
 	for _, m := range members {
-		if m.Worker == "" || m.Zone == "" {
+		if m.Worker == "" || m.Zone == "" || m.Pod == nil || m.Pod.UID == "" {
 			continue
 		}
-		if z, ok := f.Zones[m.Worker]; ok && f.seeded[m.Worker] {
-			zones[m.Worker] = z
-			continue
-		}
-		zones[m.Worker] = Zone{Zone: m.Zone, Read: now}
+		z := zones[m.Worker]
+		z.Zone, z.Pods = m.Zone, append(z.Pods, m.Pod.UID)
+		zones[m.Worker] = z
 	}
 	f.Zones = zones
 }

@@ -7,10 +7,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
@@ -160,41 +162,61 @@ func (a *countingAPI) Health(context.Context) (*axonserver.Health, error) {
 	return &axonserver.Health{Status: "UP"}, nil
 }
 
+// TestZones: a worker's zone is taken from the file only for a worker that still runs
+// a pod it ran when the zone was read; otherwise discovery reads the worker again.
 func TestZones(t *testing.T) {
-	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
-	member := func(worker, zone string) discovery.Member {
-		return discovery.Member{Worker: worker, Zone: zone, Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: worker}}}
+	member := func(node, worker, zone string, uid types.UID) discovery.Member {
+		return discovery.Member{NodeName: node, Worker: worker, Zone: zone,
+			Pod: &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: node + "-0", UID: uid}, Spec: corev1.PodSpec{NodeName: worker}}}
 	}
 	f := Load("")
-	f.SeedZones(&discovery.Cache{}, t0)
-	f.LearnZones([]discovery.Member{member("w1", "z1"), member("w2", ""), member("", "")}, t0)
-	if len(f.Zones) != 1 || f.Zones["w1"] != (Zone{Zone: "z1", Read: t0}) {
-		t.Fatalf("learned %v, want w1 only (w2 has no zone: asked again)", f.Zones)
+	f.LearnZones([]discovery.Member{
+		member("axonserver-1", "w1", "z1", "p1"),
+		member("axonserver-2", "w1", "z1", "p2"),
+		member("axonserver-3", "w2", "", "p3"), // no zone: asked again
+		member("axonserver-4", "", "", "p4"),   // not scheduled
+	})
+	if len(f.Zones) != 1 || f.Zones["w1"].Zone != "z1" || len(f.Zones["w1"].Pods) != 2 {
+		t.Fatalf("learned %+v, want w1 (z1) with its 2 pods only", f.Zones)
 	}
 	for _, c := range []struct {
 		name   string
-		at     time.Time
-		seeded bool
+		worker string
+		uid    types.UID
+		read   bool // discovery reads the worker
 	}{
-		{"fresh", t0.Add(ZoneTTL - time.Second), true},
-		{"expired", t0.Add(ZoneTTL), false},
-		{"from the future (a clock set back)", t0.Add(-time.Minute), false},
+		{"the same pod on the same worker", "w1", "p2", false},
+		{"a new pod on the worker (it may be a new Node of the same name)", "w1", "p9", true},
+		{"a known pod on another worker", "w3", "p1", true},
 	} {
-		g := &File{Zones: map[string]Zone{"w1": f.Zones["w1"]}}
-		c0 := &discovery.Cache{}
-		g.SeedZones(c0, c.at)
-		if g.seeded["w1"] != c.seeded {
-			t.Errorf("%s: seeded %v, want %v", c.name, g.seeded["w1"], c.seeded)
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1-0", Namespace: "axon", UID: c.uid,
+			Labels:          map[string]string{"cluster": "axonserver"},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "StatefulSet", Name: "axonserver-1", UID: "sts-1", Controller: ptr(true)}}},
+			Spec: corev1.PodSpec{NodeName: c.worker}}
+		sts := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "axonserver-1", Namespace: "axon", UID: "sts-1",
+			Labels: map[string]string{"cluster": "axonserver"}}}
+		kube := fake.NewClientset(sts, pod,
+			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: c.worker, Labels: map[string]string{discovery.ZoneLabel: "read"}}})
+		cache := &discovery.Cache{}
+		f.SeedZones(cache)
+		found, err := discovery.Discover(t.Context(), kube, discovery.Query{Namespace: "axon", Cache: cache})
+		if err != nil {
+			t.Fatal(err)
 		}
-		// Read again (or taken from the file), the zone keeps its reading time only
-		// when it came from the file.
-		g.LearnZones([]discovery.Member{member("w1", "z1")}, c.at)
-		want := c.at
-		if c.seeded {
-			want = t0
+		gets := 0
+		for _, a := range kube.Actions() {
+			if a.GetVerb() == "get" && a.GetResource().Resource == "nodes" {
+				gets++
+			}
 		}
-		if got := g.Zones["w1"].Read; !got.Equal(want) {
-			t.Errorf("%s: read at %v, want %v", c.name, got, want)
+		want := "z1"
+		if c.read {
+			want = "read"
+		}
+		if z := found.Members[0].Zone; z != want || (gets == 1) != c.read {
+			t.Errorf("%s: zone %q after %d GETs of the worker, want %q (read: %v)", c.name, z, gets, want, c.read)
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

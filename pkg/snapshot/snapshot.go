@@ -87,7 +87,7 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 	var last *lastlook.File
 	if o.Remember {
 		last = lastlook.Load(sess.LastLookPath(o.Query.Namespace))
-		last.SeedZones(o.Query.Cache, time.Now())
+		last.SeedZones(o.Query.Cache)
 		if names := last.Names(); len(names) == 1 && (o.Query.Cluster == "" || o.Query.Cluster == names[0]) {
 			sess.PrefetchToken(ctx, o.Query.Namespace, names[0])
 		}
@@ -129,7 +129,7 @@ func takeRemembering(ctx context.Context, sess *connect.Session, o Options, foun
 		s.License = <-license
 	}
 	last.Learn(cluster, targets, s.Obs, status.LicenseOf(s.Obs) != nil)
-	last.LearnZones(members, time.Now())
+	last.LearnZones(members)
 	_ = last.Save(sess.LastLookPath(ns)) // a file not written costs the next run some questions, no more
 	return s, err
 }

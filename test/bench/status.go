@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,15 +19,15 @@ type statusResult struct {
 	AxonMedian, GetMedian   time.Duration // wall time, median of reps
 	// ColdMedian is status with nothing remembered from an earlier run (an empty
 	// --cache-dir each call): a first run.
-	ColdMedian time.Duration
-	AxonMin, AxonMax        time.Duration
-	AxonRSSKB, GetRSSKB     int64 // peak resident memory, max over the reps
-	DirectMedian            time.Duration
+	ColdMedian          time.Duration
+	AxonMin, AxonMax    time.Duration
+	AxonRSSKB, GetRSSKB int64 // peak resident memory, max over the reps
+	DirectMedian        time.Duration
 	// API server requests of one call (through the counting proxy, discovery excluded)
 	AxonObjectRequests, AxonProxyRequests, GetRequests int
 	// ... and of a cold call
 	ColdObjectRequests, ColdProxyRequests int
-	AxonRequestKinds                                   map[string]int
+	AxonRequestKinds                      map[string]int
 }
 
 func median(d []time.Duration) time.Duration {
