@@ -4,11 +4,14 @@ package e2e
 
 import (
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubectl-axon/kubectl-axon/test/bench/harness"
 )
 
 // TestStatus walks one five-node sandbox through healthy, one node stopped,
@@ -259,6 +262,86 @@ func TestStatus(t *testing.T) {
 			}
 		}
 	})
+	t.Run("RemembersTheLastLook", func(t *testing.T) {
+		s.t = t
+		s.WaitStatus(90*time.Second, "a healthy cluster", allHealthy)
+		hs := &harness.Sandbox{Dir: s.Dir, Namespace: ns}
+		p, err := hs.StartCountingProxy()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		cache := t.TempDir()
+		// look runs status through the counting proxy with the test's cache directory
+		// and returns what it showed of each node and what it asked.
+		look := func(what string) (map[string]remembered, map[string]int) {
+			t.Helper()
+			p.Reset()
+			r := s.Run(p.Kubeconfig, "kubectl", "axon", "status", "-n", ns, "-o", "json", "--cache-dir", cache)
+			if r.Code != 0 {
+				t.Fatalf("%s: %s", what, r)
+			}
+			counts, trace := p.ResetTrace()
+			asked := map[string]int{"GET nodes": counts["GET nodes"], "GET namespaces": counts["GET namespaces"]}
+			for _, tr := range trace {
+				for _, path := range []string{"/actuator/info", "/actuator/env"} {
+					if strings.HasSuffix(tr.URL, ":8024/proxy"+path) {
+						asked[path]++
+					}
+				}
+			}
+			var st struct {
+				Nodes []remembered `json:"nodes"`
+			}
+			if err := json.Unmarshal([]byte(r.Stdout), &st); err != nil {
+				t.Fatalf("%s: %v\n%s", what, err, r.Stdout)
+			}
+			shown := map[string]remembered{}
+			for _, n := range st.Nodes {
+				shown[n.Name] = n
+			}
+			return shown, asked
+		}
+		cold, asked := look("a first run")
+		if asked["/actuator/info"] != 5 || asked["/actuator/env"] != 5 || asked["GET nodes"] != 3 {
+			t.Errorf("a first run asked %v; want info and env of the 5 nodes, and the 3 workers", asked)
+		}
+		warm, asked := look("a second run")
+		for k, n := range asked {
+			if n != 0 {
+				t.Errorf("a second run made %d requests %s; want none (remembered)", n, k)
+			}
+		}
+		if !maps.Equal(cold, warm) {
+			t.Errorf("the second run shows\n%v\nthe first\n%v", warm, cold)
+		}
+		// A new pod is a new process: its build and configuration are asked again, and
+		// its worker's zone unless a pod read with it still runs there.
+		old := strings.TrimSpace(s.Kubectl("-n", ns, "get", "pod", "axonserver-2-0", "-o", "jsonpath={.metadata.uid}"))
+		s.Kubectl("-n", ns, "delete", "pod", "axonserver-2-0")
+		s.WaitStatus(90*time.Second, "healthy with a new axonserver-2-0", func(st Status) bool {
+			uid := strings.TrimSpace(s.Kubectl("-n", ns, "get", "pod", "axonserver-2-0", "-o", "jsonpath={.metadata.uid}", "--ignore-not-found"))
+			return uid != "" && uid != old && allHealthy(st)
+		})
+		after, asked := look("a run after the pod was replaced")
+		if asked["/actuator/info"] != 1 || asked["/actuator/env"] != 1 || asked["GET nodes"] > 1 || asked["GET namespaces"] != 0 {
+			t.Errorf("after axonserver-2-0 was replaced, status asked %v; want info and env of that node only, at most its worker", asked)
+		}
+		worker := strings.TrimSpace(s.Kubectl("-n", ns, "get", "pod", "axonserver-2-0", "-o", "jsonpath={.spec.nodeName}"))
+		zone := strings.TrimSpace(s.Kubectl("get", "node", worker, "-o", `jsonpath={.metadata.labels.topology\.kubernetes\.io/zone}`))
+		if n := after["axonserver-2"]; n.Worker != worker || n.Zone != zone || n.Version != cold["axonserver-2"].Version {
+			t.Errorf("axonserver-2 after its pod was replaced: %+v; want worker %s, zone %s, version %s", n, worker, zone, cold["axonserver-2"].Version)
+		}
+	})
+}
+
+// remembered is what status shows of a node that a run may take from the last one.
+type remembered struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Worker  string `json:"worker"`
+	Zone    string `json:"zone"`
+	Admin   bool   `json:"admin"`
 }
 
 // limitedUser creates a ServiceAccount bound to kubectl axon's documented
