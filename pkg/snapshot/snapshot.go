@@ -88,7 +88,10 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 	if o.Remember {
 		last = lastlook.Load(sess.LastLookPath(o.Query.Namespace))
 		last.SeedZones(o.Query.Cache)
-		if names := last.Names(); len(names) == 1 && (o.Query.Cluster == "" || o.Query.Cluster == names[0]) {
+		switch names := last.Names(); {
+		case o.Query.Cluster != "" && last.Of(o.Query.Cluster) != nil:
+			sess.PrefetchToken(ctx, o.Query.Namespace, o.Query.Cluster)
+		case o.Query.Cluster == "" && len(names) == 1:
 			sess.PrefetchToken(ctx, o.Query.Namespace, names[0])
 		}
 	}
