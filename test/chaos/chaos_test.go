@@ -420,6 +420,7 @@ func (r *chaosRun) operation(i int) {
 		if _, err := s.Kubectl("uncordon", o.worker); err != nil {
 			t.Errorf("uncordon %s: %v", o.worker, err)
 		}
+		r.waitUntainted(o.worker, 2*time.Minute)
 	}
 	if err := s.WaitHealthy(4 * time.Minute); err != nil {
 		t.Errorf("after operation %d: %v", i, err)
@@ -576,6 +577,28 @@ func (r *chaosRun) waitCrashesOver(mark int, onRecover map[string]bool, limit ti
 		}
 		if time.Now().After(deadline) {
 			r.t.Errorf("on %s, %v did not crash %d times within %s", recoverImage, pending, recoverCrashes, limit)
+			return
+		}
+		<-tick.C
+	}
+}
+
+// waitUntainted waits (up to limit) until worker no longer carries the taint
+// node.kubernetes.io/unschedulable. The node lifecycle controller removes it some time
+// after the uncordon (longer after an API-server restart, while its informers
+// resync), and until then the scheduler, and drain-node with it, still treat the
+// worker as closed: the next operation starts once the uncordon has taken effect.
+func (r *chaosRun) waitUntainted(worker string, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := r.s.Kubectl("get", "node", worker, "-o", "jsonpath={.spec.taints[*].key}")
+		if err == nil && !strings.Contains(out, "node.kubernetes.io/unschedulable") {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Errorf("%s still carries node.kubernetes.io/unschedulable %s after its uncordon (%v)", worker, limit, err)
 			return
 		}
 		<-tick.C
