@@ -50,6 +50,7 @@ func (r *report) write(path, jsonPath string) error {
 
 	if len(r.Status) > 0 {
 		b.WriteString("\n## status\n\n")
+		b.WriteString(r.measured())
 		fmt.Fprintf(&b, "Median wall time of %d calls (after one warm-up) of `kubectl axon status -n NS` (the table, through the\n", r.Reps)
 		b.WriteString("API server's pod proxy, the default transport) next to `kubectl get statefulsets,pods -n NS -l cluster=NAME`,\n")
 		b.WriteString("interleaved on the same sandbox. `--transport direct` reaches the pods' addresses without the API server.\n")
@@ -100,6 +101,7 @@ func (r *report) write(path, jsonPath string) error {
 
 	if len(r.Rolling) > 0 {
 		b.WriteString("\n## Rolling operations\n\n")
+		b.WriteString(r.measured())
 		b.WriteString("Each operation restarts every node once, one at a time, on a sandbox whose probes were shortened to a\n")
 		b.WriteString("1 s period (AxonIQ's examples wait 30 s before the first startup probe; with that the probe dominates and\n")
 		b.WriteString("hides any tool's overhead, so this is the harder test). Simulated startup, shutdown and catch-up: 1 s each.\n\n")
@@ -149,6 +151,12 @@ func (r *report) write(path, jsonPath string) error {
 		return os.WriteFile(jsonPath, j, 0o644)
 	}
 	return nil
+}
+
+// measured says when and on which commit a section was measured: after a partial run
+// (-only) the file's header names an earlier run.
+func (r *report) measured() string {
+	return fmt.Sprintf("Measured %s, commit %s.\n\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Machine["commit"])
 }
 
 // splice keeps old's header and the sections ("## ") a partial run did not
