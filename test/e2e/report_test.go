@@ -143,7 +143,9 @@ func TestReport(t *testing.T) {
 	s.Kubectl("-n", s.Namespace, "set", "image", "statefulset/axonserver-3", "axonserver=axoniq/axonserver:2024.2.0-nonroot")
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		out := s.Kubectl("-n", s.Namespace, "get", "pod", "axonserver-3-0", "-o",
+		// --ignore-not-found: the StatefulSet controller deletes the pod before it
+		// creates it again on the new image, and a GET between the two finds none.
+		out := s.Kubectl("-n", s.Namespace, "get", "pod", "axonserver-3-0", "--ignore-not-found", "-o",
 			"jsonpath={.spec.containers[0].image} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].state.waiting.reason}")
 		var image, reason string
 		var restarts int
