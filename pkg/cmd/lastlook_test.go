@@ -55,8 +55,9 @@ func TestStatusRemembersTheLastLook(t *testing.T) {
 		return decodeReport(t, out), maps.Clone(asked), kube
 	}
 	first, axon1, kube1 := look()
-	if axon1["/actuator/info"] != 3 || axon1["/actuator/env"] != 3 || kube1["get nodes"] != 3 {
-		t.Fatalf("the first look asked info %d, env %d times and read %d workers; want 3 each", axon1["/actuator/info"], axon1["/actuator/env"], kube1["get nodes"])
+	if axon1["/actuator/info"] != 3 || axon1["/actuator/env"] != 3 || axon1["/v1/public/me"] != 3 || kube1["get nodes"] != 3 {
+		t.Fatalf("the first look asked info %d, env %d, me %d times and read %d workers; want 3 each",
+			axon1["/actuator/info"], axon1["/actuator/env"], axon1["/v1/public/me"], kube1["get nodes"])
 	}
 	file := filepath.Join(cache, "kubectl-axon", "https___api.world.test_6443", "axon.json")
 	raw, err := os.ReadFile(file)
@@ -64,7 +65,7 @@ func TestStatusRemembersTheLastLook(t *testing.T) {
 		t.Fatalf("nothing remembered: %v", err)
 	}
 	second, axon2, kube2 := look()
-	for _, p := range []string{"/actuator/info", "/actuator/env"} {
+	for _, p := range []string{"/actuator/info", "/actuator/env", "/v1/public/me"} {
 		if axon2[p] != 0 {
 			t.Errorf("the second look asked %s %d times, want 0 (remembered: %s)", p, axon2[p], raw)
 		}

@@ -65,8 +65,9 @@ func NewCmdStatus(streams genericiooptions.IOStreams, open connect.Opener) *cobr
 status keeps, in kubectl's cache directory (--cache-dir, default ~/.kube/cache, under
 kubectl-axon/), what its next run can start from: the clusters' names, the node that
 answered for the cluster, the workers' zones (while the same pods run on them), and each
-running Axon Server process's version and min-active-backups setting (which do not change
-while it runs). The next run asks less. No token and no other configuration is kept; deleting the
+running Axon Server process's version, identity (name, addresses, ports) and
+min-active-backups setting (which do not change while it runs; whether a node is an admin
+node is read again each run, from its Raft status). The next run asks less. No token and no other configuration is kept; deleting the
 directory only costs the next run those questions.`,
 		Example: statusExample,
 		Args:    usageArgs(cobra.NoArgs),

@@ -7,6 +7,7 @@ package inspect
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -104,13 +105,20 @@ type Options struct {
 }
 
 // Cache holds what a running Axon Server process answered that does not change
-// while it runs: its build (/actuator/info) and its configuration (/actuator/env).
-// Safe for concurrent use.
+// while it runs: its build (/actuator/info), its configuration (/actuator/env) and
+// its identity (/v1/public/me, less what changes at run time: see Identity). Safe
+// for concurrent use.
 type Cache struct {
 	mu   sync.Mutex
-	info map[string]*axonserver.Info
-	env  map[string]*axonserver.Env
-	from string // the node the last look's cluster-wide views came from
+	of   map[string]Answers // by instance
+	from string             // the node the last look's cluster-wide views came from
+}
+
+// Answers are what one process answered that its instance keeps; nil: not known.
+type Answers struct {
+	Info *axonserver.Info
+	Env  *axonserver.Env
+	Me   *axonserver.NodeInfo
 }
 
 // viewFrom is the node the last look took the cluster-wide views from ("" if none).
@@ -134,52 +142,62 @@ func (c *Cache) KeepViewFrom(node string) {
 	c.from = node
 }
 
-// infoOf and envOf return what instance answered before (nil when nothing).
-func (c *Cache) infoOf(instance string) *axonserver.Info {
+// answersOf returns what instance answered before (nothing when the instance is "").
+func (c *Cache) answersOf(instance string) Answers {
 	if c == nil || instance == "" {
-		return nil
+		return Answers{}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.info[instance]
+	return c.of[instance]
 }
 
-func (c *Cache) envOf(instance string) *axonserver.Env {
-	if c == nil || instance == "" {
-		return nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.env[instance]
-}
-
-// Keep remembers instance's answers (nil ones are not kept): the next looks of the
-// command take them instead of asking.
-func (c *Cache) Keep(instance string, info *axonserver.Info, env *axonserver.Env) {
+// Keep remembers instance's answers (nil ones leave what was kept; Me is kept as its
+// Identity): the next looks take them instead of asking.
+func (c *Cache) Keep(instance string, a Answers) {
 	if c == nil || instance == "" {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if info != nil {
-		if c.info == nil {
-			c.info = map[string]*axonserver.Info{}
-		}
-		c.info[instance] = info
+	if c.of == nil {
+		c.of = map[string]Answers{}
 	}
-	if env != nil {
-		if c.env == nil {
-			c.env = map[string]*axonserver.Env{}
-		}
-		c.env[instance] = env
+	kept := c.of[instance]
+	if a.Info != nil {
+		kept.Info = a.Info
 	}
+	if a.Env != nil {
+		kept.Env = a.Env
+	}
+	if a.Me != nil {
+		kept.Me = Identity(a.Me)
+	}
+	c.of[instance] = kept
+}
+
+// AdminGroup is the replication group whose members are Axon Server's admin nodes.
+const AdminGroup = "_admin"
+
+// Identity is the part of /v1/public/me that does not change while a process runs:
+// its name, addresses, ports and settings. What does change (adminNode, the
+// contexts, initialized) is left out; a look that takes a kept identity sets
+// adminNode from the node's own Raft status of that look (a member of _admin).
+func Identity(me *axonserver.NodeInfo) *axonserver.NodeInfo {
+	if me == nil {
+		return nil
+	}
+	id := *me
+	id.AdminNode, id.ContextNames, id.StorageContextNames, id.Initialized = false, nil, nil, nil
+	return &id
 }
 
 // ErrNotAsked is the error of a node a focused look did not ask (Options.Focus).
 var ErrNotAsked = errors.New("not asked in this look (it asked the step's node and its groups' leaders only)")
 
-// Observe asks every target for its info, identity, Raft status, health and effective
-// configuration (/actuator/env), then asks one answering node (an admin node when
+// Observe asks every target for its health and Raft status, and for its info,
+// identity and effective configuration (/actuator/env) once per instance (see
+// Options.Cache), then asks one answering node (an admin node when
 // there is one) for the cluster-wide views. With Options.Focus it asks only the
 // focus nodes, then the leaders of their groups that the cluster-wide view names
 // and the focus left out: what a verdict on the focus nodes needs, whatever the
@@ -278,13 +296,17 @@ func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
 	})
 }
 
-// node asks t what it knows, into v: its identity, health and Raft status every
-// time, its info and configuration once per instance (Options.Cache).
+// node asks t what it knows, into v: its health and Raft status every time; its
+// info, configuration and identity once per instance (Options.Cache). A node whose
+// identity is kept counts as answering when its Raft status answers (404 on SE
+// included), and is then an admin node if it is a member of _admin; when the Raft
+// status fails, its identity is asked as for a node not known.
 func (q *asker) node(v *NodeView, t Target) {
 	mu := &q.mu
 	api, instance, cache := t.API, t.Instance, q.o.Cache
-	if info := cache.infoOf(instance); info != nil {
-		v.Info = info
+	kept := cache.answersOf(instance)
+	if kept.Info != nil {
+		v.Info = kept.Info
 	} else {
 		q.call(v, func(ctx context.Context) (err error) {
 			info, err := api.Info(ctx)
@@ -293,19 +315,25 @@ func (q *asker) node(v *NodeView, t Target) {
 			v.Reachable = v.Reachable || err == nil
 			mu.Unlock()
 			if err == nil {
-				cache.Keep(instance, info, nil)
+				cache.Keep(instance, Answers{Info: info})
 			}
 			return err
 		})
 	}
-	q.call(v, func(ctx context.Context) error {
+	askMe := func(ctx context.Context) error {
 		me, err := api.Me(ctx)
 		mu.Lock()
 		v.Me = me
 		v.Reachable = v.Reachable || err == nil
 		mu.Unlock()
+		if err == nil {
+			cache.Keep(instance, Answers{Me: me})
+		}
 		return err
-	})
+	}
+	if kept.Me == nil {
+		q.call(v, askMe)
+	}
 	q.call(v, func(ctx context.Context) error {
 		h, err := api.Health(ctx)
 		mu.Lock()
@@ -313,8 +341,8 @@ func (q *asker) node(v *NodeView, t Target) {
 		mu.Unlock()
 		return err
 	})
-	if env := cache.envOf(instance); env != nil {
-		v.Env = env
+	if kept.Env != nil {
+		v.Env = kept.Env
 	} else {
 		q.call(v, func(ctx context.Context) error {
 			env, err := api.Env(ctx)
@@ -325,18 +353,27 @@ func (q *asker) node(v *NodeView, t Target) {
 			}
 			mu.Unlock()
 			if err == nil {
-				cache.Keep(instance, nil, env)
+				cache.Keep(instance, Answers{Env: env})
 			}
 			return nil
 		})
 	}
 	q.call(v, func(ctx context.Context) error {
 		rs, err := api.RaftStatus(ctx)
+		se := axonserver.IsNotFound(err) // SE has no Raft
 		mu.Lock()
 		v.Raft = rs
+		if kept.Me != nil && (err == nil || se) {
+			me := *kept.Me
+			me.AdminNode = !se && slices.ContainsFunc(rs, func(r axonserver.RaftStatus) bool { return r.ReplicationGroup == AdminGroup })
+			v.Me, v.Reachable = &me, true
+		}
 		mu.Unlock()
-		if axonserver.IsNotFound(err) {
-			return nil // SE has no Raft
+		if se {
+			return nil
+		}
+		if err != nil && kept.Me != nil {
+			q.call(v, askMe)
 		}
 		return err
 	})

@@ -494,31 +494,87 @@ func TestObserveRereadsFollowersBehind(t *testing.T) {
 	}
 }
 
-// TestObserveAsksOncePerInstance: a process's build and configuration are asked
-// once per command (Options.Cache); a restarted process (another instance) is asked
-// again, and so is everything else on every look.
+// TestObserveAsksOncePerInstance: a process's build, configuration and identity are
+// asked once per command (Options.Cache); a restarted process (another instance) is
+// asked again, and so is everything else on every look.
 func TestObserveAsksOncePerInstance(t *testing.T) {
 	n := eeNode(t, "axonserver-1", true)
 	n.env = &axonserver.Env{}
 	o := Options{Cache: &Cache{}}
-	look := func(instance string) {
+	look := func(instance string) *NodeView {
 		obs := Observe(context.Background(), []Target{{Node: "axonserver-1", API: n, Instance: instance}}, o)
-		if v := obs.Nodes["axonserver-1"]; v.Info == nil || v.Env == nil {
-			t.Fatalf("look at %s: info %v, env %v", instance, v.Info, v.Env)
+		v := obs.Nodes["axonserver-1"]
+		if v.Info == nil || v.Env == nil || v.Me == nil || !v.Reachable {
+			t.Fatalf("look at %s: info %v, env %v, me %v, reachable %v", instance, v.Info, v.Env, v.Me, v.Reachable)
 		}
+		return v
 	}
 	look("axonserver-1/uid-a/0")
 	look("axonserver-1/uid-a/0")
-	if n.count("Info") != 1 || n.count("Env") != 1 || n.count("Health") != 2 || n.count("RaftStatus") < 2 {
+	if n.count("Info") != 1 || n.count("Env") != 1 || n.count("Me") != 1 || n.count("Health") != 2 || n.count("RaftStatus") < 2 {
 		t.Errorf("two looks at one instance: %v", n.calls)
 	}
 	look("axonserver-1/uid-a/1") // the container restarted
-	if n.count("Info") != 2 || n.count("Env") != 2 {
+	if n.count("Info") != 2 || n.count("Env") != 2 || n.count("Me") != 2 {
 		t.Errorf("a new instance was not asked again: %v", n.calls)
 	}
 	look("") // no instance: never cached
-	if n.count("Info") != 3 {
+	if n.count("Info") != 3 || n.count("Me") != 3 {
 		t.Errorf("no instance, yet cached: %v", n.calls)
+	}
+}
+
+// TestObserveKeptIdentity: a node whose identity is kept is an admin node exactly
+// when its Raft status of this look names _admin, is taken as answering when its
+// Raft status answers (404 on SE too), and is asked its identity when the Raft
+// status fails.
+func TestObserveKeptIdentity(t *testing.T) {
+	const instance = "axonserver-1/uid-a/0"
+	admin := fixture[[]axonserver.RaftStatus](t, "ee-4.4/raft-status.json")
+	var member []axonserver.RaftStatus
+	for _, r := range admin {
+		if r.ReplicationGroup != AdminGroup {
+			member = append(member, r)
+		}
+	}
+	for _, c := range []struct {
+		name      string
+		raft      []axonserver.RaftStatus
+		raftErr   error
+		meErr     error
+		wantAdmin bool
+		wantMe    int // Me calls in the second look
+		answered  bool
+	}{
+		{name: "a member of _admin", raft: admin, wantAdmin: true, answered: true},
+		{name: "removed from _admin since", raft: member, answered: true},
+		{name: "SE: no Raft status", raftErr: notFound("/internal/raft/status"), answered: true},
+		{name: "the Raft status fails: asked", raftErr: &axonserver.Error{StatusCode: http.StatusServiceUnavailable, Path: "/internal/raft/status"},
+			wantAdmin: true, wantMe: 1, answered: true},
+		{name: "the Raft status and the identity fail", raftErr: &axonserver.Error{StatusCode: http.StatusServiceUnavailable, Path: "/internal/raft/status"},
+			meErr: errRefused, wantMe: 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cache := &Cache{}
+			first := eeNode(t, "axonserver-1", true)
+			Observe(context.Background(), []Target{{Node: "axonserver-1", API: first, Instance: instance}}, Options{Cache: cache})
+			n := eeNode(t, "axonserver-1", true)
+			n.raft, n.errs = c.raft, map[string]error{"RaftStatus": c.raftErr, "Me": c.meErr}
+			obs := Observe(context.Background(), []Target{{Node: "axonserver-1", API: n, Instance: instance}}, Options{Cache: cache})
+			v := obs.Nodes["axonserver-1"]
+			if got := n.count("Me"); got != c.wantMe {
+				t.Errorf("asked the identity %d times, want %d", got, c.wantMe)
+			}
+			if (v.Me != nil) != c.answered || v.Reachable != c.answered {
+				t.Fatalf("identity %+v, reachable %v; want answered %v", v.Me, v.Reachable, c.answered)
+			}
+			if v.Me != nil && (v.Me.AdminNode != c.wantAdmin || v.Me.Name != "axonserver-1") {
+				t.Errorf("identity %+v, want admin %v", v.Me, c.wantAdmin)
+			}
+			if (c.raftErr != nil && !axonserver.IsNotFound(c.raftErr)) != (v.Err != nil) {
+				t.Errorf("Err = %v", v.Err)
+			}
+		})
 	}
 }
 

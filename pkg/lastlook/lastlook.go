@@ -8,8 +8,9 @@
 //     license) alongside the round of questions to every node instead of after it;
 //   - the zones of the workers the cluster's pods run on, taken again while the
 //     same pods run on them;
-//   - each running Axon Server process's build (/actuator/info) and its
-//     min-active-backups setting (from /actuator/env): neither changes while the
+//   - each running Axon Server process's build (/actuator/info), its identity
+//     (/v1/public/me less what changes at run time, inspect.Identity) and its
+//     min-active-backups setting (from /actuator/env): none changes while the
 //     process runs, so they are keyed by the process (pod UID and restarts) and not
 //     asked again.
 //
@@ -63,6 +64,8 @@ type Cluster struct {
 // Process is what one Axon Server process answered that does not change while it runs.
 type Process struct {
 	Info *axonserver.Info `json:"info,omitempty"`
+	// Me is the process's identity (inspect.Identity); nil: not read.
+	Me *axonserver.NodeInfo `json:"me,omitempty"`
 	// MinActiveBackups is the process's own min-active-backups setting and its
 	// source, from its /actuator/env; nil: the env was not read.
 	MinActiveBackups *Setting `json:"minActiveBackups,omitempty"`
@@ -185,7 +188,7 @@ func (f *File) Seed(cluster string, targets []inspect.Target, c *inspect.Cache) 
 		if !ok || t.Instance == "" {
 			continue
 		}
-		c.Keep(t.Instance, p.Info, p.MinActiveBackups.env())
+		c.Keep(t.Instance, inspect.Answers{Info: p.Info, Me: p.Me, Env: p.MinActiveBackups.env()})
 	}
 	c.KeepViewFrom(kc.ViewFrom)
 }
@@ -215,7 +218,7 @@ func (f *File) Learn(cluster string, targets []inspect.Target, obs *inspect.Obse
 		if t.Instance == "" || v == nil || v.Info == nil {
 			continue
 		}
-		p := Process{Info: v.Info}
+		p := Process{Info: v.Info, Me: inspect.Identity(v.Me)}
 		if v.Env != nil {
 			val, src, ok := v.Env.Property(inspect.MinActiveBackupsKey)
 			p.MinActiveBackups = &Setting{Set: ok, Value: val, Source: src}

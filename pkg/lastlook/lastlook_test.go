@@ -63,7 +63,8 @@ func envSetting(value string) *axonserver.Env {
 }
 
 // TestLearnSaveSeed: what one look learned reaches the next run's cache, for the
-// processes still running only, and of the configuration only min-active-backups.
+// processes still running only, and of the configuration only min-active-backups;
+// of the identity only what does not change while the process runs.
 func TestLearnSaveSeed(t *testing.T) {
 	info := &axonserver.Info{}
 	info.App.Version = "2025.1.2"
@@ -73,10 +74,14 @@ func TestLearnSaveSeed(t *testing.T) {
 		{Node: "axonserver-3", Instance: "axonserver-3/uid-3/1"},
 		{Node: "axonserver-4", Instance: ""}, // not cached: no instance
 	}
+	me := func(node string) *axonserver.NodeInfo {
+		return &axonserver.NodeInfo{Name: node, HostName: node + ".axonserver", Clustered: true, AdminNode: true,
+			ContextNames: []string{"_admin", "orders"}}
+	}
 	obs := &inspect.Observation{From: "axonserver-2", Nodes: map[string]*inspect.NodeView{
-		"axonserver-1": {Node: "axonserver-1", Info: info, Env: envSetting("2")},
-		"axonserver-2": {Node: "axonserver-2", Info: info, Env: &axonserver.Env{}}, // the default
-		"axonserver-3": {Node: "axonserver-3", Info: info},                         // env not read
+		"axonserver-1": {Node: "axonserver-1", Info: info, Me: me("axonserver-1"), Env: envSetting("2")},
+		"axonserver-2": {Node: "axonserver-2", Info: info, Me: me("axonserver-2"), Env: &axonserver.Env{}}, // the default
+		"axonserver-3": {Node: "axonserver-3", Info: info},                                                 // env not read
 		"axonserver-4": {Node: "axonserver-4", Info: info, Env: envSetting("1")},
 	}}
 	path := filepath.Join(t.TempDir(), "cache", "axon.json")
@@ -89,7 +94,7 @@ func TestLearnSaveSeed(t *testing.T) {
 		t.Fatalf("the file: %v, %v; want mode 0600", st, err)
 	}
 	raw, _ := os.ReadFile(path)
-	for _, secret := range []string{"s3cret", "PATH"} {
+	for _, secret := range []string{"s3cret", "PATH", "orders"} {
 		if strings.Contains(string(raw), secret) {
 			t.Errorf("the file holds %q:\n%s", secret, raw)
 		}
@@ -106,19 +111,26 @@ func TestLearnSaveSeed(t *testing.T) {
 	now := []inspect.Target{targets[0], targets[1], {Node: "axonserver-3", Instance: "axonserver-3/uid-3/2"}}
 	c := &inspect.Cache{}
 	next.Seed("axonserver", now, c)
-	api := &countingAPI{info: info, env: envSetting("3")}
+	api := &countingAPI{info: info, env: envSetting("3"),
+		raft: []axonserver.RaftStatus{{ReplicationGroup: "orders"}}} // members of orders only: not admin nodes now
 	for i := range now {
 		now[i].API = api
 	}
 	seen := inspect.Observe(t.Context(), now, inspect.Options{Cache: c})
-	if api.infoCalls.Load() != 1 || api.envCalls.Load() != 1 {
-		t.Errorf("asked info %d and env %d times, want once each (the restarted node)", api.infoCalls.Load(), api.envCalls.Load())
+	if api.infoCalls.Load() != 1 || api.envCalls.Load() != 1 || api.meCalls.Load() != 1 {
+		t.Errorf("asked info %d, env %d and me %d times, want once each (the restarted node)",
+			api.infoCalls.Load(), api.envCalls.Load(), api.meCalls.Load())
 	}
 	for node, want := range map[string]string{"axonserver-1": "2", "axonserver-2": "", "axonserver-3": "3"} {
 		v := seen.Nodes[node]
 		got, _, ok := v.Env.Property(inspect.MinActiveBackupsKey)
 		if v.Version() != "2025.1.2" || got != want || ok != (want != "") {
 			t.Errorf("%s: version %q, min-active-backups %q (set %v), want %q", node, v.Version(), got, ok, want)
+		}
+	}
+	for _, node := range []string{"axonserver-1", "axonserver-2"} {
+		if v := seen.Nodes[node]; v.Me == nil || v.Me.Name != node || v.Me.AdminNode || !v.Reachable {
+			t.Errorf("%s: identity %+v, reachable %v; want the kept one, not an admin node", node, v.Me, v.Reachable)
 		}
 	}
 	next.Learn("axonserver", now, seen, false)
@@ -129,9 +141,10 @@ func TestLearnSaveSeed(t *testing.T) {
 
 // countingAPI answers every question and counts the per-process ones.
 type countingAPI struct {
-	info                *axonserver.Info
-	env                 *axonserver.Env
-	infoCalls, envCalls atomic.Int32
+	info                         *axonserver.Info
+	env                          *axonserver.Env
+	raft                         []axonserver.RaftStatus
+	infoCalls, envCalls, meCalls atomic.Int32
 }
 
 func (a *countingAPI) Info(context.Context) (*axonserver.Info, error) {
@@ -145,6 +158,7 @@ func (a *countingAPI) Env(context.Context) (*axonserver.Env, error) {
 }
 
 func (a *countingAPI) Me(context.Context) (*axonserver.NodeInfo, error) {
+	a.meCalls.Add(1)
 	return &axonserver.NodeInfo{Clustered: true, AdminNode: true}, nil
 }
 
@@ -156,7 +170,7 @@ func (a *countingAPI) ReplicationGroups(context.Context) ([]axonserver.Replicati
 
 func (a *countingAPI) Contexts(context.Context) ([]axonserver.Context, error) { return nil, nil }
 
-func (a *countingAPI) RaftStatus(context.Context) ([]axonserver.RaftStatus, error) { return nil, nil }
+func (a *countingAPI) RaftStatus(context.Context) ([]axonserver.RaftStatus, error) { return a.raft, nil }
 
 func (a *countingAPI) Health(context.Context) (*axonserver.Health, error) {
 	return &axonserver.Health{Status: "UP"}, nil

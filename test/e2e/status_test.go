@@ -284,7 +284,7 @@ func TestStatus(t *testing.T) {
 			counts, trace := p.ResetTrace()
 			asked := map[string]int{"GET nodes": counts["GET nodes"], "GET namespaces": counts["GET namespaces"]}
 			for _, tr := range trace {
-				for _, path := range []string{"/actuator/info", "/actuator/env"} {
+				for _, path := range []string{"/actuator/info", "/actuator/env", "/v1/public/me"} {
 					if strings.HasSuffix(tr.URL, ":8024/proxy"+path) {
 						asked[path]++
 					}
@@ -303,8 +303,8 @@ func TestStatus(t *testing.T) {
 			return shown, asked
 		}
 		cold, asked := look("a first run")
-		if asked["/actuator/info"] != 5 || asked["/actuator/env"] != 5 || asked["GET nodes"] != 3 {
-			t.Errorf("a first run asked %v; want info and env of the 5 nodes, and the 3 workers", asked)
+		if asked["/actuator/info"] != 5 || asked["/actuator/env"] != 5 || asked["/v1/public/me"] != 5 || asked["GET nodes"] != 3 {
+			t.Errorf("a first run asked %v; want info, env and me of the 5 nodes, and the 3 workers", asked)
 		}
 		warm, asked := look("a second run")
 		for k, n := range asked {
@@ -315,7 +315,7 @@ func TestStatus(t *testing.T) {
 		if !maps.Equal(cold, warm) {
 			t.Errorf("the second run shows\n%v\nthe first\n%v", warm, cold)
 		}
-		// A new pod is a new process: its build and configuration are asked again, and
+		// A new pod is a new process: its build, configuration and identity are asked again, and
 		// its worker's zone unless a pod read with it still runs there.
 		old := strings.TrimSpace(s.Kubectl("-n", ns, "get", "pod", "axonserver-2-0", "-o", "jsonpath={.metadata.uid}"))
 		s.Kubectl("-n", ns, "delete", "pod", "axonserver-2-0")
@@ -324,8 +324,8 @@ func TestStatus(t *testing.T) {
 			return uid != "" && uid != old && allHealthy(st)
 		})
 		after, asked := look("a run after the pod was replaced")
-		if asked["/actuator/info"] != 1 || asked["/actuator/env"] != 1 || asked["GET nodes"] > 1 || asked["GET namespaces"] != 0 {
-			t.Errorf("after axonserver-2-0 was replaced, status asked %v; want info and env of that node only, at most its worker", asked)
+		if asked["/actuator/info"] != 1 || asked["/actuator/env"] != 1 || asked["/v1/public/me"] != 1 || asked["GET nodes"] > 1 || asked["GET namespaces"] != 0 {
+			t.Errorf("after axonserver-2-0 was replaced, status asked %v; want info, env and me of that node only, at most its worker", asked)
 		}
 		worker := strings.TrimSpace(s.Kubectl("-n", ns, "get", "pod", "axonserver-2-0", "-o", "jsonpath={.spec.nodeName}"))
 		zone := strings.TrimSpace(s.Kubectl("get", "node", worker, "-o", `jsonpath={.metadata.labels.topology\.kubernetes\.io/zone}`))
