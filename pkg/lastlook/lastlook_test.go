@@ -170,7 +170,9 @@ func (a *countingAPI) ReplicationGroups(context.Context) ([]axonserver.Replicati
 
 func (a *countingAPI) Contexts(context.Context) ([]axonserver.Context, error) { return nil, nil }
 
-func (a *countingAPI) RaftStatus(context.Context) ([]axonserver.RaftStatus, error) { return a.raft, nil }
+func (a *countingAPI) RaftStatus(context.Context) ([]axonserver.RaftStatus, error) {
+	return a.raft, nil
+}
 
 func (a *countingAPI) Health(context.Context) (*axonserver.Health, error) {
 	return &axonserver.Health{Status: "UP"}, nil
