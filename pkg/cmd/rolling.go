@@ -121,6 +121,7 @@ func (r *RollingFlags) observer(sess *connect.Session) stepper.Observer {
 		q := sess.Query(false)
 		q.Watch = true // a rolling operation looks many times: watch, do not list each time
 		o := snapshot.Options{Query: q, Inspect: sess.InspectOptions(), MinActiveBackups: r.MinActiveBackups}
+		o.Inspect.SkipHealth = true // the steps judge by the model only (Snapshot.Report is never built)
 		for _, f := range focus {
 			o.Inspect.Focus, o.Inspect.ViewFrom = f.Nodes, f.ViewFrom
 		}

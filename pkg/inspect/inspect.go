@@ -102,6 +102,11 @@ type Options struct {
 	// asked after the round, as without it. In a focused look it is asked as well,
 	// its groups' leaders are not.
 	ViewFrom string
+	// SkipHealth leaves /actuator/health out of the look (NodeView.Health nil): for
+	// a look whose user reads neither the license state nor the leaders' word on
+	// their followers, neither of which the safety model takes as evidence (the
+	// looks of a rolling operation).
+	SkipHealth bool
 }
 
 // Cache holds what a running Axon Server process answered that does not change
@@ -296,7 +301,8 @@ func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
 	})
 }
 
-// node asks t what it knows, into v: its health and Raft status every time; its
+// node asks t what it knows, into v: its health (unless Options.SkipHealth) and Raft
+// status every time; its
 // info, configuration and identity once per instance (Options.Cache). A node whose
 // identity is kept counts as answering when its Raft status answers (404 on SE
 // included), and is then an admin node if it is a member of _admin; when the Raft
@@ -334,13 +340,15 @@ func (q *asker) node(v *NodeView, t Target) {
 	if kept.Me == nil {
 		q.call(v, askMe)
 	}
-	q.call(v, func(ctx context.Context) error {
-		h, err := api.Health(ctx)
-		mu.Lock()
-		v.Health = h
-		mu.Unlock()
-		return err
-	})
+	if !q.o.SkipHealth {
+		q.call(v, func(ctx context.Context) error {
+			h, err := api.Health(ctx)
+			mu.Lock()
+			v.Health = h
+			mu.Unlock()
+			return err
+		})
+	}
 	if kept.Env != nil {
 		v.Env = kept.Env
 	} else {

@@ -706,3 +706,41 @@ func TestObserveViewsAlongsideTheRound(t *testing.T) {
 		}
 	})
 }
+
+// TestObserveSkipHealth: with SkipHealth no node is asked its health, and the model
+// (what the steps judge by) is the same as with it.
+func TestObserveSkipHealth(t *testing.T) {
+	nodes := []string{"axonserver-1", "axonserver-2", "axonserver-3"}
+	look := func(skip bool) (*Observation, fakes) {
+		f := fakes{}
+		var targets []Target
+		for i, n := range nodes {
+			f[n] = eeNode(t, n, i == 0)
+			targets = append(targets, Target{Node: n, API: f[n]})
+		}
+		return Observe(context.Background(), targets, Options{SkipHealth: skip}), f
+	}
+	with, _ := look(false)
+	without, f := look(true)
+	for _, n := range nodes {
+		if f[n].count("Health") != 0 || without.Nodes[n].Health != nil {
+			t.Errorf("%s: asked its health %d times", n, f[n].count("Health"))
+		}
+	}
+	pods := map[string]PodState{}
+	for _, n := range nodes {
+		pods[n] = PodState{Ready: true}
+	}
+	a, b := BuildModel(with, pods, 0), BuildModel(without, pods, 0)
+	for _, m := range []*Model{a, b} { // the leader's hint is health's only part in the model
+		for _, lags := range m.Lags {
+			for n, l := range lags {
+				l.Health = ""
+				lags[n] = l
+			}
+		}
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("the model differs without health:\nwith    %+v\nwithout %+v", a, b)
+	}
+}
