@@ -17,6 +17,7 @@ import (
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/lock"
 	"github.com/kubectl-axon/kubectl-axon/pkg/progress"
 	"github.com/kubectl-axon/kubectl-axon/pkg/record"
@@ -121,7 +122,7 @@ func (r *RollingFlags) observer(sess *connect.Session) stepper.Observer {
 		q := sess.Query(false)
 		q.Watch = true // a rolling operation looks many times: watch, do not list each time
 		o := snapshot.Options{Query: q, Inspect: sess.InspectOptions(), MinActiveBackups: r.MinActiveBackups}
-		o.Inspect.SkipHealth = true // the steps judge by the model only (Snapshot.Report is never built)
+		o.Inspect.Health = inspect.HealthOfNone // the steps judge by the model only (Snapshot.Report is never built)
 		for _, f := range focus {
 			o.Inspect.Focus, o.Inspect.ViewFrom = f.Nodes, f.ViewFrom
 		}

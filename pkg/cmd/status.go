@@ -18,6 +18,7 @@ import (
 	"github.com/kubectl-axon/kubectl-axon/pkg/cli"
 	"github.com/kubectl-axon/kubectl-axon/pkg/connect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/discovery"
+	"github.com/kubectl-axon/kubectl-axon/pkg/inspect"
 	"github.com/kubectl-axon/kubectl-axon/pkg/snapshot"
 	"github.com/kubectl-axon/kubectl-axon/pkg/status"
 	"github.com/kubectl-axon/kubectl-axon/pkg/table"
@@ -157,7 +158,9 @@ func (o *StatusOptions) collect(ctx context.Context) (*status.Report, error) {
 }
 
 func (o *StatusOptions) snapshotOptions(all bool) snapshot.Options {
-	return snapshot.Options{Query: o.session.Query(all), Inspect: o.session.InspectOptions(), MinActiveBackups: o.MinActiveBackups,
+	in := o.session.InspectOptions()
+	in.Health = inspect.HealthOfView // the license is the cluster's; every node's word where anything is not UP
+	return snapshot.Options{Query: o.session.Query(all), Inspect: in, MinActiveBackups: o.MinActiveBackups,
 		Remember: true, License: true}
 }
 

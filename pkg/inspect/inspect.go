@@ -102,12 +102,30 @@ type Options struct {
 	// asked after the round, as without it. In a focused look it is asked as well,
 	// its groups' leaders are not.
 	ViewFrom string
-	// SkipHealth leaves /actuator/health out of the look (NodeView.Health nil): for
-	// a look whose user reads neither the license state nor the leaders' word on
-	// their followers, neither of which the safety model takes as evidence (the
-	// looks of a rolling operation).
-	SkipHealth bool
+	// Health says which nodes are asked for /actuator/health (NodeView.Health). The
+	// safety model takes nothing from it: it is the license state and the leaders'
+	// word on their followers.
+	Health HealthOf
 }
+
+// HealthOf says which nodes a look asks for their health.
+type HealthOf int
+
+const (
+	// HealthOfEvery asks every node (the default).
+	HealthOfEvery HealthOf = iota
+	// HealthOfNone asks none: for a look that is judged by the model only (the
+	// looks of a rolling operation).
+	HealthOfNone
+	// HealthOfView asks the node the cluster-wide views come from: alongside the
+	// round when it is known before (ViewFrom or the Cache's last look), else once
+	// the views are read. The other nodes are asked only when its health is not UP
+	// (license WARN or DOWN, a group without a leader, anything else it reports) or
+	// no node gave the views, so that the nodes' own word is read wherever something
+	// is wrong. For a look at the cluster as a whole, where the license is the
+	// cluster's (status).
+	HealthOfView
+)
 
 // Cache holds what a running Axon Server process answered that does not change
 // while it runs: its build (/actuator/info), its configuration (/actuator/env) and
@@ -216,17 +234,17 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 		o.Timeout = 10 * time.Second
 	}
 	obs := &Observation{Nodes: make(map[string]*NodeView, len(targets)), Focus: o.Focus}
-	q := &asker{ctx: ctx, obs: obs, o: o, sem: make(chan struct{}, o.Concurrency)}
+	hint := o.ViewFrom
+	if hint == "" {
+		hint = o.Cache.viewFrom()
+	}
+	q := &asker{ctx: ctx, obs: obs, o: o, hint: hint, sem: make(chan struct{}, o.Concurrency)}
 	var focus, ask map[string]bool
 	if o.Focus != nil {
 		focus, ask = map[string]bool{}, map[string]bool{o.ViewFrom: o.ViewFrom != ""}
 		for _, n := range o.Focus {
 			focus[n], ask[n] = true, true
 		}
-	}
-	hint := o.ViewFrom
-	if hint == "" {
-		hint = o.Cache.viewFrom()
 	}
 	var early *clusterView
 	for _, t := range targets {
@@ -250,6 +268,7 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 	if !early.use(obs) {
 		observeCluster(ctx, obs, targets, o.Timeout)
 	}
+	q.restOfHealth(targets)
 	o.Cache.KeepViewFrom(obs.From)
 	if focus != nil {
 		for _, t := range leadersLeftOut(obs, targets, focus) {
@@ -266,12 +285,15 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 // asker runs the REST calls of one observation concurrently, at most
 // Options.Concurrency at a time, each within Options.Timeout.
 type asker struct {
-	ctx context.Context
-	obs *Observation
-	o   Options
-	sem chan struct{}
-	mu  sync.Mutex
-	wg  sync.WaitGroup
+	ctx  context.Context
+	obs  *Observation
+	o    Options
+	hint string // the node asked for the cluster-wide views alongside the round
+	sem  chan struct{}
+	// healthAsked are the nodes asked their health (written by Observe's goroutine only).
+	healthAsked map[string]bool
+	mu          sync.Mutex
+	wg          sync.WaitGroup
 }
 
 // run runs f in the background, at most Options.Concurrency at a time, within
@@ -301,7 +323,7 @@ func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
 	})
 }
 
-// node asks t what it knows, into v: its health (unless Options.SkipHealth) and Raft
+// node asks t what it knows, into v: its health (as Options.Health says) and Raft
 // status every time; its
 // info, configuration and identity once per instance (Options.Cache). A node whose
 // identity is kept counts as answering when its Raft status answers (404 on SE
@@ -340,14 +362,8 @@ func (q *asker) node(v *NodeView, t Target) {
 	if kept.Me == nil {
 		q.call(v, askMe)
 	}
-	if !q.o.SkipHealth {
-		q.call(v, func(ctx context.Context) error {
-			h, err := api.Health(ctx)
-			mu.Lock()
-			v.Health = h
-			mu.Unlock()
-			return err
-		})
+	if q.healthOf(t.Node) {
+		q.health(v, t)
 	}
 	if kept.Env != nil {
 		v.Env = kept.Env
@@ -385,6 +401,56 @@ func (q *asker) node(v *NodeView, t Target) {
 		}
 		return err
 	})
+}
+
+// healthOf says whether the round asks node its health (Options.Health).
+func (q *asker) healthOf(node string) bool {
+	switch q.o.Health {
+	case HealthOfNone:
+		return false
+	case HealthOfView:
+		return node == q.hint
+	}
+	return true
+}
+
+// health asks t its health, into v.
+func (q *asker) health(v *NodeView, t Target) {
+	if q.healthAsked == nil {
+		q.healthAsked = map[string]bool{}
+	}
+	q.healthAsked[t.Node] = true
+	q.call(v, func(ctx context.Context) error {
+		h, err := t.API.Health(ctx)
+		q.mu.Lock()
+		v.Health = h
+		q.mu.Unlock()
+		return err
+	})
+}
+
+// restOfHealth asks, for HealthOfView, the health of the node that gave the
+// cluster-wide views if the round did not, then, unless it is UP, of every other
+// node the look asked.
+func (q *asker) restOfHealth(targets []Target) {
+	if q.o.Health != HealthOfView {
+		return
+	}
+	for _, t := range targets {
+		if t.Node == q.obs.From && t.API != nil && !q.healthAsked[t.Node] {
+			q.health(q.obs.Nodes[t.Node], t)
+			q.wg.Wait()
+		}
+	}
+	if v := q.obs.Nodes[q.obs.From]; v != nil && v.Health != nil && v.Health.Status == axonserver.StatusUp {
+		return
+	}
+	for _, t := range targets {
+		if v := q.obs.Nodes[t.Node]; t.API != nil && !q.healthAsked[t.Node] && !errors.Is(v.Err, ErrNotAsked) {
+			q.health(v, t)
+		}
+	}
+	q.wg.Wait()
 }
 
 // leadersLeftOut are the targets a focused look still has to ask: the leaders,

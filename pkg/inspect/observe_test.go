@@ -707,7 +707,7 @@ func TestObserveViewsAlongsideTheRound(t *testing.T) {
 	})
 }
 
-// TestObserveSkipHealth: with SkipHealth no node is asked its health, and the model
+// TestObserveSkipHealth: with HealthOfNone no node is asked its health, and the model
 // (what the steps judge by) is the same as with it.
 func TestObserveSkipHealth(t *testing.T) {
 	nodes := []string{"axonserver-1", "axonserver-2", "axonserver-3"}
@@ -718,7 +718,7 @@ func TestObserveSkipHealth(t *testing.T) {
 			f[n] = eeNode(t, n, i == 0)
 			targets = append(targets, Target{Node: n, API: f[n]})
 		}
-		return Observe(context.Background(), targets, Options{SkipHealth: skip}), f
+		return Observe(context.Background(), targets, Options{Health: map[bool]HealthOf{true: HealthOfNone}[skip]}), f
 	}
 	with, _ := look(false)
 	without, f := look(true)
@@ -742,5 +742,57 @@ func TestObserveSkipHealth(t *testing.T) {
 	}
 	if !reflect.DeepEqual(a, b) {
 		t.Errorf("the model differs without health:\nwith    %+v\nwithout %+v", a, b)
+	}
+}
+
+// TestObserveHealthOfView: HealthOfView asks the health of the node the cluster-wide
+// views come from, and of every node when that node is not UP.
+func TestObserveHealthOfView(t *testing.T) {
+	nodes := []string{"axonserver-1", "axonserver-2", "axonserver-3"}
+	for _, c := range []struct {
+		name     string
+		viewFrom string
+		status   string // axonserver-1's health
+		down     bool   // axonserver-1 does not answer
+		asked    string // the nodes asked their health
+	}{
+		{name: "the view node is UP", viewFrom: "axonserver-1", status: axonserver.StatusUp, asked: "axonserver-1"},
+		{name: "the view node is WARN", viewFrom: "axonserver-1", status: axonserver.StatusWarn, asked: "axonserver-1,axonserver-2,axonserver-3"},
+		{name: "the view node is DOWN", viewFrom: "axonserver-1", status: axonserver.StatusDown, asked: "axonserver-1,axonserver-2,axonserver-3"},
+		{name: "no view node known before: asked after the views", status: axonserver.StatusUp, asked: "axonserver-1"},
+		{name: "no view node known before, not UP", status: axonserver.StatusWarn, asked: "axonserver-1,axonserver-2,axonserver-3"},
+		{name: "the view node does not answer: the one that gave the views", viewFrom: "axonserver-1", down: true, asked: "axonserver-1,axonserver-2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := fakes{}
+			var targets []Target
+			for i, n := range nodes {
+				f[n] = eeNode(t, n, true)
+				if i == 0 {
+					h := *f[n].health
+					h.Status = c.status
+					f[n].health = &h
+					if c.down {
+						f[n].errs = map[string]error{"*": errRefused}
+					}
+				}
+				targets = append(targets, Target{Node: n, API: f[n]})
+			}
+			obs := Observe(context.Background(), targets, Options{ViewFrom: c.viewFrom, Health: HealthOfView})
+			var asked []string
+			for _, n := range nodes {
+				if k := f[n].count("Health"); k > 1 {
+					t.Errorf("%s asked its health %d times", n, k)
+				} else if k == 1 {
+					asked = append(asked, n)
+				}
+				if obs.Nodes[n].Health != nil && f[n].count("Health") == 0 {
+					t.Errorf("%s: a health not asked", n)
+				}
+			}
+			if got := strings.Join(asked, ","); got != c.asked {
+				t.Errorf("asked the health of %s, want %s (views from %s)", got, c.asked, obs.From)
+			}
+		})
 	}
 }

@@ -29,7 +29,8 @@ type LicenseStatus struct {
 	DaysLeft *int   `json:"daysLeft,omitempty"`
 	Edition  string `json:"edition,omitempty"`
 	Licensee string `json:"licensee,omitempty"`
-	// Nodes is each answering node's state.
+	// Nodes is the state of each node whose health was read (status reads the
+	// node that answered for the cluster, and every node when it is not UP).
 	Nodes map[string]string `json:"nodes,omitempty"`
 }
 

@@ -31,7 +31,7 @@ type Action func(ctx context.Context, m discovery.Member) (restart bool, err err
 
 // Observer takes one look at the cluster (snapshot.Take with the command's options);
 // given a Focus, a focused one. The steps judge by the snapshot's Model only, so
-// the commands' observers leave the nodes' health out (inspect.Options.SkipHealth).
+// the commands' observers leave the nodes' health out (inspect.HealthOfNone).
 type Observer func(ctx context.Context, focus ...Focus) (*snapshot.Snapshot, error)
 
 // Focus narrows a look to what a verdict on one node needs: Axon Server is asked
