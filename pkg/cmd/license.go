@@ -200,9 +200,7 @@ func askLicense(ctx context.Context, sess *connect.Session, snap *snapshot.Snaps
 			lastErr = err
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, sess.InspectOptions().Timeout)
-		info, err := c.License(cctx)
-		cancel()
+		info, err := sess.License(ctx, c)
 		if err == nil {
 			return info, n, nil
 		}

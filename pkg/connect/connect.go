@@ -145,6 +145,14 @@ func (s *Session) InspectOptions() inspect.Options {
 	return inspect.Options{Concurrency: s.flags.Concurrency, Timeout: s.flags.AxonTimeout, Cache: &s.answers}
 }
 
+// License is c's GET /v1/public/license within --axon-timeout; the license is the
+// cluster's, so any node can be asked.
+func (s *Session) License(ctx context.Context, c *axonserver.Client) (*axonserver.LicenseInfo, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.flags.AxonTimeout)
+	defer cancel()
+	return c.License(cctx)
+}
+
 // LastLookPath is the file in which what a look at namespace ns learned is kept for the
 // next run (package lastlook), under kubectl's --cache-dir; "" without Kubernetes.
 func (s *Session) LastLookPath(ns string) string {

@@ -108,26 +108,26 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 		return nil, cli.Usagef("namespace %s holds several Axon Server clusters (%s): choose one with --axon-cluster", o.Query.Namespace, strings.Join(names, ", "))
 	}
 	ns, cluster := clusters[0][0], clusters[0][1]
-	if last == nil {
-		return takeOne(ctx, sess, o, found, ns, cluster)
-	}
-	return takeRemembering(ctx, sess, o, found, ns, cluster, last)
-}
-
-// takeRemembering is takeOne starting from what the last run learned (Options.Remember),
-// which it updates with what this look learns.
-func takeRemembering(ctx context.Context, sess *connect.Session, o Options, found *discovery.Found, ns, cluster string, last *lastlook.File) (*Snapshot, error) {
 	members := found.Only(ns, cluster)
 	targets := sess.Targets(ctx, members)
+	if last == nil {
+		return build(ctx, sess, o, cluster, ns, members, found.Warnings, targets)
+	}
+	return buildRemembering(ctx, sess, o, cluster, ns, members, found.Warnings, targets, last)
+}
+
+// buildRemembering is build starting from what the last run learned (Options.Remember),
+// which it updates with what this look learns.
+func buildRemembering(ctx context.Context, sess *connect.Session, o Options, cluster, ns string, members []discovery.Member, warnings []string, targets []inspect.Target, last *lastlook.File) (*Snapshot, error) {
 	last.Seed(cluster, targets, o.Inspect.Cache)
 	var license chan *axonserver.LicenseInfo
 	if kc := last.Of(cluster); o.License && kc != nil && kc.License {
 		if m, ok := discovery.Find(members, kc.ViewFrom); ok {
 			license = make(chan *axonserver.LicenseInfo, 1)
-			go func() { license <- askLicense(ctx, sess, m, o.Inspect.Timeout) }()
+			go func() { license <- askLicense(ctx, sess, m) }()
 		}
 	}
-	s, err := build(ctx, sess, o, cluster, ns, members, found.Warnings, targets)
+	s, err := build(ctx, sess, o, cluster, ns, members, warnings, targets)
 	if license != nil {
 		s.License = <-license
 	}
@@ -138,17 +138,12 @@ func takeRemembering(ctx context.Context, sess *connect.Session, o Options, foun
 }
 
 // askLicense is m's GET /v1/public/license, nil when it fails.
-func askLicense(ctx context.Context, sess *connect.Session, m discovery.Member, timeout time.Duration) *axonserver.LicenseInfo {
+func askLicense(ctx context.Context, sess *connect.Session, m discovery.Member) *axonserver.LicenseInfo {
 	c, err := sess.Client(ctx, m)
 	if err != nil {
 		return nil
 	}
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	info, err := c.License(cctx)
+	info, err := sess.License(ctx, c)
 	if err != nil {
 		return nil
 	}
@@ -177,11 +172,6 @@ func TakeAll(ctx context.Context, sess *connect.Session, o Options) ([]*Snapshot
 func prefetchToken(ctx context.Context, sess *connect.Session, q discovery.Query) discovery.Query {
 	q.Clusters = func(ns, cluster string) { go sess.CredentialsFor(ctx, ns, cluster) }
 	return q
-}
-
-func takeOne(ctx context.Context, sess *connect.Session, o Options, found *discovery.Found, ns, cluster string) (*Snapshot, error) {
-	members := found.Only(ns, cluster)
-	return build(ctx, sess, o, cluster, ns, members, found.Warnings, sess.Targets(ctx, members))
 }
 
 // build observes the targets and assembles the snapshot; it returns the snapshot even

@@ -27,6 +27,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
 	"github.com/kubectl-axon/kubectl-axon/test/bench/harness"
 )
@@ -554,10 +556,7 @@ const recoverCrashes = 2
 // neither will crash.
 func (r *chaosRun) waitCrashesOver(mark int, onRecover map[string]bool, limit time.Duration) {
 	last := fmt.Sprintf("crash %d of %d", recoverCrashes, recoverCrashes)
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
+	r.waitFor(time.Second, limit, func() (bool, string) {
 		var pending []string
 		ev := r.s.AuditSince(mark)
 		for i := 1; i <= r.sc.nodes; i++ {
@@ -572,15 +571,8 @@ func (r *chaosRun) waitCrashesOver(mark int, onRecover map[string]bool, limit ti
 				pending = append(pending, nodeName(i))
 			}
 		}
-		if len(pending) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Errorf("on %s, %v did not crash %d times within %s", recoverImage, pending, recoverCrashes, limit)
-			return
-		}
-		<-tick.C
-	}
+		return len(pending) == 0, fmt.Sprintf("on %s, %v did not crash %d times within %s", recoverImage, pending, recoverCrashes, limit)
+	})
 }
 
 // waitUntainted waits (up to limit) until worker no longer carries the taint
@@ -589,40 +581,36 @@ func (r *chaosRun) waitCrashesOver(mark int, onRecover map[string]bool, limit ti
 // resync), and until then the scheduler, and drain-node with it, still treat the
 // worker as closed: the next operation starts once the uncordon has taken effect.
 func (r *chaosRun) waitUntainted(worker string, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	r.waitFor(500*time.Millisecond, limit, func() (bool, string) {
 		out, err := r.s.Kubectl("get", "node", worker, "-o", "jsonpath={.spec.taints[*].key}")
-		if err == nil && !strings.Contains(out, "node.kubernetes.io/unschedulable") {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Errorf("%s still carries node.kubernetes.io/unschedulable %s after its uncordon (%v)", worker, limit, err)
-			return
-		}
-		<-tick.C
-	}
+		return err == nil && !strings.Contains(out, "node.kubernetes.io/unschedulable"),
+			fmt.Sprintf("%s still carries node.kubernetes.io/unschedulable %s after its uncordon (%v)", worker, limit, err)
+	})
 }
 
 // waitHealed waits (up to limit) until the audit log since mark shows node's partition healed,
 // or shows no partition at all (the command ended before the fault's time): a run a partition
 // stopped must complete on a rerun once the network is whole again.
 func (r *chaosRun) waitHealed(mark int, node string, limit time.Duration) {
-	deadline := time.Now().Add(limit)
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	r.waitFor(500*time.Millisecond, limit, func() (bool, string) {
 		ev := r.s.AuditSince(mark)
 		cut := len(axonsim.Filter(ev, axonsim.EvPartitioned, "", node))
-		if cut == 0 || len(axonsim.Filter(ev, axonsim.EvPartitionHealed, "", node)) >= cut {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Errorf("the partition of %s did not heal within %s", node, limit)
-			return
-		}
-		<-tick.C
+		return cut == 0 || len(axonsim.Filter(ev, axonsim.EvPartitionHealed, "", node)) >= cut,
+			fmt.Sprintf("the partition of %s did not heal within %s", node, limit)
+	})
+}
+
+// waitFor checks cond every interval, at once first, until it holds, for at most
+// limit; if it never does, the run fails with cond's last word on why.
+func (r *chaosRun) waitFor(interval, limit time.Duration, cond func() (done bool, why string)) {
+	var why string
+	err := wait.PollUntilContextTimeout(context.Background(), interval, limit, true, func(context.Context) (bool, error) {
+		var done bool
+		done, why = cond()
+		return done, nil
+	})
+	if err != nil {
+		r.t.Error(why)
 	}
 }
 
