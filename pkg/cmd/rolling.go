@@ -124,7 +124,7 @@ func (r *RollingFlags) observer(sess *connect.Session) stepper.Observer {
 		o := snapshot.Options{Query: q, Inspect: sess.InspectOptions(), MinActiveBackups: r.MinActiveBackups}
 		o.Inspect.Health = inspect.HealthOfNone // the steps judge by the model only (Snapshot.Report is never built)
 		for _, f := range focus {
-			o.Inspect.Focus, o.Inspect.ViewFrom = f.Nodes, f.ViewFrom
+			o.Inspect.Focus, o.Inspect.Leaders, o.Inspect.ViewFrom = f.Nodes, f.Leaders, f.ViewFrom
 		}
 		return snapshot.Take(ctx, sess, o)
 	}

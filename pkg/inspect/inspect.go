@@ -95,6 +95,10 @@ type Options struct {
 	// Focus, when not nil, makes the look a focused one: only these nodes and the
 	// leaders of their groups are asked (see Observe).
 	Focus []string
+	// Leaders, in a focused look, are asked in the round as well: the leaders of the
+	// focus nodes' groups as an earlier look saw them. Only a leader elected since
+	// is then asked after the round, and their own groups' leaders are not asked.
+	Leaders []string
 	// ViewFrom is a node to ask for the cluster-wide views at once, alongside the
 	// questions to every node, rather than after them (an admin node an earlier look
 	// found; default: the node the Cache's last look took them from). Its answers
@@ -244,6 +248,9 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 		focus, ask = map[string]bool{}, map[string]bool{o.ViewFrom: o.ViewFrom != ""}
 		for _, n := range o.Focus {
 			focus[n], ask[n] = true, true
+		}
+		for _, n := range o.Leaders {
+			ask[n] = true
 		}
 	}
 	var early *clusterView

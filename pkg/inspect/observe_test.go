@@ -636,6 +636,74 @@ func TestObserveFocus(t *testing.T) {
 	}
 }
 
+// TestObserveFocusLeaders: in a focused look, the leaders an earlier look saw
+// (Options.Leaders) are asked in the round with the focus node, and the leaders of
+// their own groups are not: where groups overlap (a chain of groups of three
+// consecutive nodes), the look asks the focus node, its groups' leaders and the
+// view node, in one round. A leader elected since is asked after the round.
+func TestObserveFocusLeaders(t *testing.T) {
+	const size = 12
+	names := make([]string, size)
+	for i := range names {
+		names[i] = fmt.Sprintf("axonserver-%02d", i+1)
+	}
+	// g<i> is nodes i, i+1, i+2, led by i+1.
+	groupsLedBy := func(lead func(i int) string) []axonserver.ReplicationGroup {
+		var groups []axonserver.ReplicationGroup
+		for i := 0; i+2 < size; i++ {
+			g := axonserver.ReplicationGroup{Name: fmt.Sprintf("g%02d", i), Leader: lead(i)}
+			for _, n := range names[i : i+3] {
+				g.Roles = append(g.Roles, axonserver.NodeRole{Node: n, Role: "PRIMARY"})
+			}
+			groups = append(groups, g)
+		}
+		return groups
+	}
+	middle := func(i int) string { return names[i+1] }
+	focus, admin := names[5], names[size-1]
+	// names[5] is in g03, g04, g05, led by names[4], names[5] and names[6].
+	for _, c := range []struct {
+		name    string
+		groups  []axonserver.ReplicationGroup
+		leaders []string
+		want    []string
+	}{
+		{"the leaders as they were", groupsLedBy(middle), []string{names[4], names[6]},
+			[]string{names[4], focus, names[6], admin}},
+		{"g05 elected names[7] since", groupsLedBy(func(i int) string {
+			if i == 5 {
+				return names[7]
+			}
+			return middle(i)
+		}), []string{names[4], names[6]}, []string{names[4], focus, names[6], names[7], admin}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var public []axonserver.Node
+			for _, n := range names {
+				public = append(public, axonserver.Node{Name: n, Connected: true})
+			}
+			fs := fakes{}
+			var targets []Target
+			for _, n := range names {
+				f := eeNode(t, n, n == admin)
+				f.public, f.groups = public, c.groups
+				fs[n] = f
+				targets = append(targets, Target{Node: n, API: f})
+			}
+			Observe(context.Background(), targets, Options{Focus: []string{focus}, Leaders: c.leaders, ViewFrom: admin, Health: HealthOfNone})
+			var asked []string
+			for _, n := range names {
+				if fs[n].total() > 0 {
+					asked = append(asked, n)
+				}
+			}
+			if !slices.Equal(asked, c.want) {
+				t.Errorf("asked %v, want %v", asked, c.want)
+			}
+		})
+	}
+}
+
 // gatedMe is a node whose /v1/public/me answers only once /v1/public was asked of the
 // node the views come from: a look passes only if it asks for the cluster-wide views
 // alongside the round of questions to every node, not after it.

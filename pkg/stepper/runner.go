@@ -39,7 +39,10 @@ type Observer func(ctx context.Context, focus ...Focus) (*snapshot.Snapshot, err
 // views, ViewFrom (see inspect.Options). The cost of such a look depends on the
 // groups the nodes are in, not on the size of the cluster.
 type Focus struct {
-	Nodes    []string
+	Nodes []string
+	// Leaders are the leaders of Nodes' groups as an earlier look saw them, asked
+	// alongside Nodes (inspect.Options.Leaders).
+	Leaders  []string
 	ViewFrom string
 }
 
@@ -53,8 +56,8 @@ func focusOn(snap *snapshot.Snapshot, node string) Focus {
 	f.ViewFrom = snap.Obs.From
 	c := snap.Quorum()
 	for _, g := range c.GroupsOf(node) {
-		if l := c.LeaderOf(g); l != "" && !slices.Contains(f.Nodes, l) {
-			f.Nodes = append(f.Nodes, l)
+		if l := c.LeaderOf(g); l != "" && l != node && !slices.Contains(f.Leaders, l) {
+			f.Leaders = append(f.Leaders, l)
 		}
 	}
 	return f
