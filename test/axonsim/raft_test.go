@@ -213,6 +213,13 @@ replicationGroups:
     roles: {axonserver-1: PRIMARY}
 `+strings.Replace(fastTiming, "catchUpSeconds: 0.2", "catchUpSeconds: 2", 1)) // the add stays pending while the test asks twice, however slow the machine
 	tc.startAll()
+	// A learner with nothing to copy is caught up at once, whatever catchUpSeconds says:
+	// add it once the group has written, so that the add stays pending.
+	tc.waitFor("default has entries to copy", func([]Event) bool {
+		tc.mu.Lock()
+		defer tc.mu.Unlock()
+		return tc.groups["default"].lastIndex > 0
+	})
 	code, _, body := tc.do(http.MethodPost, "axonserver-2", "/v1/replicationgroups/default/axonserver-4?role=ACTIVE_BACKUP", nil, nil)
 	if code != http.StatusAccepted {
 		t.Fatalf("add: %d %s", code, body)
