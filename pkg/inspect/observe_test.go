@@ -598,18 +598,7 @@ func TestObserveFocus(t *testing.T) {
 			groups = append(groups, g)
 		}
 		admin := names[size-1]
-		var public []axonserver.Node
-		for _, n := range names {
-			public = append(public, axonserver.Node{Name: n, Connected: true})
-		}
-		fs := fakes{}
-		var targets []Target
-		for _, n := range names {
-			f := eeNode(t, n, n == admin)
-			f.public, f.groups = public, groups
-			fs[n] = f
-			targets = append(targets, Target{Node: n, API: f})
-		}
+		fs, targets := clusterOf(t, names, groups, admin)
 		obs := Observe(context.Background(), targets, Options{Focus: names[:1], ViewFrom: admin})
 		asked := map[string]bool{}
 		for n, f := range fs {
@@ -634,6 +623,25 @@ func TestObserveFocus(t *testing.T) {
 	if calls[6] != calls[30] {
 		t.Errorf("a focused look made %d calls at 6 nodes and %d at 30: it grows with the cluster", calls[6], calls[30])
 	}
+}
+
+// clusterOf is an EE cluster of the named nodes, every one connected, with these
+// replication groups and one admin node.
+func clusterOf(t *testing.T, names []string, groups []axonserver.ReplicationGroup, admin string) (fakes, []Target) {
+	t.Helper()
+	var public []axonserver.Node
+	for _, n := range names {
+		public = append(public, axonserver.Node{Name: n, Connected: true})
+	}
+	fs := fakes{}
+	var targets []Target
+	for _, n := range names {
+		f := eeNode(t, n, n == admin)
+		f.public, f.groups = public, groups
+		fs[n] = f
+		targets = append(targets, Target{Node: n, API: f})
+	}
+	return fs, targets
 }
 
 // TestObserveFocusLeaders: in a focused look, the leaders an earlier look saw
@@ -678,18 +686,7 @@ func TestObserveFocusLeaders(t *testing.T) {
 		}), []string{names[4], names[6]}, []string{names[4], focus, names[6], names[7], admin}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			var public []axonserver.Node
-			for _, n := range names {
-				public = append(public, axonserver.Node{Name: n, Connected: true})
-			}
-			fs := fakes{}
-			var targets []Target
-			for _, n := range names {
-				f := eeNode(t, n, n == admin)
-				f.public, f.groups = public, c.groups
-				fs[n] = f
-				targets = append(targets, Target{Node: n, API: f})
-			}
+			fs, targets := clusterOf(t, names, c.groups, admin)
 			Observe(context.Background(), targets, Options{Focus: []string{focus}, Leaders: c.leaders, ViewFrom: admin, Health: HealthOfNone})
 			var asked []string
 			for _, n := range names {
