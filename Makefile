@@ -11,10 +11,10 @@ LDFLAGS := -X $(PKG)/pkg/version.Version=$(VERSION) -X $(PKG)/pkg/version.Commit
 .PHONY: all build test lint check demo docs bench bench-go install clean help
 all: build
 
-## build: the plugin and the simulator, into bin/
+## build: the plugin (built as hack/dist.sh builds the releases: static, stripped) and the simulator, into bin/
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/kubectl-axon ./cmd/kubectl-axon
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(BIN)/kubectl-axon ./cmd/kubectl-axon
 	$(GO) build -o $(BIN)/axonsim ./test/axonsim/cmd/axonsim
 	@printf '#!/usr/bin/env sh\nexec kubectl axon __complete "$$@"\n' > $(BIN)/kubectl_complete-axon && chmod +x $(BIN)/kubectl_complete-axon
 

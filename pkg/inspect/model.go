@@ -167,6 +167,7 @@ func BuildModel(obs *Observation, pods map[string]PodState, minActiveBackups int
 	m := &Model{Lags: map[string]map[string]Lag{}, Contexts: map[string]int{}, ChangePending: map[string]bool{}}
 	m.MinActiveBackups, m.MinActiveBackupsFrom, m.MinActiveBackupsByNode, m.Warnings = resolveMinActiveBackups(obs, minActiveBackups)
 	connected := connectedNodes(obs)
+	raft := indexRaft(obs)
 	names := map[string]bool{}
 	for n := range pods {
 		names[n] = true
@@ -180,13 +181,13 @@ func BuildModel(obs *Observation, pods map[string]PodState, minActiveBackups int
 	for _, g := range obs.Groups {
 		leader := g.Leader
 		if leader == "" {
-			leader = raftLeader(obs, g.Name)
+			leader = raftLeader(raft, g.Name)
 		}
 		qg := quorum.Group{Name: g.Name, Leader: leader, MinActiveBackups: m.MinActiveBackups}
 		lags := map[string]Lag{}
 		for _, r := range g.Roles {
 			up := connected[r.Node]
-			lag := memberLag(obs, g.Name, leader, r.Node, up)
+			lag := memberLag(obs, raft, g.Name, leader, r.Node, up)
 			lags[r.Node] = lag
 			qg.Members = append(qg.Members, quorum.Member{
 				Node: r.Node, Role: quorum.Role(r.Role), Up: up, CaughtUp: lag.CaughtUp,
@@ -218,13 +219,31 @@ func connectedNodes(obs *Observation) map[string]bool {
 	return out
 }
 
-func raftLeader(obs *Observation, group string) string {
-	for _, n := range slices.Sorted(maps.Keys(obs.Nodes)) {
-		if rs := raftOf(obs.Nodes[n], group); rs != nil && rs.IsLeader {
+func raftLeader(raft raftIndex, group string) string {
+	for _, n := range slices.Sorted(maps.Keys(raft)) {
+		if rs := raft[n][group]; rs != nil && rs.IsLeader {
 			return n
 		}
 	}
 	return ""
+}
+
+// raftIndex is each node's Raft status by group, read once per model rather than
+// searched for each member of each group (a node of a large cluster is in hundreds).
+type raftIndex map[string]map[string]*axonserver.RaftStatus
+
+func indexRaft(obs *Observation) raftIndex {
+	idx := make(raftIndex, len(obs.Nodes))
+	for n, v := range obs.Nodes {
+		byGroup := make(map[string]*axonserver.RaftStatus, len(v.Raft))
+		for i := range v.Raft {
+			if _, seen := byGroup[v.Raft[i].ReplicationGroup]; !seen { // the first, as raftOf
+				byGroup[v.Raft[i].ReplicationGroup] = &v.Raft[i]
+			}
+		}
+		idx[n] = byGroup
+	}
+	return idx
 }
 
 func raftOf(v *NodeView, group string) *axonserver.RaftStatus {
@@ -243,7 +262,7 @@ func raftOf(v *NodeView, group string) *axonserver.RaftStatus {
 // leader's follower health as a hint. Without a leader there is nothing to trail: an
 // up member counts as caught up, so the commit rule speaks of who is up, which names
 // the real cause (a lost voter).
-func memberLag(obs *Observation, group, leader, node string, up bool) Lag {
+func memberLag(obs *Observation, raft raftIndex, group, leader, node string, up bool) Lag {
 	if !up {
 		return Lag{Status: "DOWN", Behind: -1}
 	}
@@ -254,7 +273,7 @@ func memberLag(obs *Observation, group, leader, node string, up bool) Lag {
 		return Lag{Status: "LEADER", Behind: 0, CaughtUp: true}
 	}
 	lv := obs.Nodes[leader]
-	lag := FollowerLag(raftOf(lv, group), raftOf(obs.Nodes[node], group))
+	lag := FollowerLag(raft[leader][group], raft[node][group])
 	if lv != nil && lv.Health != nil {
 		lag.Health = lv.Health.Component("raft").Detail(group + ".follower." + node + ".status")
 	}
