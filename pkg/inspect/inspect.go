@@ -330,12 +330,12 @@ func (q *asker) call(v *NodeView, f func(ctx context.Context) error) {
 	})
 }
 
-// node asks t what it knows, into v: its health (as Options.Health says) and Raft
-// status every time; its
-// info, configuration and identity once per instance (Options.Cache). A node whose
-// identity is kept counts as answering when its Raft status answers (404 on SE
-// included), and is then an admin node if it is a member of _admin; when the Raft
-// status fails, its identity is asked as for a node not known.
+// node asks t what it knows, into v: its Raft status and (as Options.Health says)
+// its health every time; its info, configuration and identity once per instance
+// (Options.Cache). A node whose identity is kept counts as answering when its Raft
+// status answers (404 on SE included), and is then an admin node if it is a member
+// of _admin; when the Raft status fails, its identity is asked as for a node not
+// known.
 func (q *asker) node(v *NodeView, t Target) {
 	mu := &q.mu
 	api, instance, cache := t.API, t.Instance, q.o.Cache
