@@ -32,9 +32,9 @@ type Lag struct {
 	CaughtUp bool `json:"caughtUp"`
 	// Health is the leader's own word for the member in its raft health
 	// (<group>.follower.<node>.status: UP, BEHIND, NO_ACK_RECEIVED), "" when it said
-	// none or its health was not read (Options.Health). A hint only: right after an election a new leader reports every follower
-	// UP for up to the max election timeout, a follower that is down or far behind
-	// included.
+	// none or its health was not read (Options.Health). A hint only: right after an
+	// election a new leader reports every follower UP for up to the max election
+	// timeout, a follower that is down or far behind included.
 	Health string `json:"health,omitempty"`
 }
 
