@@ -99,9 +99,13 @@ type Cluster struct {
 	changed  chan struct{}
 	tasks    []*task
 	taskSeq  int
-	closed   bool
-	tmpDir   string
-	ca       *certAuthority
+	// adminDigest is adminTables() as _admin's log last recorded it (recordAdminChange).
+	adminDigest uint64
+	// adminSetUp is the length of _admin's log when the cluster was set up (initAdminLog).
+	adminSetUp int64
+	closed     bool
+	tmpDir     string
+	ca         *certAuthority
 
 	segmentBytes int
 
@@ -209,6 +213,7 @@ func NewCluster(t *Topology, opts Options) (*Cluster, error) {
 		c.gnames = append(c.gnames, g.name)
 	}
 	sort.Strings(c.gnames)
+	c.initAdminLog()
 	c.wg.Add(2)
 	go c.loop()
 	go c.flushLoop()
@@ -630,6 +635,7 @@ func (c *Cluster) tick(now time.Time) {
 	c.processJoins(now)
 	c.evaluate(now)
 	c.processTasks(now)
+	c.recordAdminChange()
 }
 
 // crashesThisStart reports whether the crashAfterSeconds fault kills this start of n: always

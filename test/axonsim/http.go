@@ -533,6 +533,7 @@ func (c *Cluster) adminGroups(n *Node) []*group {
 func (h *nodeHandler) contexts(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.mu.Lock()
+	c.recordAdminChange()
 	out := []JSONContext{}
 	for _, g := range c.adminGroups(h.n) {
 		for _, ctx := range g.contexts {
@@ -547,6 +548,7 @@ func (h *nodeHandler) contexts(w http.ResponseWriter, r *http.Request) {
 func (h *nodeHandler) replicationGroups(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.mu.Lock()
+	c.recordAdminChange()
 	out := []JSONReplicationGroup{}
 	for _, g := range c.adminGroups(h.n) {
 		j := JSONReplicationGroup{Name: g.name, Leader: c.leaderPtr(h.n, g), Roles: groupRoles(g),
@@ -631,6 +633,7 @@ func strPtr(s string) *string {
 
 func (h *nodeHandler) raftStatus(w http.ResponseWriter, r *http.Request) {
 	h.c.mu.Lock()
+	h.c.recordAdminChange()
 	out := h.c.raftStatusOf(h.n)
 	h.c.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)

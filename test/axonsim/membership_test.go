@@ -2,6 +2,7 @@ package axonsim
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -175,4 +176,74 @@ func (tc *testCluster) taskState(executor, group, status string) *JSONTask {
 		return nil
 	}
 	return nil
+}
+
+// TestAdminLogRecordsConfiguration: _admin's log holds configuration changes, not event
+// traffic, so an admin node's lastAppliedIndex for _admin moves exactly when the
+// replication groups' view (its leaders apart) changes: a membership change moves it
+// when it starts and when it is done; writes to the data groups and a new leader of one
+// do not.
+func TestAdminLogRecordsConfiguration(t *testing.T) {
+	tc := newTestCluster(t, membershipTopology("axoniq/axonserver:2024.1.0-nonroot"))
+	tc.startAll()
+	tc.waitStable()
+	type look struct {
+		applied, defaultIndex int64
+		view                  string
+	}
+	read := func() look {
+		var rs []JSONRaftStatus
+		tc.get("axonserver-2", "/internal/raft/status", &rs)
+		var l look
+		for _, r := range rs {
+			switch r.ReplicationGroup {
+			case "_admin":
+				l.applied = r.LastAppliedIndex
+			case "default":
+				l.defaultIndex = r.LastLogIndex
+			}
+		}
+		var groups []JSONReplicationGroup
+		tc.get("axonserver-2", "/v1/public/replicationgroups", &groups)
+		for i := range groups {
+			groups[i].Leader = nil
+		}
+		b, _ := json.Marshal(groups)
+		l.view = string(b)
+		return l
+	}
+	first := read()
+	if first.applied == 0 {
+		t.Fatalf("_admin has no entry: %+v", first)
+	}
+	// Event traffic: the data group's log grows, _admin's does not.
+	waitTicks(tc, 10)
+	quiet := read()
+	if quiet.defaultIndex <= first.defaultIndex || quiet.applied != first.applied || quiet.view != first.view {
+		t.Fatalf("writes: default %d -> %d, _admin %d -> %d (view changed: %v)", first.defaultIndex, quiet.defaultIndex,
+			first.applied, quiet.applied, quiet.view != first.view)
+	}
+	// A new leader of a data group is not a configuration change.
+	old := tc.leader("default")
+	mark := len(tc.Events())
+	must(t, tc.StopNode(old, time.Minute))
+	tc.waitFor("new leader", func(ev []Event) bool { return len(Filter(ev[mark:], EvLeaderElected, "default", "")) > 0 })
+	tc.start(old)
+	tc.waitStable()
+	if l := read(); l.applied != quiet.applied || l.view != quiet.view {
+		t.Fatalf("leader change moved _admin: %d -> %d", quiet.applied, l.applied)
+	}
+	// A membership change moves it when it starts and again when it is done.
+	mark = len(tc.Events())
+	if code, _, body := tc.do(http.MethodPost, "axonserver-1", "/v1/replicationgroups/default/axonserver-4?role=PRIMARY", nil, nil); code != 202 {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	started := read()
+	if started.applied <= quiet.applied || started.view == quiet.view {
+		t.Fatalf("change started: _admin %d -> %d (view changed: %v)", quiet.applied, started.applied, started.view != quiet.view)
+	}
+	tc.waitFor("member added", func(ev []Event) bool { return len(Filter(ev[mark:], EvMemberAdded, "default", "axonserver-4")) == 1 })
+	if done := read(); done.applied <= started.applied || done.view == started.view {
+		t.Fatalf("change done: _admin %d -> %d (view changed: %v)", started.applied, done.applied, done.view != started.view)
+	}
 }

@@ -549,6 +549,9 @@ func (c *Cluster) loadNodeData(n *Node) error {
 		for _, g := range c.groups {
 			if m := g.member(n.name); m != nil {
 				m.logIndex = 0
+				if g.name == adminGroup {
+					m.logIndex = c.adminSetUp // the configuration the cluster was set up with
+				}
 			}
 		}
 	default:

@@ -1,6 +1,8 @@
 package axonsim
 
 import (
+	"encoding/binary"
+	"hash/fnv"
 	"time"
 )
 
@@ -188,8 +190,9 @@ func (c *Cluster) evaluateGroup(g *group, now time.Time) {
 	}
 	c.checkQuorum(g)
 
-	// Steady write load: the leader appends and commits while it has a quorum.
-	if g.lastWrite.IsZero() || g.leader == "" || g.quorum != 1 {
+	// Steady write load: the leader appends and commits while it has a quorum. _admin
+	// carries no events: its entries are configuration changes (recordAdminChange).
+	if g.lastWrite.IsZero() || g.leader == "" || g.quorum != 1 || g.name == adminGroup {
 		g.lastWrite = now
 	}
 	if g.leader != "" && g.quorum == 1 {
@@ -513,4 +516,82 @@ func sortMembers(ms []*member) {
 			ms[j], ms[j-1] = ms[j-1], ms[j]
 		}
 	}
+}
+
+// adminGroup is the replication group of the admin nodes, whose log holds the cluster's
+// configuration.
+const adminGroup = "_admin"
+
+// recordAdminChange appends an entry to _admin's log when the admin tables changed since
+// the last one. In Axon Server EE every change of the configuration (a context, a group,
+// a member, a role, a change pending or done) is an entry of _admin's log
+// (LocalRaftConfigService.appendToAdmin), which each admin node applies to its tables:
+// those tables are what /v1/public/replicationgroups shows, the leaders apart (held in
+// memory, RaftLeaderProvider). So an admin node's lastAppliedIndex for _admin moves
+// whenever that view, less its leaders, changes. The simulation's view is the cluster's
+// own state, so the entry is committed at once, quorum or not: any reader sees the
+// index move with the change. Called on every tick and before every read of the
+// Raft status or the views. Caller holds c.mu.
+func (c *Cluster) recordAdminChange() {
+	g := c.groups[adminGroup]
+	if g == nil {
+		return
+	}
+	d := c.adminTables()
+	if d == c.adminDigest {
+		return
+	}
+	c.adminDigest = d
+	g.lastIndex++
+	g.commitIndex = g.lastIndex
+	for _, m := range g.members {
+		if m.caughtUp && c.inRaft(g, m.node) {
+			m.logIndex = g.lastIndex
+		}
+	}
+}
+
+// initAdminLog gives _admin the log of the configuration the topology describes: an
+// entry for each group and each context, on every member (the cluster was set up before
+// the simulation starts). Caller: NewCluster.
+func (c *Cluster) initAdminLog() {
+	g := c.groups[adminGroup]
+	if g == nil {
+		return
+	}
+	n := int64(len(c.gnames))
+	for _, name := range c.gnames {
+		n += int64(len(c.groups[name].contexts))
+	}
+	g.lastIndex, g.commitIndex, c.adminSetUp = n, n, n
+	for _, m := range g.members {
+		m.logIndex = n
+	}
+	c.adminDigest = c.adminTables()
+}
+
+// adminTables is a digest of the admin tables: every group's members and their roles,
+// its pending change and its contexts. Caller holds c.mu.
+func (c *Cluster) adminTables() uint64 {
+	h := fnv.New64a()
+	var b [8]byte
+	word := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
+	for _, name := range c.gnames {
+		g := c.groups[name]
+		word(g.name)
+		for _, m := range g.members {
+			word(m.node)
+			word(m.role)
+		}
+		binary.LittleEndian.PutUint64(b[:], uint64(g.pendingSince.UnixNano()))
+		if g.pending == nil {
+			binary.LittleEndian.PutUint64(b[:], 0)
+		}
+		h.Write(b[:])
+		for _, ctx := range g.contexts {
+			word(ctx)
+		}
+		word("")
+	}
+	return h.Sum64()
 }

@@ -94,13 +94,13 @@ image: axoniq/axonserver:2024.1.0-nonroot
 writesPerSecond: 5000
 nodes: [{name: n1}, {name: n2}, {name: n3}]
 replicationGroups:
-  - name: _admin
-    contexts: [_admin]
+  - name: default
+    contexts: [default]
     roles: {n1: PRIMARY, n2: PRIMARY, n3: PRIMARY}
 timing: {startupSeconds: 0.05, shutdownSeconds: 0.05, catchUpEntriesPerSecond: 5000, minElectionTimeoutMillis: 100, maxElectionTimeoutMillis: 250}
 `)
 	tc.startAll()
-	leader := tc.leader("_admin")
+	leader := tc.leader("default")
 	var f1, f2 string
 	for _, n := range tc.NodeNames() {
 		if n != leader {
@@ -111,17 +111,17 @@ timing: {startupSeconds: 0.05, shutdownSeconds: 0.05, catchUpEntriesPerSecond: 5
 			}
 		}
 	}
-	tc.makeLag("_admin", f1, 5000) // about 1 s to copy at 5,000 entries/s: four max election timeouts
+	tc.makeLag("default", f1, 5000) // about 1 s to copy at 5,000 entries/s: four max election timeouts
 	mark := len(tc.Events())
 	must(t, tc.KillNode(f2))
-	tc.waitFor("quorum lost", func(ev []Event) bool { return len(Filter(ev[mark:], EvQuorumLost, "_admin", "")) == 1 })
-	tc.waitFor("caught up", func(ev []Event) bool { return len(Filter(ev[mark:], EvCaughtUp, "_admin", f1)) == 1 })
-	tc.waitFor("quorum restored", func(ev []Event) bool { return len(Filter(ev[mark:], EvQuorumRestored, "_admin", "")) == 1 })
+	tc.waitFor("quorum lost", func(ev []Event) bool { return len(Filter(ev[mark:], EvQuorumLost, "default", "")) == 1 })
+	tc.waitFor("caught up", func(ev []Event) bool { return len(Filter(ev[mark:], EvCaughtUp, "default", f1)) == 1 })
+	tc.waitFor("quorum restored", func(ev []Event) bool { return len(Filter(ev[mark:], EvQuorumRestored, "default", "")) == 1 })
 	ev := tc.Events()[mark:]
-	if n := len(Filter(ev, EvLeaderLost, "_admin", "")) + len(Filter(ev, EvLeaderElected, "_admin", "")); n != 0 || tc.leader("_admin") != leader {
-		t.Fatalf("leadership changed while a lagging voter answered: %d events, leader %s", n, tc.leader("_admin"))
+	if n := len(Filter(ev, EvLeaderLost, "default", "")) + len(Filter(ev, EvLeaderElected, "default", "")); n != 0 || tc.leader("default") != leader {
+		t.Fatalf("leadership changed while a lagging voter answered: %d events, leader %s", n, tc.leader("default"))
 	}
-	cu := Filter(ev, EvCaughtUp, "_admin", f1)[0].Time
+	cu := Filter(ev, EvCaughtUp, "default", f1)[0].Time
 	if d := cu.Sub(ev[0].Time); d < tc.tm.maxElection {
 		t.Logf("catch-up took %v (shorter than one max election timeout %v)", d, tc.tm.maxElection)
 	}
