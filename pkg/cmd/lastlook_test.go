@@ -18,8 +18,8 @@ import (
 
 // TestStatusRemembersTheLastLook: a second `status` starts from what the first learned
 // (package lastlook, under --cache-dir): it asks no process again for its build or its
-// configuration, reads no worker for its zone nor the namespace, and shows the same
-// report.
+// configuration, nor the groups' view while _admin has not moved, reads no worker for
+// its zone nor the namespace, and shows the same report.
 func TestStatusRemembersTheLastLook(t *testing.T) {
 	topo, err := axonsim.ParseTopology([]byte(threeNodes))
 	if err != nil {
@@ -65,7 +65,10 @@ func TestStatusRemembersTheLastLook(t *testing.T) {
 		t.Fatalf("nothing remembered: %v", err)
 	}
 	second, axon2, kube2 := look()
-	for _, p := range []string{"/actuator/info", "/actuator/env", "/v1/public/me"} {
+	if axon1["/v1/public/replicationgroups"] != 1 {
+		t.Errorf("the first look asked the groups' view %d times, want 1", axon1["/v1/public/replicationgroups"])
+	}
+	for _, p := range []string{"/actuator/info", "/actuator/env", "/v1/public/me", "/v1/public/replicationgroups"} {
 		if axon2[p] != 0 {
 			t.Errorf("the second look asked %s %d times, want 0 (remembered: %s)", p, axon2[p], raw)
 		}
@@ -81,6 +84,24 @@ func TestStatusRemembersTheLastLook(t *testing.T) {
 	a, b := comparable(t, first), comparable(t, second)
 	if a != b {
 		t.Errorf("the reports differ:\nfirst:  %s\nsecond: %s", a, b)
+	}
+	// A configuration change moves _admin: the next look asks the view again and
+	// shows the change.
+	if err := w.sim.RemoveMember("payments", "axonserver-3"); err != nil {
+		t.Fatal(err)
+	}
+	err = w.sim.WaitFor(20*time.Second, func(ev []axonsim.Event) bool { return axonsim.Count(ev, "member-removed", "payments") == 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, axon3, _ := look()
+	if axon3["/v1/public/replicationgroups"] != 1 {
+		t.Errorf("after a membership change the look asked the groups' view %d times, want 1", axon3["/v1/public/replicationgroups"])
+	}
+	for _, g := range third.Groups {
+		if g.Name == "payments" && len(g.Members) != 2 {
+			t.Errorf("the look after a membership change shows payments with %d members, want 2", len(g.Members))
+		}
 	}
 }
 

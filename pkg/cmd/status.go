@@ -68,8 +68,11 @@ kubectl-axon/), what its next run can start from: the clusters' names, the node 
 answered for the cluster, the workers' zones (while the same pods run on them), and each
 running Axon Server process's version, identity (name, addresses, ports) and
 min-active-backups setting (which do not change while it runs; whether a node is an admin
-node is read again each run, from its Raft status). The next run asks less. No token and no other configuration is kept; deleting the
-directory only costs the next run those questions.`,
+node is read again each run, from its Raft status), and the replication groups' view
+without its leaders (taken again only while the process that gave it runs and its _admin
+log has not moved: every change of contexts, groups, members, roles or pending changes is
+an entry there). The next run asks less. No token and no other configuration is kept;
+deleting the directory only costs the next run those questions.`,
 		Example: statusExample,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, args []string) error {

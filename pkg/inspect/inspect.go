@@ -75,6 +75,14 @@ type Observation struct {
 	// Groups is /v1/public/replicationgroups; for servers before 4.4 it is built from
 	// /v1/public/context (every context its own group).
 	Groups []axonserver.ReplicationGroup
+	// GroupsIndex is From's _admin lastAppliedIndex read before its Groups were
+	// asked (Options.ReuseGroups), or the index of the kept view it took; 0 when
+	// the view cannot be taken again (not asked in that order, or From is not a
+	// member of _admin).
+	GroupsIndex int64
+	// GroupsKept: Groups is a view kept from an earlier look (KnownGroups), not
+	// asked in this one.
+	GroupsKept bool
 	// Clustered is false for Axon Server SE (no replication groups).
 	Clustered bool
 	// ClusterErr is why the cluster-wide answers are missing, if they are.
@@ -110,6 +118,12 @@ type Options struct {
 	// safety model takes nothing from it: it is the license state and the leaders'
 	// word on their followers.
 	Health HealthOf
+	// ReuseGroups asks the node giving the cluster-wide views for its groups' view
+	// only after its Raft status, so that the view can be kept (Cache.KeepGroups),
+	// and takes a view the Cache keeps for that process instead of asking while
+	// the view still holds (KnownGroups). For looks whose views are worth keeping
+	// between runs (status); the order costs a round trip when the view is asked.
+	ReuseGroups bool
 }
 
 // HealthOf says which nodes a look asks for their health.
@@ -136,9 +150,10 @@ const (
 // its identity (/v1/public/me, less what changes at run time: see Identity). Safe
 // for concurrent use.
 type Cache struct {
-	mu   sync.Mutex
-	of   map[string]Answers // by instance
-	from string             // the node the last look's cluster-wide views came from
+	mu     sync.Mutex
+	of     map[string]Answers // by instance
+	from   string             // the node the last look's cluster-wide views came from
+	groups *KnownGroups       // the last groups' view that can be taken again
 }
 
 // Answers are what one process answered that its instance keeps; nil: not known.
@@ -265,18 +280,24 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 		default:
 			q.node(v, t)
 			if t.Node == hint {
-				early = q.view(t)
+				early = q.view(v, t)
 			}
 		}
 	}
 	q.wg.Wait()
 	rereadBehind(obs, targets, q)
 	q.wg.Wait()
-	if !early.use(obs) {
+	if !early.use(ctx, obs, o.Timeout) {
 		observeCluster(ctx, obs, targets, o.Timeout)
+		if o.ReuseGroups && obs.From != "" && obs.Clustered {
+			obs.GroupsIndex = adminApplied(obs.Nodes[obs.From].Raft) // read in the round, before the view
+		}
 	}
 	q.restOfHealth(targets)
 	o.Cache.KeepViewFrom(obs.From)
+	if o.ReuseGroups {
+		o.Cache.KeepGroups(KnownGroupsOf(obs, targets))
+	}
 	if focus != nil {
 		for _, t := range leadersLeftOut(obs, targets, focus) {
 			v := &NodeView{Node: t.Node}
@@ -299,8 +320,11 @@ type asker struct {
 	sem  chan struct{}
 	// healthAsked are the nodes asked their health (written by Observe's goroutine only).
 	healthAsked map[string]bool
-	mu          sync.Mutex
-	wg          sync.WaitGroup
+	// raftIn is closed, for each node asked, once its Raft status answered (written
+	// by Observe's goroutine only).
+	raftIn map[string]chan struct{}
+	mu     sync.Mutex
+	wg     sync.WaitGroup
 }
 
 // run runs f in the background, at most Options.Concurrency at a time, within
@@ -389,7 +413,13 @@ func (q *asker) node(v *NodeView, t Target) {
 			return nil
 		})
 	}
+	if q.raftIn == nil {
+		q.raftIn = map[string]chan struct{}{}
+	}
+	raftIn := make(chan struct{})
+	q.raftIn[t.Node] = raftIn
 	q.call(v, func(ctx context.Context) error {
+		defer close(raftIn)
 		rs, err := api.RaftStatus(ctx)
 		se := axonserver.IsNotFound(err) // SE has no Raft
 		mu.Lock()
@@ -548,13 +578,25 @@ type clusterView struct {
 	groups      []axonserver.ReplicationGroup
 	pubErr, err error
 	calls       int
+	// With Options.ReuseGroups: index is the node's _admin lastAppliedIndex read
+	// before its groups were asked; known a view kept at that index, to be
+	// settled once every node answered (takeKnown); kept, that it stood.
+	index int64
+	known *KnownGroups
+	kept  bool
 }
 
-// view asks t for /v1/public and the replication groups, in the background, as part
-// of the round.
-func (q *asker) view(t Target) *clusterView {
-	cv := &clusterView{t: t, calls: 2}
+// view asks t (whose answers go into v) for /v1/public and the replication groups, in
+// the background, as part of the round; with Options.ReuseGroups the groups only once
+// t's Raft status is in.
+func (q *asker) view(v *NodeView, t Target) *clusterView {
+	cv := &clusterView{t: t, calls: 1}
 	q.run(func(ctx context.Context) { cv.pub, cv.pubErr = t.API.Public(ctx) })
+	if q.o.ReuseGroups {
+		q.groupsAfterRaft(cv, v, q.raftIn[t.Node])
+		return cv
+	}
+	cv.calls++
 	q.run(func(ctx context.Context) { cv.groups, cv.err = t.API.ReplicationGroups(ctx) })
 	return cv
 }
@@ -562,25 +604,29 @@ func (q *asker) view(t Target) *clusterView {
 // use takes the views cv holds into obs when they can stand for observeCluster's:
 // the node answered both questions and is an admin node, or no node answered as
 // one. A server without replication groups (before 4.4) is left to observeCluster.
-func (cv *clusterView) use(obs *Observation) bool {
+func (cv *clusterView) use(ctx context.Context, obs *Observation, timeout time.Duration) bool {
 	if cv == nil {
 		return false
 	}
-	obs.Calls += cv.calls
 	me := obs.Nodes[cv.t.Node].Me
-	if me == nil || cv.pubErr != nil || (me.Clustered && cv.err != nil) {
-		return false
-	}
-	if !me.AdminNode {
+	stands := me != nil && cv.pubErr == nil
+	if stands && !me.AdminNode {
 		for _, v := range obs.Nodes {
 			if v.Me != nil && v.Me.AdminNode {
-				return false
+				stands = false
 			}
 		}
 	}
+	if stands {
+		cv.takeKnown(ctx, obs, timeout)
+	}
+	obs.Calls += cv.calls
+	if !stands || (me.Clustered && cv.err != nil) {
+		return false
+	}
 	obs.From, obs.ClusterErr, obs.Clustered, obs.Public, obs.Groups = cv.t.Node, nil, me.Clustered, cv.pub, nil
 	if me.Clustered {
-		obs.Groups = cv.groups
+		obs.Groups, obs.GroupsIndex, obs.GroupsKept = cv.groups, cv.index, cv.kept
 	}
 	return true
 }

@@ -861,3 +861,113 @@ func TestObserveHealthOfView(t *testing.T) {
 		})
 	}
 }
+
+// raftAnswered is a node that notes when its Raft status has answered, and whether its
+// groups' view was asked before that.
+type raftAnswered struct {
+	*fakeAPI
+	answered, groupsFirst atomic.Bool
+}
+
+func (r *raftAnswered) RaftStatus(ctx context.Context) ([]axonserver.RaftStatus, error) {
+	defer r.answered.Store(true)
+	return r.fakeAPI.RaftStatus(ctx)
+}
+
+func (r *raftAnswered) ReplicationGroups(ctx context.Context) ([]axonserver.ReplicationGroup, error) {
+	if !r.answered.Load() {
+		r.groupsFirst.Store(true)
+	}
+	return r.fakeAPI.ReplicationGroups(ctx)
+}
+
+// TestObserveReuseGroups: with Options.ReuseGroups the view node is asked for its
+// groups only once its Raft status answered, and a view kept for the same process
+// at the same _admin index is taken instead of asking while _admin's leader has
+// committed nothing beyond it; its leaders are the ones the node's Raft status names
+// now. Anything else asks.
+func TestObserveReuseGroups(t *testing.T) {
+	names := []string{"axonserver-1", "axonserver-2", "axonserver-3"}
+	groups := []axonserver.ReplicationGroup{
+		{Name: AdminGroup, Leader: "axonserver-2", Contexts: []axonserver.Context{{Context: AdminGroup, ReplicationGroup: AdminGroup}}},
+		{Name: "g1", Leader: "axonserver-3", Contexts: []axonserver.Context{{Context: "c1", ReplicationGroup: "g1"}, {Context: "c2", ReplicationGroup: "g1"}}},
+	}
+	for i := range groups {
+		for _, n := range names {
+			groups[i].Roles = append(groups[i].Roles, axonserver.NodeRole{Node: n, Role: "PRIMARY"})
+		}
+	}
+	// raftOf: node's Raft status with _admin at applied (led by axonserver-2, which
+	// has committed commit) and g1 led by g1Leader.
+	raftOf := func(node string, applied, commit int64, g1Leader string) []axonserver.RaftStatus {
+		a := axonserver.RaftStatus{ReplicationGroup: AdminGroup, LastAppliedIndex: applied, CommitIndex: applied, LeaderName: "axonserver-2"}
+		if node == "axonserver-2" {
+			a.IsLeader, a.CommitIndex, a.LastAppliedIndex = true, commit, commit
+		}
+		g := axonserver.RaftStatus{ReplicationGroup: "g1", LeaderName: g1Leader, IsLeader: node == g1Leader}
+		return []axonserver.RaftStatus{a, g}
+	}
+	type look struct {
+		applied, commit int64
+		g1Leader        string
+		instance        string // of axonserver-1, the view node
+		leaderDown      bool   // axonserver-2 does not answer
+		reuse           bool
+	}
+	run := func(t *testing.T, cache *Cache, l look) (*Observation, *raftAnswered) {
+		fs, targets := clusterOf(t, names, groups, "axonserver-1")
+		view := &raftAnswered{fakeAPI: fs["axonserver-1"]}
+		for i, n := range names {
+			fs[n].raft = raftOf(n, l.applied, l.commit, l.g1Leader)
+			targets[i].Instance = n + "/" + l.instance
+		}
+		targets[0].API = view
+		if l.leaderDown {
+			fs["axonserver-2"].errs = map[string]error{"*": errRefused}
+		}
+		obs := Observe(context.Background(), targets, Options{Cache: cache, ViewFrom: "axonserver-1", ReuseGroups: l.reuse, Health: HealthOfView})
+		return obs, view
+	}
+	first := look{applied: 7, commit: 7, g1Leader: "axonserver-3", instance: "uid-1/0", reuse: true}
+	for _, c := range []struct {
+		name      string
+		second    look
+		kept      bool
+		wantIndex int64
+	}{
+		{"nothing moved", first, true, 7},
+		{"a new leader of g1: nothing moved in _admin", look{7, 7, "axonserver-1", "uid-1/0", false, true}, true, 7},
+		{"_admin moved", look{8, 8, "axonserver-3", "uid-1/0", false, true}, false, 8},
+		{"the view node behind _admin's leader", look{7, 8, "axonserver-3", "uid-1/0", false, true}, false, 7},
+		{"another process", look{7, 7, "axonserver-3", "uid-1/1", false, true}, false, 7},
+		{"no _admin leader answered", look{7, 7, "axonserver-3", "uid-1/0", true, true}, false, 7},
+		{"without ReuseGroups", look{7, 7, "axonserver-3", "uid-1/0", false, false}, false, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cache := &Cache{}
+			obs1, view1 := run(t, cache, first)
+			if view1.count("ReplicationGroups") != 1 || view1.groupsFirst.Load() || obs1.GroupsIndex != 7 || obs1.GroupsKept {
+				t.Fatalf("first look: groups asked %d times (before the Raft status: %v), index %d, kept %v",
+					view1.count("ReplicationGroups"), view1.groupsFirst.Load(), obs1.GroupsIndex, obs1.GroupsKept)
+			}
+			obs2, view2 := run(t, cache, c.second)
+			asked := view2.count("ReplicationGroups")
+			if obs2.GroupsKept != c.kept || asked != map[bool]int{true: 0, false: 1}[c.kept] || obs2.GroupsIndex != c.wantIndex {
+				t.Fatalf("second look: kept %v, groups asked %d times, index %d; want kept %v, index %d",
+					obs2.GroupsKept, asked, obs2.GroupsIndex, c.kept, c.wantIndex)
+			}
+			if c.second.reuse && view2.groupsFirst.Load() {
+				t.Errorf("groups asked before the view node's Raft status answered")
+			}
+			if !c.kept {
+				return
+			}
+			// The kept view is the view asked, with the leaders as the node names them now.
+			want := slices.Clone(groups)
+			want[1].Leader = c.second.g1Leader
+			if !reflect.DeepEqual(obs2.Groups, want) {
+				t.Errorf("kept view:\n got %+v\nwant %+v", obs2.Groups, want)
+			}
+		})
+	}
+}

@@ -12,7 +12,10 @@
 //     (/v1/public/me less what changes at run time, inspect.Identity) and its
 //     min-active-backups setting (from /actuator/env): none changes while the
 //     process runs, so they are keyed by the process (pod UID and restarts) and not
-//     asked again.
+//     asked again;
+//   - the replication groups' view, less its leaders, with the process that gave it
+//     and its _admin index: the next run takes it instead of asking while that
+//     index has not moved (inspect.KnownGroups).
 //
 // Nothing secret is kept: no token, and of the configuration only min-active-backups.
 // A file that cannot be read or written only costs the questions it would have saved.
@@ -59,6 +62,58 @@ type Cluster struct {
 	License bool `json:"license,omitempty"`
 	// Processes are the running processes' answers, by inspect.Target.Instance.
 	Processes map[string]Process `json:"processes,omitempty"`
+	// Groups is the replication groups' view that can be taken again; nil: none.
+	Groups *Groups `json:"groups,omitempty"`
+}
+
+// Groups is an inspect.KnownGroups as the file keeps it: each context by its name
+// (the view's inner contexts carry nothing else status reads).
+type Groups struct {
+	Node       string  `json:"node"`
+	Instance   string  `json:"instance"`
+	AdminIndex int64   `json:"adminIndex"`
+	Groups     []Group `json:"groups"`
+}
+
+// Group is one replication group of a kept view.
+type Group struct {
+	Name          string                `json:"name"`
+	Roles         []axonserver.NodeRole `json:"roles"`
+	ChangePending bool                  `json:"changePending,omitempty"`
+	PendingSince  int64                 `json:"pendingSince,omitempty"`
+	Contexts      []string              `json:"contexts"`
+}
+
+func groupsOf(k *inspect.KnownGroups) *Groups {
+	if k == nil {
+		return nil
+	}
+	out := &Groups{Node: k.Node, Instance: k.Instance, AdminIndex: k.AdminIndex, Groups: make([]Group, len(k.Groups))}
+	for i, g := range k.Groups {
+		ctxs := make([]string, len(g.Contexts))
+		for j, c := range g.Contexts {
+			ctxs[j] = c.Context
+		}
+		out.Groups[i] = Group{Name: g.Name, Roles: g.Roles, ChangePending: g.ChangePending, PendingSince: g.PendingSince, Contexts: ctxs}
+	}
+	return out
+}
+
+func (g *Groups) known() *inspect.KnownGroups {
+	if g == nil {
+		return nil
+	}
+	out := &inspect.KnownGroups{Node: g.Node, Instance: g.Instance, AdminIndex: g.AdminIndex,
+		Groups: make([]axonserver.ReplicationGroup, len(g.Groups))}
+	for i, kg := range g.Groups {
+		ctxs := make([]axonserver.Context, len(kg.Contexts))
+		for j, c := range kg.Contexts {
+			ctxs[j] = axonserver.Context{Context: c, ReplicationGroup: kg.Name}
+		}
+		out.Groups[i] = axonserver.ReplicationGroup{Name: kg.Name, Roles: kg.Roles, ChangePending: kg.ChangePending,
+			PendingSince: kg.PendingSince, Contexts: ctxs}
+	}
+	return out
 }
 
 // Process is what one Axon Server process answered that does not change while it runs.
@@ -174,8 +229,8 @@ func (f *File) LearnZones(members []discovery.Member) {
 	f.Zones = zones
 }
 
-// Seed gives c what the file knows of cluster's running processes, for targets, and
-// the node to ask for the cluster-wide views. A process's env becomes one that sets
+// Seed gives c what the file knows of cluster's running processes, for targets, the
+// node to ask for the cluster-wide views and the groups' view it gave. A process's env becomes one that sets
 // min-active-backups only: seed only the cache of a look that reads nothing else
 // from /actuator/env (status).
 func (f *File) Seed(cluster string, targets []inspect.Target, c *inspect.Cache) {
@@ -191,6 +246,7 @@ func (f *File) Seed(cluster string, targets []inspect.Target, c *inspect.Cache) 
 		c.Keep(t.Instance, inspect.Answers{Info: p.Info, Me: p.Me, Env: p.MinActiveBackups.env()})
 	}
 	c.KeepViewFrom(kc.ViewFrom)
+	c.KeepGroups(kc.Groups.known())
 }
 
 func (s *Setting) env() *axonserver.Env {
@@ -212,7 +268,8 @@ func (f *File) Learn(cluster string, targets []inspect.Target, obs *inspect.Obse
 	if obs == nil {
 		return
 	}
-	kc := &Cluster{ViewFrom: obs.From, License: license, Processes: map[string]Process{}}
+	kc := &Cluster{ViewFrom: obs.From, License: license, Processes: map[string]Process{},
+		Groups: groupsOf(inspect.KnownGroupsOf(obs, targets))}
 	for _, t := range targets {
 		v := obs.Nodes[t.Node]
 		if t.Instance == "" || v == nil || v.Info == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -236,3 +237,48 @@ func TestZones(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestGroupsKept: a groups' view that can be taken again (Observation.GroupsIndex) is
+// kept with its node, process and _admin index, each context by name and without its
+// leaders; it comes back as it was, less the contexts' metadata. A view that cannot
+// be taken again is not kept.
+func TestGroupsKept(t *testing.T) {
+	targets := []inspect.Target{{Node: "axonserver-1", Instance: "axonserver-1/uid-1/0"}, {Node: "axonserver-2", Instance: "axonserver-2/uid-2/0"}}
+	roles := []axonserver.NodeRole{{Node: "axonserver-1", Role: "PRIMARY"}, {Node: "axonserver-2", Role: "PRIMARY"}}
+	groups := []axonserver.ReplicationGroup{
+		{Name: "_admin", Leader: "axonserver-1", Roles: roles, Contexts: []axonserver.Context{{Context: "_admin", ReplicationGroup: "_admin", MetaData: map[string]string{}}}},
+		{Name: "g1", Leader: "axonserver-2", Roles: roles, ChangePending: true, PendingSince: 1700000000000,
+			Contexts: []axonserver.Context{{Context: "c1", ReplicationGroup: "g1", MetaData: map[string]string{"k": "v"}}, {Context: "c2", ReplicationGroup: "g1"}}},
+	}
+	obs := &inspect.Observation{From: "axonserver-1", Groups: groups, GroupsIndex: 42, Nodes: map[string]*inspect.NodeView{}}
+	path := filepath.Join(t.TempDir(), "ns.json")
+	f := Load(path)
+	f.Learn("axonserver", targets, obs, false)
+	if err := f.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if strings.Contains(string(b), `"leader"`) || strings.Contains(string(b), `"k"`) {
+		t.Errorf("the file keeps leaders or metadata: %s", b)
+	}
+	got := Load(path).Of("axonserver").Groups.known()
+	if got == nil || got.Node != "axonserver-1" || got.Instance != "axonserver-1/uid-1/0" || got.AdminIndex != 42 {
+		t.Fatalf("kept %+v", got)
+	}
+	want := []axonserver.ReplicationGroup{
+		{Name: "_admin", Roles: roles, Contexts: []axonserver.Context{{Context: "_admin", ReplicationGroup: "_admin"}}},
+		{Name: "g1", Roles: roles, ChangePending: true, PendingSince: 1700000000000,
+			Contexts: []axonserver.Context{{Context: "c1", ReplicationGroup: "g1"}, {Context: "c2", ReplicationGroup: "g1"}}},
+	}
+	if !reflect.DeepEqual(got.Groups, want) {
+		t.Errorf("groups came back as\n%+v\nwant\n%+v", got.Groups, want)
+	}
+	if groups[1].Leader != "axonserver-2" {
+		t.Errorf("Learn changed the look's groups")
+	}
+	obs.GroupsIndex = 0
+	f.Learn("axonserver", targets, obs, false)
+	if f.Of("axonserver").Groups != nil {
+		t.Errorf("a view that cannot be taken again was kept")
+	}
+}

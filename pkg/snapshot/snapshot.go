@@ -120,6 +120,7 @@ func Take(ctx context.Context, sess *connect.Session, o Options) (*Snapshot, err
 // which it updates with what this look learns.
 func buildRemembering(ctx context.Context, sess *connect.Session, o Options, cluster, ns string, members []discovery.Member, warnings []string, targets []inspect.Target, last *lastlook.File) (*Snapshot, error) {
 	last.Seed(cluster, targets, o.Inspect.Cache)
+	o.Inspect.ReuseGroups = true
 	var license chan *axonserver.LicenseInfo
 	if kc := last.Of(cluster); o.License && kc != nil && kc.License {
 		if m, ok := discovery.Find(members, kc.ViewFrom); ok {
