@@ -122,7 +122,9 @@ type Options struct {
 	// only after its Raft status, so that the view can be kept (Cache.KeepGroups),
 	// and takes a view the Cache keeps for that process instead of asking while
 	// the view still holds (KnownGroups). For looks whose views are worth keeping
-	// between runs (status); the order costs a round trip when the view is asked.
+	// between runs (status). The order costs a round trip when the view is asked;
+	// a first look at the view node's process (its identity not kept) is not
+	// ordered, so a cold run pays nothing and the next one keeps the view.
 	ReuseGroups bool
 }
 
@@ -277,11 +279,12 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 			v.Err = errors.New(t.Why)
 		case ask != nil && !ask[t.Node]:
 			v.Err = ErrNotAsked
+		case t.Node == hint:
+			known := o.Cache.answersOf(t.Instance).Me != nil // before this look asks it
+			q.node(v, t)
+			early = q.view(v, t, known)
 		default:
 			q.node(v, t)
-			if t.Node == hint {
-				early = q.view(v, t)
-			}
 		}
 	}
 	q.wg.Wait()
@@ -587,12 +590,14 @@ type clusterView struct {
 }
 
 // view asks t (whose answers go into v) for /v1/public and the replication groups, in
-// the background, as part of the round; with Options.ReuseGroups the groups only once
-// t's Raft status is in.
-func (q *asker) view(v *NodeView, t Target) *clusterView {
+// the background, as part of the round. With Options.ReuseGroups, and t's process
+// known from an earlier look (known), it asks the groups only once t's Raft status
+// is in; a first look at a process (nothing to take again yet) does not wait for
+// it, and its view is not kept.
+func (q *asker) view(v *NodeView, t Target, known bool) *clusterView {
 	cv := &clusterView{t: t, calls: 1}
 	q.run(func(ctx context.Context) { cv.pub, cv.pubErr = t.API.Public(ctx) })
-	if q.o.ReuseGroups {
+	if q.o.ReuseGroups && known {
 		q.groupsAfterRaft(cv, v, q.raftIn[t.Node])
 		return cv
 	}
