@@ -56,7 +56,7 @@ func (r *report) write(path, jsonPath string) error {
 		b.WriteString("interleaved on the same sandbox. `--transport direct` reaches the pods' addresses without the API server.\n")
 		b.WriteString("**cold**: status with an empty `--cache-dir` each call, a first run: nothing remembered from the last run\n")
 		b.WriteString("(the cluster's name, the node that answered for it, the workers' zones, each process's version, identity and\n")
-		b.WriteString("min-active-backups; see the status command's help), which the other calls start from.\n")
+		b.WriteString("min-active-backups, the replication groups' view; see the status command's help), which the other calls start from.\n")
 		b.WriteString("Requests: one call through a counting proxy on 127.0.0.1 (discovery excluded, cached by both clients):\n")
 		b.WriteString("Kubernetes objects (lists, gets) and pod-proxy requests to Axon Server. Peak memory: the child's\n")
 		b.WriteString("`ru_maxrss` (kubectl execs the plugin, so this is the larger of the two images), the maximum over the calls.\n\n")

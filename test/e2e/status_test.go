@@ -284,7 +284,7 @@ func TestStatus(t *testing.T) {
 			counts, trace := p.ResetTrace()
 			asked := map[string]int{"GET nodes": counts["GET nodes"], "GET namespaces": counts["GET namespaces"]}
 			for _, tr := range trace {
-				for _, path := range []string{"/actuator/info", "/actuator/env", "/v1/public/me"} {
+				for _, path := range []string{"/actuator/info", "/actuator/env", "/v1/public/me", "/v1/public/replicationgroups"} {
 					if strings.HasSuffix(tr.URL, ":8024/proxy"+path) {
 						asked[path]++
 					}
@@ -303,8 +303,9 @@ func TestStatus(t *testing.T) {
 			return shown, asked
 		}
 		cold, asked := look("a first run")
-		if asked["/actuator/info"] != 5 || asked["/actuator/env"] != 5 || asked["/v1/public/me"] != 5 || asked["GET nodes"] != 3 {
-			t.Errorf("a first run asked %v; want info, env and me of the 5 nodes, and the 3 workers", asked)
+		if asked["/actuator/info"] != 5 || asked["/actuator/env"] != 5 || asked["/v1/public/me"] != 5 || asked["GET nodes"] != 3 ||
+			asked["/v1/public/replicationgroups"] != 1 {
+			t.Errorf("a first run asked %v; want info, env and me of the 5 nodes, the 3 workers and the groups' view once", asked)
 		}
 		warm, asked := look("a second run")
 		for k, n := range asked {
