@@ -122,9 +122,11 @@ type Options struct {
 	// only after its Raft status, so that the view can be kept (Cache.KeepGroups),
 	// and takes a view the Cache keeps for that process instead of asking while
 	// the view still holds (KnownGroups). For looks whose views are worth keeping
-	// between runs (status). The order costs a round trip when the view is asked;
-	// a first look at the view node's process (its identity not kept) is not
-	// ordered, so a cold run pays nothing and the next one keeps the view.
+	// between runs (status). The order costs a round trip when the view is asked,
+	// so a look at a view node whose process no earlier look saw (a new pod) does
+	// not wait: it has nothing to take again, and the next look keeps the view.
+	// Without a view node known before the round, the view is read after it, as
+	// always, and kept.
 	ReuseGroups bool
 }
 
