@@ -88,7 +88,7 @@ func writeTable(w io.Writer, r *Report, wide bool) error {
 			ready = "0/1"
 		}
 		row := []string{n.Name, dash(n.Pod), dash(n.Phase), ready, strconv.Itoa(int(n.Restarts)), dash(n.Version),
-			dash(n.Worker), dash(n.Zone), axonState(n), strconv.Itoa(len(n.Groups)), dash(strings.Join(n.Leads, ",")), safe(n)}
+			dash(n.Worker), dash(n.Zone), axonState(n), strconv.Itoa(len(n.Groups)), dash(few(n.Leads, wide)), safe(n, wide)}
 		if wide {
 			row = append(row, dash(n.Image), dash(strings.Join(n.Problems, "; ")))
 		}
@@ -180,7 +180,7 @@ func axonState(n NodeStatus) string {
 	return "connected"
 }
 
-func safe(n NodeStatus) string {
+func safe(n NodeStatus, wide bool) string {
 	switch {
 	case n.SafeToStop:
 		return "yes"
@@ -194,7 +194,7 @@ func safe(n NodeStatus) string {
 	for _, b := range n.BlockedBy {
 		groups = append(groups, b.Group)
 	}
-	return "no (" + strings.Join(groups, ",") + ")"
+	return "no (" + few(groups, wide) + ")"
 }
 
 func dash(s string) string {
@@ -202,4 +202,18 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// shownInCell is how many groups a node's LEADS or SAFE TO STOP cell names without
+// -o wide.
+const shownInCell = 3
+
+// few is a list of groups for a cell: every one with -o wide, else the first few and
+// how many more, as kubectl shows a long list in a cell. A node of a large cluster
+// leads or holds up hundreds; the groups' table and the JSON name every one.
+func few(groups []string, wide bool) string {
+	if wide || len(groups) <= shownInCell {
+		return strings.Join(groups, ",")
+	}
+	return fmt.Sprintf("%s + %d more...", strings.Join(groups[:shownInCell], ","), len(groups)-shownInCell)
 }

@@ -108,6 +108,38 @@ func TestWriteTable(t *testing.T) {
 			},
 		},
 		{
+			name: "a node leading many groups: the first three and how many more",
+			in: newFx(3).group("_admin", 1, "1", "2", "3").group("g1", 1, "1", "2", "3").group("g2", 1, "1", "2", "3").
+				group("g3", 1, "1", "2", "3").group("g4", 1, "1", "2", "3").input(),
+			title: "Cluster axon in namespace axon: HEALTHY (Axon Server EE, 3 nodes, 5 replication groups)",
+			rows:  map[string]map[string]string{"axonserver-1": {"LEADS": "_admin,g1,g2 + 2 more..."}},
+		},
+		{
+			name: "a node leading many groups, wide: every one",
+			in: newFx(3).group("_admin", 1, "1", "2", "3").group("g1", 1, "1", "2", "3").group("g2", 1, "1", "2", "3").
+				group("g3", 1, "1", "2", "3").group("g4", 1, "1", "2", "3").input(),
+			format: FormatWide,
+			title:  "Cluster axon in namespace axon: HEALTHY (Axon Server EE, 3 nodes, 5 replication groups)",
+			rows:   map[string]map[string]string{"axonserver-1": {"LEADS": "_admin,g1,g2,g3,g4"}},
+		},
+		{
+			name: "a node down: the others hold up many groups",
+			in: newFx(3).group("_admin", 1, "1", "2", "3").group("g1", 1, "1", "2", "3").group("g2", 1, "1", "2", "3").
+				group("g3", 1, "1", "2", "3").group("g4", 1, "1", "2", "3").stop(3).input(),
+			title:    "Cluster axon in namespace axon: NOT HEALTHY (Axon Server EE, 3 nodes, 5 replication groups)",
+			rows:     map[string]map[string]string{"axonserver-2": {"SAFE TO STOP": "no (_admin,g1,g2 + 2 more...)"}},
+			warnings: []string{"axonserver-3: no pod"},
+		},
+		{
+			name: "a node down, wide: every group it holds up",
+			in: newFx(3).group("_admin", 1, "1", "2", "3").group("g1", 1, "1", "2", "3").group("g2", 1, "1", "2", "3").
+				group("g3", 1, "1", "2", "3").group("g4", 1, "1", "2", "3").stop(3).input(),
+			format:   FormatWide,
+			title:    "Cluster axon in namespace axon: NOT HEALTHY (Axon Server EE, 3 nodes, 5 replication groups)",
+			rows:     map[string]map[string]string{"axonserver-2": {"SAFE TO STOP": "no (_admin,g1,g2,g3,g4)"}},
+			warnings: []string{"axonserver-3: no pod"},
+		},
+		{
 			name:  "two nodes down",
 			in:    newFx(3).group("_admin", 1, "1", "2", "3").stop(2).stop(3).input(),
 			title: "Cluster axon in namespace axon: NOT HEALTHY (Axon Server EE, 3 nodes, 1 replication groups)",
