@@ -247,3 +247,27 @@ func TestAdminLogRecordsConfiguration(t *testing.T) {
 		t.Fatalf("change done: _admin %d -> %d (view changed: %v)", started.applied, done.applied, done.view != started.view)
 	}
 }
+
+// TestAdminWithEventsWrites: an _admin group that also holds a context with events (a
+// topology may put default there) carries that context's events like any group.
+func TestAdminWithEventsWrites(t *testing.T) {
+	tc := newTestCluster(t, strings.Replace(membershipTopology("axoniq/axonserver:2024.1.0-nonroot"),
+		"contexts: [_admin]", "contexts: [_admin, extra]", 1))
+	tc.startAll()
+	tc.waitStable()
+	index := func() int64 {
+		var rs []JSONRaftStatus
+		tc.get("axonserver-2", "/internal/raft/status", &rs)
+		for _, r := range rs {
+			if r.ReplicationGroup == "_admin" {
+				return r.LastLogIndex
+			}
+		}
+		return -1
+	}
+	before := index()
+	waitTicks(tc, 10)
+	if after := index(); after <= before {
+		t.Fatalf("_admin with the context extra: log %d -> %d, want it to grow with the writes", before, after)
+	}
+}

@@ -190,9 +190,10 @@ func (c *Cluster) evaluateGroup(g *group, now time.Time) {
 	}
 	c.checkQuorum(g)
 
-	// Steady write load: the leader appends and commits while it has a quorum. _admin
-	// carries no events: its entries are configuration changes (recordAdminChange).
-	if g.lastWrite.IsZero() || g.leader == "" || g.quorum != 1 || g.name == adminGroup {
+	// Steady write load: the leader appends and commits while it has a quorum. A group
+	// without an event store (_admin with only the _admin context) carries no events:
+	// its entries are configuration changes (recordAdminChange).
+	if g.lastWrite.IsZero() || g.leader == "" || g.quorum != 1 || len(eventContexts(g)) == 0 {
 		g.lastWrite = now
 	}
 	if g.leader != "" && g.quorum == 1 {
@@ -553,10 +554,16 @@ func (c *Cluster) recordAdminChange() {
 
 // initAdminLog gives _admin the log of the configuration the topology describes: an
 // entry for each group and each context, on every member (the cluster was set up before
-// the simulation starts). Caller: NewCluster.
+// the simulation starts). An _admin group that also holds contexts with events (a
+// topology may put "default" there) starts empty, like every group with events: its
+// stores are derived from its log. Caller: NewCluster.
 func (c *Cluster) initAdminLog() {
 	g := c.groups[adminGroup]
 	if g == nil {
+		return
+	}
+	c.adminDigest = c.adminTables()
+	if len(eventContexts(g)) > 0 {
 		return
 	}
 	n := int64(len(c.gnames))
@@ -567,7 +574,6 @@ func (c *Cluster) initAdminLog() {
 	for _, m := range g.members {
 		m.logIndex = n
 	}
-	c.adminDigest = c.adminTables()
 }
 
 // adminTables is a digest of the admin tables: every group's members and their roles,
