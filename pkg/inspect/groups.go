@@ -2,6 +2,7 @@ package inspect
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/kubectl-axon/kubectl-axon/pkg/axonserver"
@@ -22,16 +23,20 @@ type KnownGroups struct {
 	// Node and Instance are the node and the process (Target.Instance) that gave
 	// the view.
 	Node, Instance string
-	// AdminIndex is Node's _admin lastAppliedIndex, read before the view was asked.
+	// AdminIndex is Node's _admin lastAppliedIndex, read before the view was asked;
+	// 0: the view was not asked in that order, so it is never taken again, but the
+	// next look orders its questions to keep one.
 	AdminIndex int64
 	// Groups is the view, its leaders left out.
 	Groups []axonserver.ReplicationGroup
 }
 
-// KnownGroupsOf is obs's groups' view as a KnownGroups, nil when it cannot be
-// taken again (see Observation.GroupsIndex) or its node's process is not known.
+// KnownGroupsOf is obs's groups' view as a KnownGroups (see its AdminIndex), nil
+// when its node's process is not known or the view is not worth keeping: no
+// _admin group, or one that also holds contexts with events, whose log moves with
+// every write.
 func KnownGroupsOf(obs *Observation, targets []Target) *KnownGroups {
-	if obs == nil || obs.GroupsIndex <= 0 || obs.From == "" {
+	if obs == nil || obs.From == "" || !adminQuiet(obs.Groups) {
 		return nil
 	}
 	for _, t := range targets {
@@ -56,6 +61,27 @@ func (c *Cache) KeepGroups(k *KnownGroups) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.groups = k
+}
+
+// groupsFrom says whether the Cache keeps a view node gave, of any process.
+func (c *Cache) groupsFrom(node string) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.groups != nil && c.groups.Node == node
+}
+
+// adminQuiet says whether groups has an _admin group holding no context but
+// _admin: its log then holds the configuration only.
+func adminQuiet(groups []axonserver.ReplicationGroup) bool {
+	for _, g := range groups {
+		if g.Name == AdminGroup {
+			return !slices.ContainsFunc(g.Contexts, func(c axonserver.Context) bool { return c.Context != AdminGroup })
+		}
+	}
+	return false
 }
 
 // knownGroups is the view kept for node's process instance, nil if none.

@@ -123,10 +123,10 @@ type Options struct {
 	// and takes a view the Cache keeps for that process instead of asking while
 	// the view still holds (KnownGroups). For looks whose views are worth keeping
 	// between runs (status). The order costs a round trip when the view is asked,
-	// so a look at a view node whose process no earlier look saw (a new pod) does
-	// not wait: it has nothing to take again, and the next look keeps the view.
-	// Without a view node known before the round, the view is read after it, as
-	// always, and kept.
+	// so only a look whose Cache keeps a view from that node waits for it. Without
+	// a view node known before the round, the view is read after it, as always,
+	// and kept. A cluster whose _admin group also holds contexts with events (its
+	// log moves with every write) keeps no view and never waits.
 	ReuseGroups bool
 }
 
@@ -282,9 +282,8 @@ func Observe(ctx context.Context, targets []Target, o Options) *Observation {
 		case ask != nil && !ask[t.Node]:
 			v.Err = ErrNotAsked
 		case t.Node == hint:
-			known := o.Cache.answersOf(t.Instance).Me != nil // before this look asks it
 			q.node(v, t)
-			early = q.view(v, t, known)
+			early = q.view(v, t)
 		default:
 			q.node(v, t)
 		}
@@ -592,14 +591,13 @@ type clusterView struct {
 }
 
 // view asks t (whose answers go into v) for /v1/public and the replication groups, in
-// the background, as part of the round. With Options.ReuseGroups, and t's process
-// known from an earlier look (known), it asks the groups only once t's Raft status
-// is in; a first look at a process (nothing to take again yet) does not wait for
-// it, and its view is not kept.
-func (q *asker) view(v *NodeView, t Target, known bool) *clusterView {
+// the background, as part of the round. With Options.ReuseGroups, when the Cache
+// keeps a view t gave (KnownGroups: one to take again, or one worth keeping), it
+// asks the groups only once t's Raft status is in.
+func (q *asker) view(v *NodeView, t Target) *clusterView {
 	cv := &clusterView{t: t, calls: 1}
 	q.run(func(ctx context.Context) { cv.pub, cv.pubErr = t.API.Public(ctx) })
-	if q.o.ReuseGroups && known {
+	if q.o.ReuseGroups && q.o.Cache.groupsFrom(t.Node) {
 		q.groupsAfterRaft(cv, v, q.raftIn[t.Node])
 		return cv
 	}

@@ -913,9 +913,18 @@ func TestObserveReuseGroups(t *testing.T) {
 		instance        string // of axonserver-1, the view node
 		leaderDown      bool   // axonserver-2 does not answer
 		reuse           bool
+		adminEvents     bool // _admin also holds a context with events
+	}
+	groupsOf := func(l look) []axonserver.ReplicationGroup {
+		if !l.adminEvents {
+			return groups
+		}
+		out := slices.Clone(groups)
+		out[0].Contexts = append(slices.Clone(out[0].Contexts), axonserver.Context{Context: "default", ReplicationGroup: AdminGroup})
+		return out
 	}
 	run := func(t *testing.T, cache *Cache, l look) (*Observation, *raftAnswered) {
-		fs, targets := clusterOf(t, names, groups, "axonserver-1")
+		fs, targets := clusterOf(t, names, groupsOf(l), "axonserver-1")
 		view := &raftAnswered{fakeAPI: fs["axonserver-1"]}
 		for i, n := range names {
 			fs[n].raft = raftOf(n, l.applied, l.commit, l.g1Leader)
@@ -936,19 +945,22 @@ func TestObserveReuseGroups(t *testing.T) {
 		wantIndex int64
 	}{
 		{"nothing moved", first, true, 7},
-		{"a new leader of g1: nothing moved in _admin", look{7, 7, "axonserver-1", "uid-1/0", false, true}, true, 7},
-		{"_admin moved", look{8, 8, "axonserver-3", "uid-1/0", false, true}, false, 8},
-		{"the view node behind _admin's leader", look{7, 8, "axonserver-3", "uid-1/0", false, true}, false, 7},
-		{"another process", look{7, 7, "axonserver-3", "uid-1/1", false, true}, false, 0},
-		{"no _admin leader answered", look{7, 7, "axonserver-3", "uid-1/0", true, true}, false, 7},
-		{"without ReuseGroups", look{7, 7, "axonserver-3", "uid-1/0", false, false}, false, 0},
+		{"a new leader of g1: nothing moved in _admin", look{7, 7, "axonserver-1", "uid-1/0", false, true, false}, true, 7},
+		{"_admin moved", look{8, 8, "axonserver-3", "uid-1/0", false, true, false}, false, 8},
+		{"the view node behind _admin's leader", look{7, 8, "axonserver-3", "uid-1/0", false, true, false}, false, 7},
+		{"another process", look{7, 7, "axonserver-3", "uid-1/1", false, true, false}, false, 7},
+		{"no _admin leader answered", look{7, 7, "axonserver-3", "uid-1/0", true, true, false}, false, 7},
+		{"without ReuseGroups", look{7, 7, "axonserver-3", "uid-1/0", false, false, false}, false, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cache := &Cache{}
-			// A first look at the processes does not wait for the Raft status to ask the
-			// view, and keeps nothing.
+			// A look whose Cache keeps no view from the node does not wait for its Raft
+			// status to ask the view, and keeps it only as worth keeping (index 0).
 			if obs0, view0 := run(t, cache, first); view0.count("ReplicationGroups") != 1 || obs0.GroupsIndex != 0 {
 				t.Fatalf("cold look: groups asked %d times, index %d", view0.count("ReplicationGroups"), obs0.GroupsIndex)
+			}
+			if k := cache.knownGroups("axonserver-1", "axonserver-1/uid-1/0"); k == nil || k.AdminIndex != 0 {
+				t.Fatalf("cold look kept %+v, want a view at index 0", k)
 			}
 			obs1, view1 := run(t, cache, first)
 			if view1.count("ReplicationGroups") != 1 || view1.groupsFirst.Load() || obs1.GroupsIndex != 7 || obs1.GroupsKept {
@@ -961,7 +973,7 @@ func TestObserveReuseGroups(t *testing.T) {
 				t.Fatalf("second look: kept %v, groups asked %d times, index %d; want kept %v, index %d",
 					obs2.GroupsKept, asked, obs2.GroupsIndex, c.kept, c.wantIndex)
 			}
-			if c.second.reuse && c.second.instance == first.instance && view2.groupsFirst.Load() {
+			if c.second.reuse && view2.groupsFirst.Load() {
 				t.Errorf("groups asked before the view node's Raft status answered")
 			}
 			if !c.kept {
@@ -975,4 +987,18 @@ func TestObserveReuseGroups(t *testing.T) {
 			}
 		})
 	}
+	// An _admin group that also holds a context with events moves with every write:
+	// its view is not kept, and no look waits for the Raft status to ask it.
+	t.Run("_admin holds a context with events", func(t *testing.T) {
+		cache := &Cache{}
+		l := first
+		l.adminEvents = true
+		for i := range 3 {
+			obs, view := run(t, cache, l)
+			if view.count("ReplicationGroups") != 1 || obs.GroupsIndex != 0 || obs.GroupsKept || cache.groupsFrom("axonserver-1") {
+				t.Fatalf("look %d: groups asked %d times, index %d, kept %v, a view kept: %v", i, view.count("ReplicationGroups"),
+					obs.GroupsIndex, obs.GroupsKept, cache.groupsFrom("axonserver-1"))
+			}
+		}
+	})
 }

@@ -240,8 +240,8 @@ func ptr[T any](v T) *T { return &v }
 
 // TestGroupsKept: a groups' view that can be taken again (Observation.GroupsIndex) is
 // kept with its node, process and _admin index, each context by name and without its
-// leaders; it comes back as it was, less the contexts' metadata. A view that cannot
-// be taken again is not kept.
+// leaders; it comes back as it was, less the contexts' metadata. A view not asked in
+// that order is kept at index 0; one whose _admin group has events is not kept.
 func TestGroupsKept(t *testing.T) {
 	targets := []inspect.Target{{Node: "axonserver-1", Instance: "axonserver-1/uid-1/0"}, {Node: "axonserver-2", Instance: "axonserver-2/uid-2/0"}}
 	roles := []axonserver.NodeRole{{Node: "axonserver-1", Role: "PRIMARY"}, {Node: "axonserver-2", Role: "PRIMARY"}}
@@ -278,7 +278,14 @@ func TestGroupsKept(t *testing.T) {
 	}
 	obs.GroupsIndex = 0
 	f.Learn("axonserver", targets, obs, false)
+	if g := f.Of("axonserver").Groups; g == nil || g.AdminIndex != 0 {
+		t.Errorf("a view not asked after the Raft status: kept %+v, want it at index 0 (never taken, worth keeping)", g)
+	}
+	obs.Groups = append([]axonserver.ReplicationGroup{{Name: "_admin", Roles: roles, Contexts: []axonserver.Context{
+		{Context: "_admin", ReplicationGroup: "_admin"}, {Context: "default", ReplicationGroup: "_admin"}}}}, groups[1:]...)
+	obs.GroupsIndex = 42
+	f.Learn("axonserver", targets, obs, false)
 	if f.Of("axonserver").Groups != nil {
-		t.Errorf("a view that cannot be taken again was kept")
+		t.Errorf("a view whose _admin group holds a context with events was kept")
 	}
 }
