@@ -138,9 +138,9 @@ func withLeaders(groups []axonserver.ReplicationGroup, rs []axonserver.RaftStatu
 }
 
 // groupsAfterRaft asks cv's node for its groups' view once its Raft status of
-// this look is in (v, closing raftIn), so that the view is at least as new as the _admin index that
-// status holds; with a view kept at that index, it asks nothing and leaves the
-// verdict to use, which has every node's answer.
+// this look is in (v, closing raftIn), so that the view is at least as new as the
+// _admin index that status holds; with a view kept at that index, it asks nothing
+// and leaves the verdict to use, which has every node's answer.
 func (q *asker) groupsAfterRaft(cv *clusterView, v *NodeView, raftIn <-chan struct{}) {
 	q.wg.Add(1)
 	go func() {

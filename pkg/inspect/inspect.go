@@ -324,11 +324,11 @@ type asker struct {
 	sem  chan struct{}
 	// healthAsked are the nodes asked their health (written by Observe's goroutine only).
 	healthAsked map[string]bool
-	// raftIn is closed, for each node asked, once its Raft status answered (written
-	// by Observe's goroutine only).
-	raftIn map[string]chan struct{}
-	mu     sync.Mutex
-	wg     sync.WaitGroup
+	// hintRaftIn is closed once the Raft status of the node asked for the
+	// cluster-wide views (hint) answered (written by Observe's goroutine only).
+	hintRaftIn chan struct{}
+	mu         sync.Mutex
+	wg         sync.WaitGroup
 }
 
 // run runs f in the background, at most Options.Concurrency at a time, within
@@ -417,13 +417,15 @@ func (q *asker) node(v *NodeView, t Target) {
 			return nil
 		})
 	}
-	if q.raftIn == nil {
-		q.raftIn = map[string]chan struct{}{}
+	var raftIn chan struct{}
+	if t.Node == q.hint {
+		raftIn = make(chan struct{})
+		q.hintRaftIn = raftIn
 	}
-	raftIn := make(chan struct{})
-	q.raftIn[t.Node] = raftIn
 	q.call(v, func(ctx context.Context) error {
-		defer close(raftIn)
+		if raftIn != nil {
+			defer close(raftIn)
+		}
 		rs, err := api.RaftStatus(ctx)
 		se := axonserver.IsNotFound(err) // SE has no Raft
 		mu.Lock()
@@ -598,7 +600,7 @@ func (q *asker) view(v *NodeView, t Target) *clusterView {
 	cv := &clusterView{t: t, calls: 1}
 	q.run(func(ctx context.Context) { cv.pub, cv.pubErr = t.API.Public(ctx) })
 	if q.o.ReuseGroups && q.o.Cache.groupsFrom(t.Node) {
-		q.groupsAfterRaft(cv, v, q.raftIn[t.Node])
+		q.groupsAfterRaft(cv, v, q.hintRaftIn)
 		return cv
 	}
 	cv.calls++

@@ -881,11 +881,11 @@ func (r *raftAnswered) ReplicationGroups(ctx context.Context) ([]axonserver.Repl
 	return r.fakeAPI.ReplicationGroups(ctx)
 }
 
-// TestObserveReuseGroups: with Options.ReuseGroups the view node, once its process is
-// known, is asked for its groups only after its Raft status answered, and a view kept for the same process
-// at the same _admin index is taken instead of asking while _admin's leader has
-// committed nothing beyond it; its leaders are the ones the node's Raft status names
-// now. Anything else asks.
+// TestObserveReuseGroups: with Options.ReuseGroups the view node, once the Cache
+// keeps a view from it, is asked for its groups only after its Raft status answered,
+// and a view kept for the same process at the same _admin index is taken instead of
+// asking while _admin's leader has committed nothing beyond it; its leaders are the
+// ones the node's Raft status names now. Anything else asks.
 func TestObserveReuseGroups(t *testing.T) {
 	names := []string{"axonserver-1", "axonserver-2", "axonserver-3"}
 	groups := []axonserver.ReplicationGroup{

@@ -230,9 +230,9 @@ func (f *File) LearnZones(members []discovery.Member) {
 }
 
 // Seed gives c what the file knows of cluster's running processes, for targets, the
-// node to ask for the cluster-wide views and the groups' view it gave. A process's env becomes one that sets
-// min-active-backups only: seed only the cache of a look that reads nothing else
-// from /actuator/env (status).
+// node to ask for the cluster-wide views and the groups' view it gave. A process's
+// env becomes one that sets min-active-backups only: seed only the cache of a look
+// that reads nothing else from /actuator/env (status).
 func (f *File) Seed(cluster string, targets []inspect.Target, c *inspect.Cache) {
 	kc := f.Clusters[cluster]
 	if kc == nil || c == nil {
