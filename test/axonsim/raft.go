@@ -589,10 +589,11 @@ func (c *Cluster) adminTables() uint64 {
 			word(m.node)
 			word(m.role)
 		}
-		binary.LittleEndian.PutUint64(b[:], uint64(g.pendingSince.UnixNano()))
-		if g.pending == nil {
-			binary.LittleEndian.PutUint64(b[:], 0)
+		var since int64 // 0: no change pending
+		if g.pending != nil {
+			since = g.pendingSince.UnixNano()
 		}
+		binary.LittleEndian.PutUint64(b[:], uint64(since))
 		h.Write(b[:])
 		for _, ctx := range g.contexts {
 			word(ctx)
