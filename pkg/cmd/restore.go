@@ -454,9 +454,17 @@ func (o *RestoreOptions) fill(ctx context.Context, ns string, n *restoreNode, pl
 		return fmt.Errorf("creating loader pod %s: %v", n.loader.Name, err)
 	}
 	fmt.Fprintf(o.ErrOut, "%s: loader pod %s (image %s) waiting for its volumes\n", n.plan.Node, n.loader.Name, o.Image)
+	// exec reaches the container once it runs (the pod is Running from when its
+	// container is being started).
 	var last string
+	var cannot error
 	err := waitPod(ctx, kube, ns, n.loader.Name, o.Timeout, func(p *corev1.Pod) bool {
-		return p != nil && p.Status.Phase == corev1.PodRunning
+		if p == nil {
+			return false
+		}
+		ok, err := podexec.Running(p.Status.ContainerStatuses, LoaderContainer)
+		cannot = err
+		return ok || err != nil
 	}, func(p *corev1.Pod) {
 		if p != nil {
 			last = string(p.Status.Phase)
@@ -464,6 +472,9 @@ func (o *RestoreOptions) fill(ctx context.Context, ns string, n *restoreNode, pl
 	})
 	if err != nil {
 		return fmt.Errorf("loader pod %s not running (%s): %w", n.loader.Name, last, err)
+	}
+	if cannot != nil {
+		return fmt.Errorf("loader pod %s: container %s %w", n.loader.Name, LoaderContainer, cannot)
 	}
 	t0 := time.Now()
 	pr, pw := io.Pipe()

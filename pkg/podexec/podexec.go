@@ -89,20 +89,11 @@ func Ensure(ctx context.Context, kube kubernetes.Interface, ns, pod string, e Ep
 		added = true
 	}
 	running := func(p *corev1.Pod) (bool, error) {
-		for _, s := range p.Status.EphemeralContainerStatuses {
-			if s.Name != e.Name {
-				continue
-			}
-			switch {
-			case s.State.Running != nil:
-				return true, nil
-			case s.State.Terminated != nil:
-				return false, fmt.Errorf("ephemeral container %s of pod %s has ended (%s); it cannot be restarted: a new name is needed", e.Name, pod, s.State.Terminated.Reason)
-			case s.State.Waiting != nil && (s.State.Waiting.Reason == "ErrImagePull" || s.State.Waiting.Reason == "ImagePullBackOff" || s.State.Waiting.Reason == "InvalidImageName"):
-				return false, fmt.Errorf("ephemeral container %s of pod %s cannot start: %s (%s)", e.Name, pod, s.State.Waiting.Reason, s.State.Waiting.Message)
-			}
+		ok, err := Running(p.Status.EphemeralContainerStatuses, e.Name)
+		if err != nil {
+			return false, fmt.Errorf("ephemeral container %s of pod %s: %w (an ephemeral container cannot be restarted: a new name is needed)", e.Name, pod, err)
 		}
-		return false, nil
+		return ok, nil
 	}
 	if !added {
 		if ok, err := running(p); ok || err != nil {
@@ -124,6 +115,28 @@ func Ensure(ctx context.Context, kube kubernetes.Interface, ns, pod string, e Ep
 		return added, fmt.Errorf("waiting for ephemeral container %s of pod %s to run: %w", e.Name, pod, err)
 	}
 	return added, nil
+}
+
+// Running says whether the container called name runs, by its status among
+// statuses (no status yet: not yet). It is an error when it cannot run: it has
+// ended, or its image cannot be pulled. A pod's phase is no such signal: a pod is
+// Running while its container is still being started or restarted, and exec
+// reaches only a running container.
+func Running(statuses []corev1.ContainerStatus, name string) (bool, error) {
+	for _, s := range statuses {
+		if s.Name != name {
+			continue
+		}
+		switch {
+		case s.State.Running != nil:
+			return true, nil
+		case s.State.Terminated != nil:
+			return false, fmt.Errorf("has ended (%s, exit code %d)", s.State.Terminated.Reason, s.State.Terminated.ExitCode)
+		case s.State.Waiting != nil && (s.State.Waiting.Reason == "ErrImagePull" || s.State.Waiting.Reason == "ImagePullBackOff" || s.State.Waiting.Reason == "InvalidImageName"):
+			return false, fmt.Errorf("cannot start: %s (%s)", s.State.Waiting.Reason, s.State.Waiting.Message)
+		}
+	}
+	return false, nil
 }
 
 // readOnly is the security context of a container that only reads: no privilege

@@ -86,3 +86,33 @@ func TestMain(m *testing.M) {
 	os.Setenv("KUBE_FEATURE_WatchListClient", "false")
 	os.Exit(m.Run())
 }
+
+// TestRunning: only a container whose state is running runs; one that ended or
+// whose image cannot be pulled never will; no status yet, or being created, is
+// not yet.
+func TestRunning(t *testing.T) {
+	st := func(name string, s corev1.ContainerState) corev1.ContainerStatus {
+		return corev1.ContainerStatus{Name: name, State: s}
+	}
+	waiting := func(reason string) corev1.ContainerState {
+		return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "msg"}}
+	}
+	for _, tc := range []struct {
+		name     string
+		statuses []corev1.ContainerStatus
+		ok       bool
+		err      string
+	}{
+		{"no status yet", nil, false, ""},
+		{"another container runs", []corev1.ContainerStatus{st("other", corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})}, false, ""},
+		{"being created", []corev1.ContainerStatus{st("restore", waiting("ContainerCreating"))}, false, ""},
+		{"running", []corev1.ContainerStatus{st("restore", corev1.ContainerState{Running: &corev1.ContainerStateRunning{}})}, true, ""},
+		{"ended", []corev1.ContainerStatus{st("restore", corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 127}})}, false, "has ended (Error, exit code 127)"},
+		{"image not pulled", []corev1.ContainerStatus{st("restore", waiting("ImagePullBackOff"))}, false, "cannot start: ImagePullBackOff (msg)"},
+	} {
+		ok, err := Running(tc.statuses, "restore")
+		if ok != tc.ok || (tc.err == "") != (err == nil) || (err != nil && err.Error() != tc.err) {
+			t.Errorf("%s: %v, %v; want %v, %q", tc.name, ok, err, tc.ok, tc.err)
+		}
+	}
+}

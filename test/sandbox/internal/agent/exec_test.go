@@ -160,3 +160,25 @@ func TestExecInContainer(t *testing.T) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// TestExecFromStart: exec reaches a container from the moment the agent starts it,
+// before the pod's status says it runs (a client that waits for the status then
+// execs, as restore's loader does, must not find it missing), and no longer once it
+// has exited.
+func TestExecFromStart(t *testing.T) {
+	a := &Agent{st: &sandbox.State{Dir: t.TempDir()}, podRuns: map[string]*podRun{}, logger: log.New(io.Discard, "", 0)}
+	r := &podRun{a: a, uid: types.UID("0123456789abcdef"), ns: "axon", name: "axonserver-1-restore", plain: true,
+		container: corev1.Container{Name: "restore", Image: "busybox:1.37"}}
+	a.podRuns[string(r.uid)] = r
+	if _, err := a.target(string(r.uid), "restore"); err == nil {
+		t.Fatal("exec reached a container not yet started")
+	}
+	r.startContainer("")
+	if tg, err := a.target(string(r.uid), "restore"); err != nil || tg.id != r.containerID() {
+		t.Fatalf("exec after start: %+v, %v", tg, err)
+	}
+	r.exited("Error", 1)
+	if _, err := a.target(string(r.uid), "restore"); err == nil || !strings.Contains(err.Error(), "not found or not running") {
+		t.Fatalf("exec after exit: %v", err)
+	}
+}

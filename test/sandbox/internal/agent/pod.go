@@ -302,7 +302,6 @@ func (r *podRun) run() {
 		if r.running {
 			r.runProbes(ctx, dataDir)
 		}
-		r.setExecMain(r.container, r.running, r.containerID())
 		r.startEphemeral(p)
 		r.patch(ctx)
 		r.sleep(200 * time.Millisecond)
@@ -434,6 +433,7 @@ func (r *podRun) startContainer(dataDir string) {
 	if r.container.ReadinessProbe == nil {
 		r.ready = r.started
 	}
+	r.setExecMain(r.container, true, r.containerID()) // before the status says it runs
 }
 
 // stopContainer stops the node cleanly with grace (the axonsim node is killed
@@ -473,6 +473,7 @@ func (r *podRun) exited(reason string, code int32) {
 	r.lastTerm = &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason,
 		StartedAt: r.containerAt, FinishedAt: metav1.Now(), ContainerID: r.containerID()}
 	r.running, r.started, r.ready = false, false, false
+	r.setExecMain(r.container, false, "")
 	if !r.terminating {
 		r.a.logs.restarted(r.ns + "/" + r.name)
 		r.restarts++
