@@ -221,7 +221,7 @@ func (r *chaosRun) run() {
 	if err := os.WriteFile(topo, []byte(r.sc.yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.logf("seed %d: %d nodes, %d workers, %d groups, autocluster %v, slow shutdown %q", r.seed, r.sc.nodes, len(r.sc.workers), len(r.sc.groups), r.sc.autocluster, r.sc.slowNode)
+	r.logf("seed %d: %d nodes, %d workers, %d groups, autocluster %v, slow shutdown %q, quiet _admin %v", r.seed, r.sc.nodes, len(r.sc.workers), len(r.sc.groups), r.sc.autocluster, r.sc.slowNode, r.sc.quietAdmin)
 	deadline := time.AfterFunc(*budgetFlag, func() {
 		fmt.Printf("chaos: seed %d exceeded its %s limit: tearing down\n", r.seed, *budgetFlag)
 		r.killCommands()

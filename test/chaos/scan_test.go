@@ -48,64 +48,77 @@ func planRun(seed int64, maxOps int) []planned {
 
 var opKinds = []string{"upgrade", "replace-node", "replace-node --all", "replace-node --fresh-volume", "drain-node"}
 
-// missing lists the operations and faults the seeds never draw.
+// drawn lists what a seed draws: its operations, their faults and the kind of
+// its _admin group.
+func drawn(seed int64, maxOps int) []string {
+	out := []string{"admin events"}
+	if newScenario(seed).quietAdmin {
+		out[0] = "admin quiet"
+	}
+	for _, p := range planRun(seed, maxOps) {
+		out = append(out, "op "+p.kind, "fault "+p.fault)
+	}
+	return out
+}
+
+// kinds is everything the CI slice must draw: each operation, each fault, and
+// both kinds of _admin (quiet; holding default with its events).
+func kinds() []string {
+	out := []string{"admin events", "admin quiet"}
+	for _, k := range opKinds {
+		out = append(out, "op "+k)
+	}
+	for _, f := range allFaults() {
+		out = append(out, "fault "+f)
+	}
+	return out
+}
+
+// missing lists the kinds the seeds never draw.
 func missing(seeds []int64, maxOps int) []string {
 	seen := map[string]bool{}
 	for _, s := range seeds {
-		for _, p := range planRun(s, maxOps) {
-			seen["op "+p.kind] = true
-			seen["fault "+p.fault] = true
+		for _, k := range drawn(s, maxOps) {
+			seen[k] = true
 		}
 	}
 	var out []string
-	for _, k := range opKinds {
-		if !seen["op "+k] {
-			out = append(out, "op "+k)
-		}
-	}
-	for _, f := range allFaults() {
-		if !seen["fault "+f] {
-			out = append(out, "fault "+f)
+	for _, k := range kinds() {
+		if !seen[k] {
+			out = append(out, k)
 		}
 	}
 	return out
 }
 
 // cover picks greedily, from seeds from..to, seeds that together draw every
-// operation and fault, preferring the most new kinds per unit of time (a
-// sandbox brought up costs about as much as two operations).
+// kind, preferring the most new kinds per unit of time (a sandbox brought up
+// costs about as much as two operations).
 func cover(from, to int64, maxOps int) []int64 {
 	need := map[string]bool{}
-	for _, k := range opKinds {
-		need["op "+k] = true
-	}
-	for _, f := range allFaults() {
-		need["fault "+f] = true
+	for _, k := range kinds() {
+		need[k] = true
 	}
 	var chosen []int64
 	for len(need) > 0 {
 		best, bestScore := int64(-1), 0.0
 		for s := from; s <= to; s++ {
-			ops := planRun(s, maxOps)
 			gain := map[string]bool{}
-			for _, p := range ops {
-				for _, k := range []string{"op " + p.kind, "fault " + p.fault} {
-					if need[k] {
-						gain[k] = true
-					}
+			for _, k := range drawn(s, maxOps) {
+				if need[k] {
+					gain[k] = true
 				}
 			}
 			// a run costs its sandbox (about two operations' time) plus its operations
-			if score := float64(len(gain)) / float64(2+len(ops)); score > bestScore {
+			if score := float64(len(gain)) / float64(2+len(planRun(s, maxOps))); score > bestScore {
 				best, bestScore = s, score
 			}
 		}
 		if best < 0 {
 			break
 		}
-		for _, p := range planRun(best, maxOps) {
-			delete(need, "op "+p.kind)
-			delete(need, "fault "+p.fault)
+		for _, k := range drawn(best, maxOps) {
+			delete(need, k)
 		}
 		chosen = append(chosen, best)
 	}
