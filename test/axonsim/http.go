@@ -305,7 +305,7 @@ func (c *Cluster) isAdminNode(n *Node) bool {
 	if n.ownGroups != nil {
 		return true
 	}
-	g := c.groups["_admin"]
+	g := c.groups[adminGroup]
 	return n.knowsCluster && g != nil && g.member(n.name) != nil
 }
 
@@ -370,7 +370,7 @@ func (h *nodeHandler) me(w http.ResponseWriter, r *http.Request) {
 		AdminNode: c.isAdminNode(n)}
 	for _, g := range c.memberGroups(n) {
 		out.ContextNames = append(out.ContextNames, g.contexts...)
-		if m := g.member(n.name); m.role != RoleMessagingOnly && g.name != "_admin" {
+		if m := g.member(n.name); m.role != RoleMessagingOnly && g.name != adminGroup {
 			out.StorageContextNames = append(out.StorageContextNames, g.contexts...)
 		}
 	}
@@ -466,7 +466,7 @@ func (c *Cluster) adminLeader(n *Node) error {
 	if !n.knowsCluster {
 		return perr(ErrNoLeader, "No leader for _admin")
 	}
-	g := c.groups["_admin"]
+	g := c.groups[adminGroup]
 	if g == nil {
 		return nil
 	}
@@ -706,7 +706,7 @@ func (h *nodeHandler) storedContext(ctx, typ string) (stream, error) {
 	c, n := h.c, h.n
 	c.mu.Lock()
 	g := c.groups[c.ctxGroup[ctx]]
-	if g == nil || ctx == "_admin" || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
+	if g == nil || ctx == adminGroup || !n.knowsCluster || g.member(n.name) == nil || g.member(n.name).role == RoleMessagingOnly {
 		c.mu.Unlock()
 		return stream{}, perr(ErrContextNotFound, "%s: context not found", ctx)
 	}

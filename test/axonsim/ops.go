@@ -99,7 +99,7 @@ type task struct {
 func (c *Cluster) newTask(executor, group, node string, at time.Time) *task {
 	c.taskSeq++
 	t := &task{ID: fmt.Sprintf("%08x-0000-4000-8000-%012d", c.rng.Uint32(), c.taskSeq), Executor: executor,
-		At: at, Status: "SCHEDULED", Retry: taskFirstRetry, Context: "_admin", group: group, node: node}
+		At: at, Status: "SCHEDULED", Retry: taskFirstRetry, Context: adminGroup, group: group, node: node}
 	if executor == taskUnregister {
 		t.PayloadType = payloadString
 		t.Payload, _ = json.Marshal(node)
@@ -152,7 +152,7 @@ func (c *Cluster) failTask(t *task, err error) {
 
 // adminLeaderName is the _admin group's leader ("" for none), which runs the tasks.
 func (c *Cluster) adminLeaderName() string {
-	if g := c.groups["_admin"]; g != nil {
+	if g := c.groups[adminGroup]; g != nil {
 		return g.leader
 	}
 	return ""
@@ -160,7 +160,7 @@ func (c *Cluster) adminLeaderName() string {
 
 // adminVersion is the version of the _admin leader (whose code runs the tasks).
 func (c *Cluster) adminVersion() string {
-	if g := c.groups["_admin"]; g != nil && g.leader != "" {
+	if g := c.groups[adminGroup]; g != nil && g.leader != "" {
 		return c.nodes[g.leader].version
 	}
 	return ""
@@ -216,7 +216,7 @@ func (c *Cluster) RemoveMember(groupName, node string) error {
 }
 
 func (c *Cluster) removeMember(groupName, node string) error {
-	if g := c.groups["_admin"]; g != nil && (g.leader == "" || g.quorum != 1) {
+	if g := c.groups[adminGroup]; g != nil && (g.leader == "" || g.quorum != 1) {
 		// TaskPublisher.publishScheduledTask fails; the controller does not wait for it.
 		c.emit(Event{Event: EvTaskFailed, Group: groupName, Node: node,
 			Reason: taskPrepareDeleteNode + ": not published: no leader for _admin"})
@@ -253,7 +253,7 @@ func (c *Cluster) Unregister(node string) {
 
 // processTasks runs the tasks that are due, on the _admin leader.
 func (c *Cluster) processTasks(now time.Time) {
-	if g := c.groups["_admin"]; g != nil && (g.leader == "" || g.quorum != 1) {
+	if g := c.groups[adminGroup]; g != nil && (g.leader == "" || g.quorum != 1) {
 		return
 	}
 	version := c.adminVersion()
@@ -585,9 +585,9 @@ func (c *Cluster) loadNodeData(n *Node) error {
 // context in a replication group of its name, n its only (PRIMARY) member and leader.
 // Caller holds c.mu.
 func (c *Cluster) initOwnCluster(n *Node, contexts []string) {
-	all := []string{"_admin"}
+	all := []string{adminGroup}
 	for _, ctx := range contexts {
-		if ctx != "_admin" {
+		if ctx != adminGroup {
 			all = append(all, ctx)
 		}
 	}

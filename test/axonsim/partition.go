@@ -178,6 +178,6 @@ func (c *Cluster) leaderSeenBy(n *Node, g *group, now time.Time) string {
 // adminUnreachable reports whether n, partitioned, cannot reach the _admin group's leader (a
 // configuration change sent to it cannot be forwarded). Caller holds c.mu.
 func (c *Cluster) adminUnreachable(n *Node) bool {
-	g := c.groups["_admin"]
+	g := c.groups[adminGroup]
 	return n.partition != nil && n.ownGroups == nil && g != nil && !c.inRaft(g, n.name)
 }

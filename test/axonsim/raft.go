@@ -520,7 +520,7 @@ func sortMembers(ms []*member) {
 }
 
 // adminGroup is the replication group of the admin nodes, whose log holds the cluster's
-// configuration.
+// configuration, and the name of the context it holds.
 const adminGroup = "_admin"
 
 // recordAdminChange appends an entry to _admin's log when the admin tables changed since

@@ -443,7 +443,7 @@ const snapshotEvery = 50
 func eventContexts(g *group) []string {
 	var out []string
 	for _, ctx := range g.contexts {
-		if ctx != "_admin" {
+		if ctx != adminGroup {
 			out = append(out, ctx)
 		}
 	}
