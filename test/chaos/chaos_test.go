@@ -244,6 +244,9 @@ func (r *chaosRun) run() {
 				}
 				t.Logf("agent.log (tail):\n%s", strings.Join(lines, "\n"))
 			}
+			if dst, kept, err := harness.KeepLogs(s.Dir, fmt.Sprintf("axon-chaos-failed-%d", r.seed)); err == nil {
+				t.Logf("the sandbox's logs (%d of logs/, audit.jsonl) are in %s", kept, dst)
+			}
 		}
 		if err := s.Down(); err != nil {
 			t.Error(err)

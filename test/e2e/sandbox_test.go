@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kubectl-axon/kubectl-axon/test/axonsim"
+	"github.com/kubectl-axon/kubectl-axon/test/bench/harness"
 )
 
 // Sandbox is one running axon-sandbox. Its helpers report to s.t: a subtest
@@ -81,22 +82,10 @@ func StartSandbox(t *testing.T, topology string) *Sandbox {
 // the system's temporary directory), and says where in one line: the failure
 // stays the last thing printed before the test's FAIL line.
 func (s *Sandbox) keepLogs() {
-	root := os.Getenv("AXON_E2E_LOGS")
-	if root == "" {
-		root = os.TempDir()
-	}
-	dst, err := os.MkdirTemp(root, "axon-e2e-failed-"+strings.ReplaceAll(s.t.Name(), "/", "_")+"-")
+	dst, kept, err := harness.KeepLogs(s.Dir, "axon-e2e-failed-"+s.t.Name())
 	if err != nil {
 		s.t.Logf("the sandbox's logs are not kept: %v", err)
 		return
-	}
-	var kept int
-	for _, src := range []string{filepath.Join(s.Dir, "logs"), filepath.Join(s.Dir, "audit.jsonl")} {
-		if err := os.CopyFS(filepath.Join(dst, filepath.Base(src)), os.DirFS(src)); err == nil {
-			kept++
-		} else if b, err := os.ReadFile(src); err == nil && os.WriteFile(filepath.Join(dst, filepath.Base(src)), b, 0o644) == nil {
-			kept++
-		}
 	}
 	s.t.Logf("the sandbox's logs (%d of logs/, audit.jsonl) are in %s", kept, dst)
 }

@@ -174,6 +174,30 @@ func (s *Sandbox) Down() error {
 	return s.downErr
 }
 
+// KeepLogs copies a sandbox's logs/ and audit.jsonl out of dir (removed when the
+// sandbox goes down) into a new directory named prefix-* under $AXON_E2E_LOGS (default:
+// the system's temporary directory). It returns that directory and how many of the
+// two it copied.
+func KeepLogs(dir, prefix string) (string, int, error) {
+	root := os.Getenv("AXON_E2E_LOGS")
+	if root == "" {
+		root = os.TempDir()
+	}
+	dst, err := os.MkdirTemp(root, strings.ReplaceAll(prefix, "/", "_")+"-")
+	if err != nil {
+		return "", 0, err
+	}
+	kept := 0
+	for _, src := range []string{filepath.Join(dir, "logs"), filepath.Join(dir, "audit.jsonl")} {
+		if err := os.CopyFS(filepath.Join(dst, filepath.Base(src)), os.DirFS(src)); err == nil {
+			kept++
+		} else if b, err := os.ReadFile(src); err == nil && os.WriteFile(filepath.Join(dst, filepath.Base(src)), b, 0o644) == nil {
+			kept++
+		}
+	}
+	return dst, kept, nil
+}
+
 // Kubeconfig is the admin kubeconfig (system:masters).
 func (s *Sandbox) Kubeconfig() string { return filepath.Join(s.Dir, "kubeconfig") }
 
