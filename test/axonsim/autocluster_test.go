@@ -97,3 +97,28 @@ func TestAutoclusterFirstRebuiltSafely(t *testing.T) {
 		t.Errorf("clusters: %v", cls)
 	}
 }
+
+// TestAutoclusterRunsOncePerStart: AutoCluster runs when a process starts (an
+// ApplicationRunner), so a node unregistered while it runs stays outside the cluster (no
+// second node-joined, in none of the autocluster contexts' groups) until it is restarted;
+// restarted with nothing it registers again and joins them.
+func TestAutoclusterRunsOncePerStart(t *testing.T) {
+	tc := newTestCluster(t, autoclusterTopology())
+	tc.startAll()
+	tc.Unregister("axonserver-3")
+	tc.waitFor("unregistered", has(EvNodeUnregistered, "", "axonserver-3"))
+	at := len(tc.Events())
+	waitTicks(tc, 30) // a node that registers again does so within a tick or two
+	for _, e := range tc.Events()[at:] {
+		if e.Node == "axonserver-3" && (e.Event == EvNodeJoined || e.Event == EvMemberAdded) {
+			t.Fatalf("the running node came back by itself: %+v", e)
+		}
+	}
+	must(t, tc.StopNode("axonserver-3", time.Minute))
+	tc.start("axonserver-3")
+	tc.waitFor("registered again at its start", func(ev []Event) bool {
+		return len(Filter(ev[at:], EvNodeJoined, "", "axonserver-3")) == 1 &&
+			len(Filter(ev[at:], EvMemberAdded, "_admin", "axonserver-3")) == 1 &&
+			len(Filter(ev[at:], EvMemberAdded, "default", "axonserver-3")) == 1
+	})
+}

@@ -137,6 +137,10 @@ type Node struct {
 	ownGroups    []*group // a cluster of its own: autocluster.first initialised it on an empty control DB
 	joinTarget   string
 	joinContext  *joinRequest
+	// autoRegister: this process registers with autocluster.first once it can. AutoCluster
+	// runs once, at start, and only on a node with no groups and no peers; a node
+	// unregistered while it runs stays outside the cluster until it is restarted.
+	autoRegister bool
 	readyAt      time.Time
 	initializing bool      // serving HTTP, event stores not initialised yet (4.5.3+)
 	initUntil    time.Time // end of that window

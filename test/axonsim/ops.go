@@ -355,14 +355,14 @@ func (c *Cluster) processJoins(now time.Time) {
 		target := n.joinTarget
 		if target != "" {
 			req = n.joinContext
-		} else if a := c.autoclusterOf(n); a != nil && c.nodeByHost(a.First) != name {
+		} else if a := c.autoclusterOf(n); a != nil && n.autoRegister && c.nodeByHost(a.First) != name {
 			target, auto = c.nodeByHost(a.First), a
 			req = &joinRequest{}
 		}
 		if target == "" || !c.up(target) || c.cutOff(name, target) {
 			continue
 		}
-		n.knowsCluster, n.registered, n.joinTarget, n.joinContext = true, true, "", nil
+		n.knowsCluster, n.registered, n.joinTarget, n.joinContext, n.autoRegister = true, true, "", nil, false
 		c.emit(Event{Event: EvNodeJoined, Node: name, Reason: "registered with " + target})
 		_ = c.writeNodeState(n)
 		c.flushStoreLocked(n) // still a member of its groups: their stores open (empty) at once
@@ -575,6 +575,7 @@ func (c *Cluster) loadNodeData(n *Node) error {
 		n.knowsCluster = false
 		c.setOwnGroups(n, s.OwnCluster)
 	}
+	n.autoRegister = !n.knowsCluster && n.ownGroups == nil
 	if n.knowsCluster || n.ownGroups != nil {
 		return c.writeNodeState(n)
 	}
