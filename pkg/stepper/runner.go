@@ -371,7 +371,7 @@ func (r *Runner) step(ctx context.Context, i, n int, s Step, later []string, res
 		err = r.AfterReady(nctx, m)
 	}
 	if err == nil {
-		last, err = r.waitAxon(nctx, s.Node, recovering, focusOn(snap, s.Node), &t, ev)
+		last, err = r.waitAxon(nctx, s.Node, recovering, later, focusOn(snap, s.Node), &t, ev)
 	}
 	if err == nil && restart {
 		err = r.settle(nctx, m, ev)
@@ -569,8 +569,12 @@ func blockers(hs []quorum.Health, v quorum.Verdict) []string {
 // while others were unhealthy) waits for the node to come back as far as the
 // cluster lets it (HealthWhereLed) and leaves the rest to the next preflight:
 // groups that lack a quorum while other nodes are down cannot elect a leader, and
-// the node cannot be caught up in them, until those nodes are back too.
-func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, focus Focus, t *timings, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, error) {
+// the node cannot be caught up in them, until those nodes are back too. Nor does a
+// healthy node wait for the others while every unhealthy one is still to be done and
+// one of them is out of service (an image that crashes in a loop, taken back one
+// node at a time): that one goes next (the next preflight yields to it), as nothing
+// else brings it back.
+func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, later []string, focus Focus, t *timings, ev func(kind, msg string, data any) progress.Event) (*snapshot.Snapshot, error) {
 	var lastErr error
 	whole := false // the next look is at the whole cluster
 	for {
@@ -614,6 +618,11 @@ func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, foc
 					return snap, nil
 				}
 				msg = "waiting for every node: " + strings.Join(blockers(hs, quorum.Verdict{}), "; ")
+				if next := r.outOfServiceAhead(c, hs, later); next != "" {
+					r.emit(ev("next-out-of-service", fmt.Sprintf("%s is out of service and still to be done: it goes next rather than being waited for (%s)", next, strings.TrimPrefix(msg, "waiting for ")), nil))
+					r.Last = snap
+					return snap, nil
+				}
 			}
 			e := ev("waiting", msg, nil)
 			e.Transient = true
@@ -633,6 +642,27 @@ func (r *Runner) waitAxon(ctx context.Context, node string, recovering bool, foc
 			return nil, err
 		}
 	}
+}
+
+// outOfServiceAhead names a target still to be done that is out of service now,
+// when every unhealthy node among hs is still to be done (later); "" otherwise, and
+// always with Check set (as in preflight: replace-node --fresh-volume needs healthy
+// groups). A node already done, or not a target, that is unhealthy is waited for.
+func (r *Runner) outOfServiceAhead(c quorum.Cluster, hs []quorum.Health, later []string) string {
+	if r.Check != nil {
+		return ""
+	}
+	next := ""
+	for _, h := range hs {
+		switch {
+		case h.Healthy:
+		case !slices.Contains(later, h.Node):
+			return ""
+		case next == "" && c.OutOfService(h.Node):
+			next = h.Node
+		}
+	}
+	return next
 }
 
 // settle honours the StatefulSet's minReadySeconds as its own rolling update does:
