@@ -49,16 +49,17 @@ func planRun(seed int64, maxOps int) []planned {
 var opKinds = []string{"upgrade", "replace-node", "replace-node --all", "replace-node --fresh-volume", "drain-node"}
 
 // drawn lists what a seed draws: its operations, their faults and the kind of
-// its _admin group.
-func drawn(seed int64, maxOps int) []string {
+// its _admin group; and how many operations it draws.
+func drawn(seed int64, maxOps int) ([]string, int) {
 	out := []string{"admin events"}
 	if newScenario(seed).quietAdmin {
 		out[0] = "admin quiet"
 	}
-	for _, p := range planRun(seed, maxOps) {
+	ops := planRun(seed, maxOps)
+	for _, p := range ops {
 		out = append(out, "op "+p.kind, "fault "+p.fault)
 	}
-	return out
+	return out, len(ops)
 }
 
 // kinds is everything the CI slice must draw: each operation, each fault, and
@@ -78,7 +79,8 @@ func kinds() []string {
 func missing(seeds []int64, maxOps int) []string {
 	seen := map[string]bool{}
 	for _, s := range seeds {
-		for _, k := range drawn(s, maxOps) {
+		ks, _ := drawn(s, maxOps)
+		for _, k := range ks {
 			seen[k] = true
 		}
 	}
@@ -104,20 +106,22 @@ func cover(from, to int64, maxOps int) []int64 {
 		best, bestScore := int64(-1), 0.0
 		for s := from; s <= to; s++ {
 			gain := map[string]bool{}
-			for _, k := range drawn(s, maxOps) {
+			ks, nops := drawn(s, maxOps)
+			for _, k := range ks {
 				if need[k] {
 					gain[k] = true
 				}
 			}
 			// a run costs its sandbox (about two operations' time) plus its operations
-			if score := float64(len(gain)) / float64(2+len(planRun(s, maxOps))); score > bestScore {
+			if score := float64(len(gain)) / float64(2+nops); score > bestScore {
 				best, bestScore = s, score
 			}
 		}
 		if best < 0 {
 			break
 		}
-		for _, k := range drawn(best, maxOps) {
+		ks, _ := drawn(best, maxOps)
+		for _, k := range ks {
 			delete(need, k)
 		}
 		chosen = append(chosen, best)
